@@ -1,0 +1,63 @@
+# din - deep-interest CTR models inside PostgreSQL.
+#
+#   make            build the extension (PGXS)
+#   make install    install it into the PostgreSQL that pg_config names
+#   make test       as root on Debian 12: install what is missing, build, run every test
+#                   suite against a throwaway cluster, stop it (see test/run-all.sh)
+#   make demo       the same for the demo (demo/run.sh); DATA=<ml-latest-small dir> for real data
+#   make unit       the pure-C unit tests (no PostgreSQL needed)
+#   make format     clang-format every C file
+
+EXTENSION = din
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" din.control)
+
+CORE_SRCS = $(wildcard src/nn/*.c src/models/*.c src/format/*.c)
+GLUE_SRCS = $(wildcard src/*.c)
+MODULE_big = din
+OBJS = $(GLUE_SRCS:.c=.o) $(CORE_SRCS:.c=.o)
+
+DATA_built = din--$(EXTVERSION).sql
+EXTRA_CLEAN = test/unit/din_unit
+
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(filter-out sql/din.sql sql/metrics.sql,$(wildcard sql/*.sql))))
+REGRESS_OPTS = --load-extension=din
+
+# OpenBLAS, single-threaded: link the serial build so a backend never starts BLAS threads.
+MULTIARCH := $(shell gcc -print-multiarch 2>/dev/null)
+OPENBLAS_SERIAL ?= /usr/lib/$(MULTIARCH)/openblas-serial
+SHLIB_LINK += -L$(OPENBLAS_SERIAL) -l:libopenblas.so.0 -Wl,-rpath,$(OPENBLAS_SERIAL) -lm
+
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+din--$(EXTVERSION).sql: sql/din.sql $(wildcard sql/metrics.sql)
+	cat $^ > $@
+
+# Pure-C unit tests of src/nn, src/models, src/format: no PostgreSQL headers or server.
+UNIT_CFLAGS = -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -Isrc
+test/unit/din_unit: $(wildcard test/unit/*.c test/unit/*.h) $(CORE_SRCS) $(wildcard src/*/*.h)
+	$(CC) $(UNIT_CFLAGS) -o $@ $(wildcard test/unit/*.c) $(CORE_SRCS) \
+		-L$(OPENBLAS_SERIAL) -l:libopenblas.so.0 -Wl,-rpath,$(OPENBLAS_SERIAL) -lm
+
+.PHONY: unit test demo bench format fixtures
+unit: test/unit/din_unit
+	cd test/unit && ./din_unit
+
+test:
+	bash test/run-all.sh
+
+demo:
+	bash demo/run.sh $(DATA)
+
+bench:
+	bash test/bench/run.sh
+
+fixtures:
+	/usr/bin/python3 test/reference/make_fixtures.py
+
+format:
+	clang-format -i $(wildcard src/*.c src/*.h src/*/*.c src/*/*.h test/unit/*.c test/unit/*.h)

@@ -1,0 +1,147 @@
+/*
+ * model.h - a bound, executable din model and the scoring entry points.
+ *
+ * A DinModel is plain data: the config as parsed and validated by src/format (config.c) and
+ * pointers into weight tensors owned by the caller (a file buffer, a backend's cache, shared
+ * memory). Scoring reads it only, so one model serves any number of concurrent callers.
+ * No PostgreSQL headers.
+ */
+#ifndef DIN_MODEL_H
+#define DIN_MODEL_H
+
+#include "../nn/nn.h"
+#include "../nn/status.h"
+
+#include <stdint.h>
+
+#define DIN_MAX_SLOTS 16	/* item id + side attributes */
+#define DIN_MAX_NAME 64
+#define DIN_MAX_LEN_LIMIT 10000
+
+typedef enum DinArch { DIN_ARCH_BASE = 0, DIN_ARCH_DIN } DinArch;
+
+typedef enum DinOovKind { DIN_OOV_ERROR = 0, DIN_OOV_ZERO, DIN_OOV_ROW } DinOovKind;
+
+/* raw id -> row; open addressing over a power-of-two table of row+1 (0 = empty). */
+typedef struct DinIdMap {
+	const int64_t *keys; /* key of each entry index */
+	int64_t n;			 /* number of keys */
+	int64_t *slots;		 /* [cap]: entry index + 1, 0 = empty */
+	int64_t cap;		 /* 0 = no map */
+} DinIdMap;
+
+typedef struct DinField {
+	char name[DIN_MAX_NAME + 1];
+	int64_t rows;
+	int dim;
+	const float *weight; /* [rows, dim] */
+	DinOovKind oov;
+	int64_t oov_row;
+	DinIdMap vocab; /* cap == 0: the id is the row */
+} DinField;
+
+typedef enum DinInputKind {
+	DIN_IN_TARGET = 0,
+	DIN_IN_CONTEXT,
+	DIN_IN_HISTORY_SUM,
+	DIN_IN_HISTORY_MEAN,
+	DIN_IN_ATTENTION,
+	DIN_IN_TARGET_X_ATTENTION,
+	DIN_IN_TARGET_X_HISTORY_SUM,
+	DIN_IN_DENSE
+} DinInputKind;
+
+/* One tower input: `width` floats starting at `offset` of the source vector. */
+typedef struct DinTowerInput {
+	DinInputKind kind;
+	int offset;
+	int width;
+} DinTowerInput;
+
+typedef enum DinHeadKind { DIN_HEAD_SIGMOID = 0, DIN_HEAD_SOFTMAX2 } DinHeadKind;
+
+typedef struct DinModel {
+	DinArch arch;
+	int max_len;
+
+	int n_fields;
+	DinField *fields;
+
+	/* items: raw item id -> attribute raw ids */
+	int n_attr;
+	DinIdMap items;			/* keys = item ids (items.id) */
+	const int64_t *item_attrs; /* [items.n, n_attr] */
+
+	/* slots: 0 = item id, k >= 1 = attribute k-1; each names a field index */
+	int n_slots;
+	int target[DIN_MAX_SLOTS];
+	int behaviour[DIN_MAX_SLOTS];
+	int slot_offset[DIN_MAX_SLOTS + 1]; /* offsets in the E-wide vector; [n_slots] = E */
+	int E;
+
+	int n_context;
+	int *context;		 /* field index of each context entry */
+	int *context_offset; /* [n_context + 1] */
+	int n_dense;
+
+	/* attention (arch din) */
+	int att_n_layers;
+	DinLayer *att_layers;
+	const float *att_out_weight; /* [att_layers[last].out] */
+	float att_out_bias;
+	int att_softmax;
+	int att_scale;
+	DinBN att_output_bn;   /* n == 0: absent */
+	DinLayer att_output;   /* out == 0: absent (linear, no activation) */
+	int att_width;		   /* width of the pooled interest u */
+
+	/* tower */
+	int n_inputs;
+	DinTowerInput *inputs;
+	int tower_in;
+	DinBN tower_input_bn;
+	int n_tower;
+	DinLayer *tower;
+	DinHeadKind head;
+	int head_in;
+	const float *head_weight; /* [1 or 2, head_in] */
+	const float *head_bias;	  /* [1 or 2] or NULL */
+	const float *item_bias;	  /* [rows of target field 0] or NULL */
+	int head_column;
+	float head_epsilon;
+
+	void *owned; /* private to config.c: what din_model_free releases */
+} DinModel;
+
+/* One scoring request: one history, one or more candidates. */
+typedef struct DinRequest {
+	const int64_t *history; /* raw item ids, oldest first; NULL when history_len == 0 */
+	int history_len;		/* may exceed max_len: the most recent max_len are used */
+	const int64_t *context;
+	int context_len;
+	const double *dense;
+	int dense_len;
+	const int64_t *candidates;
+	int n_candidates;
+} DinRequest;
+
+/* Floats of scratch din_model_score needs for up to n_candidates candidates. */
+size_t din_model_scratch_floats(const DinModel *m, int n_candidates);
+
+/*
+ * din_model_score - probability of a click for each candidate.
+ *
+ * scores[n_candidates]. weights, when not NULL, receives [n_candidates, kept] attention
+ * weights, kept = min(history_len, max_len), for the behaviours history[history_len - kept ..]
+ * (base models write the uniform 1/kept). Returns DIN_OK or fills err.
+ */
+DinStatus din_model_score(const DinModel *m, const DinRequest *req, float *scratch,
+						  double *scores, float *weights, DinError *err);
+
+/* Row of raw id `id` in field f, or -1 when unknown (the caller applies the oov rule). */
+int64_t din_field_row(const DinField *f, int64_t id);
+
+/* Index of raw item id in the items table, or -1. */
+int64_t din_idmap_find(const DinIdMap *map, int64_t key);
+
+#endif

@@ -1,0 +1,89 @@
+/*
+ * nn.h - numeric kernels of din: dense layers, batch norm, activations, softmax.
+ *
+ * Plain C, no PostgreSQL headers, no allocation: callers pass every buffer. Matrices are
+ * row-major; a linear weight is [out, in] as PyTorch stores it (y = x W^T + b).
+ */
+#ifndef DIN_NN_H
+#define DIN_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum DinActKind {
+	DIN_ACT_LINEAR = 0,
+	DIN_ACT_RELU,
+	DIN_ACT_SIGMOID,
+	DIN_ACT_TANH,
+	DIN_ACT_LEAKY_RELU,
+	DIN_ACT_GELU,
+	DIN_ACT_HARD_SIGMOID,
+	DIN_ACT_PRELU,
+	DIN_ACT_DICE
+} DinActKind;
+
+/* An activation with its parameters; pointers are NULL when the variant has no such tensor. */
+typedef struct DinAct {
+	DinActKind kind;
+	int units;		   /* width it applies to */
+	float slope;	   /* leaky_relu, hard_sigmoid */
+	float offset;	   /* hard_sigmoid */
+	float eps;		   /* dice */
+	int gelu_tanh;	   /* gelu: 1 = tanh approximation */
+	int dice_sample;   /* dice: 1 = per-row statistics across units (torch-rechub) */
+	int alpha_n;	   /* prelu, dice: 1 (scalar) or units */
+	const float *alpha;
+	const float *mean; /* dice running statistics [units] */
+	const float *var;
+	const float *weight; /* dice affine [units] or NULL */
+	const float *bias;
+	const float *beta; /* dice: scale inside the sigmoid [units] or NULL */
+} DinAct;
+
+/* Batch norm at inference; n == 0 means absent. weight/bias NULL = no affine. */
+typedef struct DinBN {
+	int n;
+	float eps;
+	const float *mean;
+	const float *var;
+	const float *weight;
+	const float *bias;
+} DinBN;
+
+/* One dense layer: y = act(BN(x W^T + b)). bias may be NULL. */
+typedef struct DinLayer {
+	int in;
+	int out;
+	const float *weight; /* [out, in] */
+	const float *bias;	 /* [out] or NULL */
+	DinBN bn;
+	DinAct act;
+} DinLayer;
+
+/* Select the fastest kernels this CPU runs (AVX2/FMA when present); call once, idempotent. */
+void nn_init(void);
+
+/* y[n, out] = x[n, in] W^T + b (b may be NULL). x and y must not overlap. */
+void nn_linear(const float *x, int n, int in, int out, const float *w, const float *b, float *y);
+
+/* Reference (scalar, obviously correct) version of nn_linear, for tests. */
+void nn_linear_ref(const float *x, int n, int in, int out, const float *w, const float *b, float *y);
+
+/* In place over x[n, bn->n]. */
+void nn_batchnorm(const DinBN *bn, float *x, int n);
+
+/* In place over x[n, act->units]. */
+void nn_activate(const DinAct *act, float *x, int n);
+
+/* Whole layer: y[n, out] from x[n, in]. */
+void nn_layer(const DinLayer *layer, const float *x, int n, float *y);
+
+/* In place softmax over x[n]; n == 0 is a no-op. */
+void nn_softmax(float *x, int n);
+
+double nn_sigmoid(double x);
+
+/* dot product of a and b, length n */
+float nn_dot(const float *a, const float *b, int n);
+
+#endif
