@@ -141,7 +141,15 @@ DinStatus din_model_score(const DinModel *m, const DinRequest *req, float *scrat
 /* Row of raw id `id` in field f, or -1 when unknown (the caller applies the oov rule). */
 int64_t din_field_row(const DinField *f, int64_t id);
 
-/* Index of raw item id in the items table, or -1. */
+/* Index of key in the map, or -1 (also for a map with cap == 0). */
 int64_t din_idmap_find(const DinIdMap *map, int64_t key);
+
+/*
+ * din_idmap_build - index keys[0..n) (kept by reference; must outlive the map). Fails with
+ * DIN_ECORRUPT on a duplicate key, naming `what` ("vocabulary of field item").
+ */
+DinStatus din_idmap_build(DinIdMap *map, const int64_t *keys, int64_t n, const char *what,
+						  DinError *err);
+void din_idmap_free(DinIdMap *map);
 
 #endif

@@ -1,0 +1,440 @@
+/*
+ * config_layers.c - typed readers of config keys and tensors, and the layer vocabulary shared by
+ * every block (dense layers, batch norm, activations; docs/FORMAT.md "Layers and activations").
+ */
+#include "config_internal.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+DinStatus
+cfg_fail(Cfg *c, DinStatus code, const char *fmt, ...)
+{
+	char msg[sizeof(((DinError *)0)->msg)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return din_fail(c->err, code, NULL, "%s", msg);
+}
+
+const char *
+cfg_path(char *buf, const char *fmt, ...)
+{
+	va_list ap;
+
+	/* paths are built from short fixed parts and field names of at most 64 bytes: they fit */
+	va_start(ap, fmt);
+	vsnprintf(buf, CFG_PATH, fmt, ap);
+	va_end(ap);
+	return buf;
+}
+
+const char *
+cfg_name(char *buf, const char *prefix, const char *suffix)
+{
+	return cfg_path(buf, "%s.%s", prefix, suffix);
+}
+
+const char *
+cfg_join(char *buf, const char *path, const char *key)
+{
+	return cfg_path(buf, "%s%s%s", path, *path ? "." : "", key);
+}
+
+DinStatus
+cfg_object(Cfg *c, const JsonValue *obj, const char *path, const char *const *allowed)
+{
+	char key[CFG_PATH];
+
+	if (obj->type != JSON_OBJECT)
+		return cfg_fail(c, DIN_ECORRUPT, "config key %s must be an object, not %s",
+		                *path ? path : "(root)", json_type_name(obj->type));
+	for (uint32_t i = 0; i < obj->n; i++) {
+		const char *k = obj->u.members[i].key;
+		int known = 0;
+
+		for (const char *const *a = allowed; *a != NULL && !known; a++)
+			known = strcmp(k, *a) == 0;
+		if (!known)
+			return cfg_fail(c, DIN_ECORRUPT, "unknown config key %s",
+			                cfg_join(key, path, obj->u.members[i].key));
+	}
+	return DIN_OK;
+}
+
+DinStatus
+cfg_int(Cfg *c, const JsonValue *obj, const char *path, const char *key, int required, int64_t dflt,
+        int64_t lo, int64_t hi, int hi_is_limit, int64_t *out)
+{
+	const JsonValue *v = json_get(obj, key);
+	char name[CFG_PATH];
+
+	cfg_join(name, path, key);
+	if (v == NULL) {
+		if (required)
+			return cfg_fail(c, DIN_ECORRUPT, "config key %s is missing", name);
+		*out = dflt;
+		return DIN_OK;
+	}
+	if (v->type != JSON_NUMBER || v->u.number != floor(v->u.number))
+		return cfg_fail(c, DIN_ECORRUPT, "config key %s must be an integer", name);
+	if (v->u.number > (double)hi)
+		return cfg_fail(c, hi_is_limit ? DIN_ELIMIT : DIN_ECORRUPT,
+		                "config key %s is %.17g, at most %lld allowed", name, v->u.number,
+		                (long long)hi);
+	if (v->u.number < (double)lo)
+		return cfg_fail(c, DIN_ECORRUPT, "config key %s is %.17g, at least %lld required", name,
+		                v->u.number, (long long)lo);
+	*out = (int64_t)v->u.number;
+	return DIN_OK;
+}
+
+DinStatus
+cfg_number(Cfg *c, const JsonValue *obj, const char *path, const char *key, double dflt, double lo,
+           double *out)
+{
+	const JsonValue *v = json_get(obj, key);
+	char name[CFG_PATH];
+
+	if (v == NULL) {
+		*out = dflt;
+		return DIN_OK;
+	}
+	if (v->type != JSON_NUMBER)
+		return cfg_fail(c, DIN_ECORRUPT, "config key %s must be a number",
+		                cfg_join(name, path, key));
+	if (v->u.number < lo || (float)v->u.number != (float)v->u.number || isinf((float)v->u.number))
+		return cfg_fail(c, DIN_ECORRUPT, "config key %s is %.17g, out of range",
+		                cfg_join(name, path, key), v->u.number);
+	*out = v->u.number;
+	return DIN_OK;
+}
+
+DinStatus
+cfg_bool(Cfg *c, const JsonValue *obj, const char *path, const char *key, int dflt, int *out)
+{
+	const JsonValue *v = json_get(obj, key);
+	char name[CFG_PATH];
+
+	if (v == NULL) {
+		*out = dflt;
+		return DIN_OK;
+	}
+	if (v->type != JSON_TRUE && v->type != JSON_FALSE)
+		return cfg_fail(c, DIN_ECORRUPT, "config key %s must be true or false",
+		                cfg_join(name, path, key));
+	*out = v->type == JSON_TRUE;
+	return DIN_OK;
+}
+
+DinStatus
+cfg_enum(Cfg *c, const JsonValue *obj, const char *path, const char *key, const char *const *names,
+         int dflt, int *out)
+{
+	const JsonValue *v = json_get(obj, key);
+	char name[CFG_PATH];
+
+	cfg_join(name, path, key);
+	if (v == NULL) {
+		if (dflt < 0)
+			return cfg_fail(c, DIN_ECORRUPT, "config key %s is missing", name);
+		*out = dflt;
+		return DIN_OK;
+	}
+	if (v->type != JSON_STRING)
+		return cfg_fail(c, DIN_ECORRUPT, "config key %s must be a string", name);
+	for (int i = 0; names[i] != NULL; i++)
+		if (strcmp(v->u.str, names[i]) == 0) {
+			*out = i;
+			return DIN_OK;
+		}
+	return cfg_fail(c, DIN_ECORRUPT, "config key %s has unknown value \"%.64s\"", name, v->u.str);
+}
+
+static int
+by_name_cmp(const void *a, const void *b)
+{
+	const char *x = a;
+	const DinTensor *const *y = b;
+
+	return strcmp(x, (*y)->name);
+}
+
+const DinTensor *
+cfg_find(Cfg *c, const char *name)
+{
+	const DinTensor **hit;
+
+	hit = bsearch(name, c->by_name, (size_t)c->n_tensors, sizeof(*c->by_name), by_name_cmp);
+	if (hit == NULL)
+		return NULL;
+	c->used[*hit - c->tensors] = 1;
+	return *hit;
+}
+
+static void
+format_shape(char *buf, size_t size, int ndim, const int64_t *shape)
+{
+	size_t n = (size_t)snprintf(buf, size, "[");
+
+	for (int d = 0; d < ndim && n < size; d++)
+		n += (size_t)snprintf(buf + n, size - n, d ? ", %lld" : "%lld", (long long)shape[d]);
+	if (n < size)
+		snprintf(buf + n, size - n, "]");
+}
+
+static DinStatus
+check_tensor(Cfg *c, const DinTensor *t, DinDtype dtype, int ndim, int64_t d0, int64_t d1)
+{
+	int64_t want[2] = {d0, d1};
+	char got_s[96], want_s[64];
+
+	if (t->dtype != dtype)
+		return cfg_fail(c, DIN_ECORRUPT, "tensor %s has dtype %s, expected %s", t->name,
+		                din_dtype_name(t->dtype), din_dtype_name(dtype));
+	if (t->ndim != ndim || t->shape[0] != d0 || (ndim > 1 && t->shape[1] != d1)) {
+		format_shape(got_s, sizeof(got_s), t->ndim, t->shape);
+		format_shape(want_s, sizeof(want_s), ndim, want);
+		return cfg_fail(c, DIN_ECORRUPT, "tensor %s has shape %s, expected %s", t->name, got_s,
+		                want_s);
+	}
+	return DIN_OK;
+}
+
+DinStatus
+cfg_maybe(Cfg *c, const char *name, DinDtype dtype, int ndim, int64_t d0, int64_t d1,
+          const DinTensor **out)
+{
+	*out = cfg_find(c, name);
+	return *out ? check_tensor(c, *out, dtype, ndim, d0, d1) : DIN_OK;
+}
+
+DinStatus
+cfg_need(Cfg *c, const char *name, DinDtype dtype, int ndim, int64_t d0, int64_t d1,
+         const DinTensor **out)
+{
+	TRY(cfg_maybe(c, name, dtype, ndim, d0, d1, out));
+	if (*out == NULL)
+		return cfg_fail(c, DIN_ECORRUPT, "missing tensor %s", name);
+	return DIN_OK;
+}
+
+/* Required F32 [n] tensor prefix.suffix. */
+static DinStatus
+need_vector(Cfg *c, const char *prefix, const char *suffix, int n, const float **out)
+{
+	char name[CFG_PATH];
+	const DinTensor *t;
+
+	cfg_name(name, prefix, suffix);
+	TRY(cfg_need(c, name, DIN_F32, 1, n, 0, &t));
+	*out = t->data;
+	return DIN_OK;
+}
+
+/* Optional pair prefix.w / prefix.b of F32 [n]: both or neither. */
+static DinStatus
+maybe_affine(Cfg *c, const char *prefix, const char *w, const char *b, int n, const float **wout,
+             const float **bout)
+{
+	char wname[CFG_PATH], bname[CFG_PATH];
+	const DinTensor *wt, *bt;
+
+	cfg_name(wname, prefix, w);
+	cfg_name(bname, prefix, b);
+	TRY(cfg_maybe(c, wname, DIN_F32, 1, n, 0, &wt));
+	TRY(cfg_maybe(c, bname, DIN_F32, 1, n, 0, &bt));
+	if ((wt == NULL) != (bt == NULL))
+		return cfg_fail(c, DIN_ECORRUPT, "tensor %s needs tensor %s too", wt ? wname : bname,
+		                wt ? bname : wname);
+	*wout = wt ? wt->data : NULL;
+	*bout = bt ? bt->data : NULL;
+	return DIN_OK;
+}
+
+DinStatus
+cfg_batchnorm(Cfg *c, const JsonValue *bn, const char *path, const char *prefix, int n, DinBN *out)
+{
+	static const char *const keys[] = {"eps", NULL};
+	double eps;
+
+	memset(out, 0, sizeof(*out));
+	if (bn == NULL || bn->type == JSON_NULL)
+		return DIN_OK;
+	TRY(cfg_object(c, bn, path, keys));
+	TRY(cfg_number(c, bn, path, "eps", 1e-5, 0.0, &eps));
+	out->n = n;
+	out->eps = (float)eps;
+	TRY(need_vector(c, prefix, "running_mean", n, &out->mean));
+	TRY(need_vector(c, prefix, "running_var", n, &out->var));
+	return maybe_affine(c, prefix, "weight", "bias", n, &out->weight, &out->bias);
+}
+
+/* alpha of prelu/dice: [1] (scalar), [U] or [U, 1] (DeepCTR-Torch's Dice with dim 3). */
+static DinStatus
+need_alpha(Cfg *c, const char *prefix, int units, DinAct *act)
+{
+	char name[CFG_PATH], shape[96];
+	const DinTensor *t;
+
+	cfg_name(name, prefix, "alpha");
+	t = cfg_find(c, name);
+	if (t == NULL)
+		return cfg_fail(c, DIN_ECORRUPT, "missing tensor %s", name);
+	if (t->dtype != DIN_F32)
+		return cfg_fail(c, DIN_ECORRUPT, "tensor %s has dtype %s, expected F32", name,
+		                din_dtype_name(t->dtype));
+	if (t->ndim == 1 && t->shape[0] == 1)
+		act->alpha_n = 1;
+	else if ((t->ndim == 1 && t->shape[0] == units) ||
+	         (t->ndim == 2 && t->shape[0] == units && t->shape[1] == 1))
+		act->alpha_n = units;
+	else {
+		format_shape(shape, sizeof(shape), t->ndim, t->shape);
+		return cfg_fail(c, DIN_ECORRUPT, "tensor %s has shape %s, expected [1], [%d] or [%d, 1]",
+		                name, shape, units, units);
+	}
+	act->alpha = t->data;
+	return DIN_OK;
+}
+
+static const char *const act_names[] = {"linear", "relu",         "sigmoid", "tanh", "leaky_relu",
+                                        "gelu",   "hard_sigmoid", "prelu",   "dice", NULL};
+
+/* An activation object at path, tensors prefix.* (prefix = "B.i.act"). */
+static DinStatus
+cfg_activation(Cfg *c, const JsonValue *v, const char *path, const char *prefix, int units,
+               DinAct *act)
+{
+	static const char *const plain[] = {"type", NULL};
+	static const char *const leaky[] = {"type", "slope", NULL};
+	static const char *const gelu[] = {"type", "approximate", NULL};
+	static const char *const hard[] = {"type", "slope", "offset", NULL};
+	static const char *const dice[] = {"type", "eps", "stats", "affine", "beta", NULL};
+	static const char *const approx[] = {"none", "tanh", NULL};
+	static const char *const stats[] = {"running", "sample", NULL};
+	int kind, flag;
+	double x;
+
+	memset(act, 0, sizeof(*act));
+	if (v->type != JSON_OBJECT)
+		return cfg_fail(c, DIN_ECORRUPT, "config key %s must be an object, not %s", path,
+		                json_type_name(v->type));
+	TRY(cfg_enum(c, v, path, "type", act_names, -1, &kind));
+	act->kind = (DinActKind)kind;
+	act->units = units;
+	switch (act->kind) {
+	case DIN_ACT_LEAKY_RELU:
+		TRY(cfg_object(c, v, path, leaky));
+		TRY(cfg_number(c, v, path, "slope", 0.01, -INFINITY, &x));
+		act->slope = (float)x;
+		return DIN_OK;
+	case DIN_ACT_GELU:
+		TRY(cfg_object(c, v, path, gelu));
+		return cfg_enum(c, v, path, "approximate", approx, 0, &act->gelu_tanh);
+	case DIN_ACT_HARD_SIGMOID:
+		TRY(cfg_object(c, v, path, hard));
+		TRY(cfg_number(c, v, path, "slope", 0.2, -INFINITY, &x));
+		act->slope = (float)x;
+		TRY(cfg_number(c, v, path, "offset", 0.5, -INFINITY, &x));
+		act->offset = (float)x;
+		return DIN_OK;
+	case DIN_ACT_PRELU:
+		TRY(cfg_object(c, v, path, plain));
+		return need_alpha(c, prefix, units, act);
+	case DIN_ACT_DICE:
+		TRY(cfg_object(c, v, path, dice));
+		TRY(cfg_number(c, v, path, "eps", 1e-8, 0.0, &x));
+		act->eps = (float)x;
+		TRY(cfg_enum(c, v, path, "stats", stats, 0, &act->dice_sample));
+		TRY(need_alpha(c, prefix, units, act));
+		if (!act->dice_sample) {
+			TRY(need_vector(c, prefix, "running_mean", units, &act->mean));
+			TRY(need_vector(c, prefix, "running_var", units, &act->var));
+		}
+		TRY(cfg_bool(c, v, path, "affine", 0, &flag));
+		if (flag) {
+			TRY(need_vector(c, prefix, "weight", units, &act->weight));
+			TRY(need_vector(c, prefix, "bias", units, &act->bias));
+		}
+		TRY(cfg_bool(c, v, path, "beta", 0, &flag));
+		if (flag)
+			TRY(need_vector(c, prefix, "beta", units, &act->beta));
+		return DIN_OK;
+	default:
+		return cfg_object(c, v, path, plain);
+	}
+}
+
+/* One layer {"units", "bias", "batch_norm", "activation"} with tensors prefix.* */
+static DinStatus
+cfg_layer(Cfg *c, const JsonValue *v, const char *path, const char *prefix, int in, DinLayer *layer)
+{
+	static const char *const keys[] = {"units", "bias", "batch_norm", "activation", NULL};
+	char sub[CFG_PATH], tname[CFG_PATH];
+	const DinTensor *t;
+	const JsonValue *act;
+	int64_t units;
+	int bias;
+
+	TRY(cfg_object(c, v, path, keys));
+	TRY(cfg_int(c, v, path, "units", 1, 0, 1, CFG_MAX_UNITS, 1, &units));
+	TRY(cfg_bool(c, v, path, "bias", 1, &bias));
+	layer->in = in;
+	layer->out = (int)units;
+	cfg_name(tname, prefix, "weight");
+	TRY(cfg_need(c, tname, DIN_F32, 2, units, in, &t));
+	layer->weight = t->data;
+	if (bias) {
+		cfg_name(tname, prefix, "bias");
+		TRY(cfg_need(c, tname, DIN_F32, 1, units, 0, &t));
+		layer->bias = t->data;
+	}
+	cfg_name(tname, prefix, "bn");
+	TRY(cfg_batchnorm(c, json_get(v, "batch_norm"), cfg_join(sub, path, "batch_norm"), tname,
+	                  (int)units, &layer->bn));
+	act = json_get(v, "activation");
+	if (act == NULL)
+		return cfg_fail(c, DIN_ECORRUPT, "config key %s is missing",
+		                cfg_join(sub, path, "activation"));
+	cfg_name(tname, prefix, "act");
+	return cfg_activation(c, act, cfg_join(sub, path, "activation"), tname, (int)units,
+	                      &layer->act);
+}
+
+DinStatus
+cfg_layers(Cfg *c, const JsonValue *arr, const char *path, const char *prefix, int in,
+           int min_layers, DinLayer **layers, int *n_layers)
+{
+	char sub[CFG_PATH], tprefix[CFG_PATH];
+
+	*n_layers = 0;
+	if (arr == NULL) {
+		if (min_layers > 0)
+			return cfg_fail(c, DIN_ECORRUPT, "config key %s is missing", path);
+		return DIN_OK;
+	}
+	if (arr->type != JSON_ARRAY)
+		return cfg_fail(c, DIN_ECORRUPT, "config key %s must be an array", path);
+	if ((int64_t)arr->n < min_layers)
+		return cfg_fail(c, DIN_ECORRUPT, "config key %s needs at least %d layer", path, min_layers);
+	if (arr->n > CFG_MAX_LAYERS)
+		return cfg_fail(c, DIN_ELIMIT, "config key %s has %u layers, at most %d allowed", path,
+		                arr->n, CFG_MAX_LAYERS);
+	*layers = calloc((size_t)arr->n + 1, sizeof(DinLayer));
+	if (*layers == NULL)
+		return cfg_fail(c, DIN_ENOMEM, "out of memory binding %s", path);
+	for (uint32_t i = 0; i < arr->n; i++) {
+		cfg_path(sub, "%s[%u]", path, i);
+		cfg_path(tprefix, "%s.%u", prefix, i);
+		TRY(cfg_layer(c, &arr->u.items[i], sub, tprefix, in, &(*layers)[i]));
+		in = (*layers)[i].out;
+		*n_layers = (int)i + 1;
+	}
+	return DIN_OK;
+}

@@ -1,0 +1,500 @@
+/*
+ * din.c - scoring of the base (Embedding&MLP) and din (target attention) architectures.
+ *
+ * One request is one history and a batch of candidates. The behaviour keys are gathered once
+ * and shared by every candidate; the attention unit runs all (candidate, behaviour) pairs of a
+ * chunk of candidates through its layers at once, so the products are large enough for sgemm.
+ * Everything lives in the caller's scratch (din_model_scratch_floats): nothing is allocated.
+ */
+#include "model.h"
+#include "../nn/linear_strided.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Pairs per attention chunk: enough rows for sgemm to run at speed, few enough for the cache. */
+#define PAIR_ROWS 2048
+
+/* Offsets (in floats) of every scratch buffer, for a given model and candidate count. */
+typedef struct Plan {
+	int n_cand;
+	int pair_cap;  /* rows of the pair buffers: >= max_len, so one candidate always fits */
+	int chunk_cap; /* most candidates of one chunk */
+	int pair_w;    /* width of the pair buffers */
+	size_t keys, queries, item_bias, context, hist_sum, hist_mean, dense, pooled, interest;
+	size_t hk, hq, tmp, pair_a, pair_b, att_score;
+	size_t tower_x, tower_a, tower_b;
+	size_t total;
+} Plan;
+
+static inline int
+max_int(int a, int b)
+{
+	return a > b ? a : b;
+}
+
+static inline int
+min_int(int a, int b)
+{
+	return a < b ? a : b;
+}
+
+static size_t
+take(size_t *at, size_t n)
+{
+	size_t off = *at;
+
+	/* 16-float alignment keeps each buffer on its own cache lines */
+	*at += (n + 15) & ~(size_t)15;
+	return off;
+}
+
+static void
+make_plan(const DinModel *m, int n_cand, Plan *p)
+{
+	int E = m->E, ctx_w = m->n_context > 0 ? m->context_offset[m->n_context] : 0;
+	int att_max = 0, tower_max = 0, u1 = 0;
+	size_t at = 0;
+
+	memset(p, 0, sizeof(*p));
+	p->n_cand = n_cand;
+	p->keys = take(&at, (size_t)m->max_len * E);
+	p->queries = take(&at, (size_t)n_cand * E);
+	p->item_bias = take(&at, n_cand);
+	p->context = take(&at, ctx_w);
+	p->hist_sum = take(&at, E);
+	p->hist_mean = take(&at, E);
+	p->dense = take(&at, m->n_dense);
+	if (m->arch == DIN_ARCH_DIN) {
+		for (int l = 0; l < m->att_n_layers; l++)
+			att_max = max_int(att_max, m->att_layers[l].out);
+		u1 = m->att_n_layers > 0 ? m->att_layers[0].out : 0;
+		p->pair_cap = max_int(
+		    m->max_len,
+		    (int)((long)n_cand * m->max_len < PAIR_ROWS ? (long)n_cand * m->max_len : PAIR_ROWS));
+		p->chunk_cap = min_int(n_cand, p->pair_cap);
+		p->pair_w = max_int(E, att_max);
+		p->pooled = take(&at, (size_t)n_cand * E);
+		p->interest =
+		    m->att_output.out > 0 ? take(&at, (size_t)n_cand * m->att_output.out) : p->pooled;
+		p->hk = take(&at, (size_t)m->max_len * u1);
+		p->hq = take(&at, (size_t)p->chunk_cap * u1);
+		p->tmp = take(&at, (size_t)max_int(m->max_len, p->chunk_cap) * u1);
+		p->pair_a = take(&at, (size_t)p->pair_cap * p->pair_w);
+		p->pair_b = take(&at, (size_t)p->pair_cap * p->pair_w);
+		p->att_score = take(&at, p->pair_cap);
+	}
+	for (int l = 0; l < m->n_tower; l++)
+		tower_max = max_int(tower_max, m->tower[l].out);
+	p->tower_x = take(&at, (size_t)n_cand * m->tower_in);
+	p->tower_a = take(&at, (size_t)n_cand * tower_max);
+	p->tower_b = take(&at, (size_t)n_cand * tower_max);
+	p->total = at;
+}
+
+size_t
+din_model_scratch_floats(const DinModel *m, int n_candidates)
+{
+	Plan p;
+
+	make_plan(m, n_candidates > 0 ? n_candidates : 1, &p);
+	return p.total;
+}
+
+/*
+ * Row of raw id `id` in field `fi` after its oov rule: -1 for the zero vector. `known` = 0
+ * means the id is unknown before any lookup (an attribute of an item missing from the items
+ * table, whose id is then the item's).
+ */
+static DinStatus
+resolve_row(const DinModel *m, int fi, int64_t id, int known, int64_t *row, DinError *err)
+{
+	const DinField *f = &m->fields[fi];
+	int64_t r = known ? din_field_row(f, id) : -1;
+
+	if (r >= 0) {
+		*row = r;
+		return DIN_OK;
+	}
+	switch (f->oov) {
+	case DIN_OOV_ZERO:
+		*row = -1;
+		return DIN_OK;
+	case DIN_OOV_ROW:
+		*row = f->oov_row;
+		return DIN_OK;
+	case DIN_OOV_ERROR:
+		break;
+	}
+	if (!known)
+		return din_fail(err, DIN_EINVAL,
+		                "Item ids must be in the model's items table to have attributes.",
+		                "unknown id %lld for field \"%s\"", (long long)id, f->name);
+	if (f->vocab.cap == 0) {
+		char detail[160];
+
+		snprintf(detail, sizeof(detail), "Ids of field \"%s\" are rows in [0, %lld).", f->name,
+		         (long long)f->rows);
+		return din_fail(err, DIN_EINVAL, detail, "unknown id %lld for field \"%s\"", (long long)id,
+		                f->name);
+	}
+	return din_fail(err, DIN_EINVAL, NULL, "unknown id %lld for field \"%s\"", (long long)id,
+	                f->name);
+}
+
+static void
+copy_row(const DinField *f, int64_t row, float *out)
+{
+	if (row < 0)
+		memset(out, 0, sizeof(float) * f->dim);
+	else
+		memcpy(out, f->weight + (size_t)row * f->dim, sizeof(float) * f->dim);
+}
+
+/*
+ * The E-wide vector of item `id` through the slot fields `slots` (m->target or m->behaviour):
+ * slot 0 embeds the id, slot k >= 1 attribute k-1 from the items table. *row0 = the row of
+ * slot 0 (-1 for the zero vector).
+ */
+static DinStatus
+embed_item(const DinModel *m, const int *slots, int64_t id, float *out, int64_t *row0,
+           DinError *err)
+{
+	int64_t row, idx = -1;
+	DinStatus st;
+
+	if ((st = resolve_row(m, slots[0], id, 1, &row, err)) != DIN_OK)
+		return st;
+	copy_row(&m->fields[slots[0]], row, out + m->slot_offset[0]);
+	if (row0)
+		*row0 = row;
+	if (m->n_slots > 1)
+		idx = din_idmap_find(&m->items, id);
+	for (int k = 1; k < m->n_slots; k++) {
+		int64_t attr = idx >= 0 ? m->item_attrs[idx * m->n_attr + (k - 1)] : id;
+
+		if ((st = resolve_row(m, slots[k], attr, idx >= 0, &row, err)) != DIN_OK)
+			return st;
+		copy_row(&m->fields[slots[k]], row, out + m->slot_offset[k]);
+	}
+	return DIN_OK;
+}
+
+static DinStatus
+check_request(const DinModel *m, const DinRequest *req, DinError *err)
+{
+	char detail[160];
+
+	if (req->context_len != m->n_context) {
+		snprintf(detail, sizeof(detail), "The model has %d context fields but %d were given.",
+		         m->n_context, req->context_len);
+		return din_fail(err, DIN_EINVAL, detail, "wrong number of context ids");
+	}
+	if (req->dense_len != m->n_dense) {
+		snprintf(detail, sizeof(detail), "The model has %d dense features but %d were given.",
+		         m->n_dense, req->dense_len);
+		return din_fail(err, DIN_EINVAL, detail, "wrong number of dense features");
+	}
+	if (req->history_len < 0 || req->n_candidates < 0 ||
+	    (req->history_len > 0 && req->history == NULL) ||
+	    (req->n_candidates > 0 && req->candidates == NULL) ||
+	    (req->context_len > 0 && req->context == NULL) ||
+	    (req->dense_len > 0 && req->dense == NULL))
+		return din_fail(err, DIN_EINVAL, NULL, "malformed scoring request");
+	if (m->arch == DIN_ARCH_DIN && m->att_n_layers < 1)
+		return din_fail(err, DIN_ECORRUPT, NULL, "din model without attention layers");
+	return DIN_OK;
+}
+
+/* Layer 0 of the attention unit for `nc` candidates x T behaviours, into pair_a. */
+static void
+attention_first_layer(const DinModel *m, const Plan *p, float *s, const float *q, int nc, int T)
+{
+	const DinLayer *l0 = &m->att_layers[0];
+	int E = m->E, U = l0->out, ld = 4 * E;
+	const float *wq = l0->weight, *wd = l0->weight + 2 * E, *wp = l0->weight + 3 * E;
+	const float *keys = s + p->keys, *hk = s + p->hk;
+	float *hq = s + p->hq, *tmp = s + p->tmp, *prod = s + p->pair_b, *a = s + p->pair_a;
+	DinAct act = l0->act;
+
+	/*
+	 * z W^T with z = [q, k, q-k, q*k] is q (Wq+Wd)^T + k (Wk-Wd)^T + (q*k) Wp^T: the query
+	 * part once per candidate, the key part (hk) once per request, only Wp per pair.
+	 */
+	nn_linear_strided(q, E, nc, E, wq, ld, U, l0->bias, hq);
+	nn_linear_strided(q, E, nc, E, wd, ld, U, NULL, tmp);
+	for (int i = 0; i < nc * U; i++)
+		hq[i] += tmp[i];
+	for (int c = 0; c < nc; c++)
+		for (int t = 0; t < T; t++) {
+			float *pr = prod + ((size_t)c * T + t) * E;
+			const float *qc = q + (size_t)c * E, *kt = keys + (size_t)t * E;
+
+			/* Auto-vectorized */
+			for (int j = 0; j < E; j++)
+				pr[j] = qc[j] * kt[j];
+		}
+	nn_linear_strided(prod, E, nc * T, E, wp, ld, U, NULL, a);
+	for (int c = 0; c < nc; c++)
+		for (int t = 0; t < T; t++) {
+			float *ar = a + ((size_t)c * T + t) * U;
+			const float *hqc = hq + (size_t)c * U, *hkt = hk + (size_t)t * U;
+
+			/* Auto-vectorized */
+			for (int j = 0; j < U; j++)
+				ar[j] += hqc[j] + hkt[j];
+		}
+	if (l0->bn.n > 0)
+		nn_batchnorm(&l0->bn, a, nc * T);
+	act.units = U;
+	nn_activate(&act, a, nc * T);
+}
+
+/*
+ * Attention weights of candidates [c0, c0+nc) over the T kept behaviours, pooled into
+ * pooled[c] = sum_t w_t k_t; weights (if not NULL) receives w.
+ */
+static void
+attention_chunk(const DinModel *m, const Plan *p, float *s, int c0, int nc, int T, float *weights)
+{
+	int E = m->E;
+	float *cur = s + p->pair_a, *other = s + p->pair_b, *score = s + p->att_score;
+	const float *keys = s + p->keys;
+	int width;
+
+	attention_first_layer(m, p, s, s + p->queries + (size_t)c0 * E, nc, T);
+	width = m->att_layers[0].out;
+	for (int l = 1; l < m->att_n_layers; l++) {
+		float *swap;
+
+		nn_layer(&m->att_layers[l], cur, nc * T, other);
+		swap = cur;
+		cur = other;
+		other = swap;
+		width = m->att_layers[l].out;
+	}
+	for (int i = 0; i < nc * T; i++)
+		score[i] = nn_dot(cur + (size_t)i * width, m->att_out_weight, width) + m->att_out_bias;
+	if (m->att_scale) {
+		float inv = 1.0f / sqrtf((float)E);
+
+		for (int i = 0; i < nc * T; i++)
+			score[i] *= inv;
+	}
+	for (int c = 0; c < nc; c++) {
+		float *w = score + (size_t)c * T;
+		float *u = s + p->pooled + (size_t)(c0 + c) * E;
+
+		if (m->att_softmax)
+			nn_softmax(w, T);
+		if (weights)
+			memcpy(weights + (size_t)(c0 + c) * T, w, sizeof(float) * T);
+		memset(u, 0, sizeof(float) * E);
+		for (int t = 0; t < T; t++) {
+			const float *kt = keys + (size_t)t * E;
+
+			/* Auto-vectorized */
+			for (int j = 0; j < E; j++)
+				u[j] += w[t] * kt[j];
+		}
+	}
+}
+
+/* The pooled interest of every candidate into s + p->interest (zero before output on T = 0). */
+static void
+attention(const DinModel *m, const Plan *p, float *s, int T, float *weights)
+{
+	int E = m->E, C = p->n_cand;
+	float *pooled = s + p->pooled;
+
+	if (T == 0)
+		memset(pooled, 0, sizeof(float) * (size_t)C * E);
+	else {
+		const DinLayer *l0 = &m->att_layers[0];
+		int chunk = min_int(C, max_int(1, p->pair_cap / T));
+		const float *keys = s + p->keys;
+		float *hk = s + p->hk, *tmp = s + p->tmp;
+
+		nn_linear_strided(keys, E, T, E, l0->weight + E, 4 * E, l0->out, NULL, hk);
+		nn_linear_strided(keys, E, T, E, l0->weight + 2 * E, 4 * E, l0->out, NULL, tmp);
+		for (int i = 0; i < T * l0->out; i++)
+			hk[i] -= tmp[i];
+		for (int c0 = 0; c0 < C; c0 += chunk)
+			attention_chunk(m, p, s, c0, min_int(chunk, C - c0), T, weights);
+	}
+	if (m->att_output_bn.n > 0)
+		nn_batchnorm(&m->att_output_bn, pooled, C);
+	if (m->att_output.out > 0)
+		nn_linear(pooled, C, E, m->att_output.out, m->att_output.weight, m->att_output.bias,
+		          s + p->interest);
+}
+
+/* The tower input row of candidate c: the configured slices, in order. */
+static void
+tower_row(const DinModel *m, const Plan *p, const float *s, int c, float *x)
+{
+	const float *q = s + p->queries + (size_t)c * m->E;
+	int u_width = m->att_output.out > 0 ? m->att_output.out : m->E;
+	const float *u = m->arch == DIN_ARCH_DIN ? s + p->interest + (size_t)c * u_width : NULL;
+
+	for (int i = 0; i < m->n_inputs; i++) {
+		const DinTowerInput *in = &m->inputs[i];
+		const float *src = NULL, *mul = NULL;
+
+		switch (in->kind) {
+		case DIN_IN_TARGET:
+			src = q;
+			break;
+		case DIN_IN_CONTEXT:
+			src = s + p->context;
+			break;
+		case DIN_IN_HISTORY_SUM:
+			src = s + p->hist_sum;
+			break;
+		case DIN_IN_HISTORY_MEAN:
+			src = s + p->hist_mean;
+			break;
+		case DIN_IN_ATTENTION:
+			src = u;
+			break;
+		case DIN_IN_TARGET_X_ATTENTION:
+			src = q;
+			mul = u;
+			break;
+		case DIN_IN_TARGET_X_HISTORY_SUM:
+			src = q;
+			mul = s + p->hist_sum;
+			break;
+		case DIN_IN_DENSE:
+			src = s + p->dense;
+			break;
+		}
+		for (int j = 0; j < in->width; j++)
+			x[j] = mul ? src[in->offset + j] * mul[in->offset + j] : src[in->offset + j];
+		x += in->width;
+	}
+}
+
+/* Click probability from the last hidden row h; the logit is summed in double. */
+static double
+head(const DinModel *m, const float *h, float item_bias)
+{
+	int H = m->head_in;
+
+	if (m->head == DIN_HEAD_SOFTMAX2) {
+		double l[2];
+
+		for (int o = 0; o < 2; o++) {
+			l[o] = m->head_bias ? m->head_bias[o] : 0.0;
+			for (int j = 0; j < H; j++)
+				l[o] += (double)h[j] * m->head_weight[(size_t)o * H + j];
+		}
+		return nn_sigmoid(l[m->head_column] - l[1 - m->head_column]) + m->head_epsilon;
+	} else {
+		double logit = (m->head_bias ? m->head_bias[0] : 0.0) + item_bias;
+
+		for (int j = 0; j < H; j++)
+			logit += (double)h[j] * m->head_weight[j];
+		return nn_sigmoid(logit);
+	}
+}
+
+static void
+tower(const DinModel *m, const Plan *p, float *s, double *scores)
+{
+	int C = p->n_cand, width = m->tower_in;
+	float *cur = s + p->tower_x, *next = s + p->tower_a;
+
+	for (int c = 0; c < C; c++)
+		tower_row(m, p, s, c, cur + (size_t)c * m->tower_in);
+	if (m->tower_input_bn.n > 0)
+		nn_batchnorm(&m->tower_input_bn, cur, C);
+	for (int l = 0; l < m->n_tower; l++) {
+		nn_layer(&m->tower[l], cur, C, next);
+		cur = next;
+		next = next == s + p->tower_a ? s + p->tower_b : s + p->tower_a;
+		width = m->tower[l].out;
+	}
+	for (int c = 0; c < C; c++)
+		scores[c] = head(m, cur + (size_t)c * width, s[p->item_bias + c]);
+}
+
+/* Keys of the kept behaviours, their sum and mean. */
+static DinStatus
+gather_history(const DinModel *m, const Plan *p, float *s, const int64_t *hist, int T,
+               DinError *err)
+{
+	int E = m->E;
+	float *keys = s + p->keys, *sum = s + p->hist_sum, *mean = s + p->hist_mean;
+	DinStatus st;
+
+	memset(sum, 0, sizeof(float) * E);
+	for (int t = 0; t < T; t++) {
+		float *kt = keys + (size_t)t * E;
+
+		if ((st = embed_item(m, m->behaviour, hist[t], kt, NULL, err)) != DIN_OK)
+			return st;
+		for (int j = 0; j < E; j++)
+			sum[j] += kt[j];
+	}
+	for (int j = 0; j < E; j++)
+		mean[j] = T > 0 ? sum[j] / (float)T : 0.0f;
+	return DIN_OK;
+}
+
+/* Context embeddings, dense features, and each candidate's query and item bias. */
+static DinStatus
+gather_request(const DinModel *m, const Plan *p, float *s, const DinRequest *req, DinError *err)
+{
+	DinStatus st;
+
+	for (int i = 0; i < m->n_context; i++) {
+		int64_t row;
+		int fi = m->context[i];
+
+		if ((st = resolve_row(m, fi, req->context[i], 1, &row, err)) != DIN_OK)
+			return st;
+		copy_row(&m->fields[fi], row, s + p->context + m->context_offset[i]);
+	}
+	for (int i = 0; i < m->n_dense; i++)
+		s[p->dense + i] = (float)req->dense[i];
+	for (int c = 0; c < req->n_candidates; c++) {
+		int64_t row;
+
+		st = embed_item(m, m->target, req->candidates[c], s + p->queries + (size_t)c * m->E, &row,
+		                err);
+		if (st != DIN_OK)
+			return st;
+		s[p->item_bias + c] = (m->item_bias && row >= 0) ? m->item_bias[row] : 0.0f;
+	}
+	return DIN_OK;
+}
+
+DinStatus
+din_model_score(const DinModel *m, const DinRequest *req, float *scratch, double *scores,
+                float *weights, DinError *err)
+{
+	int T = min_int(req->history_len, m->max_len);
+	Plan p;
+	DinStatus st;
+
+	if ((st = check_request(m, req, err)) != DIN_OK)
+		return st;
+	if (req->n_candidates == 0)
+		return DIN_OK;
+	make_plan(m, req->n_candidates, &p);
+	st = gather_history(m, &p, scratch, T > 0 ? req->history + (req->history_len - T) : NULL, T,
+	                    err);
+	if (st != DIN_OK)
+		return st;
+	if ((st = gather_request(m, &p, scratch, req, err)) != DIN_OK)
+		return st;
+	if (m->arch == DIN_ARCH_DIN)
+		attention(m, &p, scratch, T, weights);
+	else if (weights != NULL)
+		for (size_t i = 0; i < (size_t)req->n_candidates * T; i++)
+			weights[i] = 1.0f / (float)T;
+	tower(m, &p, scratch, scores);
+	return DIN_OK;
+}

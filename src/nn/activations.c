@@ -1,0 +1,198 @@
+/*
+ * activations.c - batch norm, activations, softmax and the whole-layer composition.
+ *
+ * Formulas are those of docs/FORMAT.md; everything runs in float32 as PyTorch does at
+ * inference, with sigmoid and softmax written so that no input overflows.
+ */
+#include "nn.h"
+
+#include <math.h>
+
+/* exp of a non-positive number only, so large |x| saturates to 0 or 1 instead of inf/inf. */
+static inline float
+sigmoidf_stable(float x)
+{
+	if (x >= 0.0f)
+		return 1.0f / (1.0f + expf(-x));
+	else {
+		float e = expf(x);
+
+		return e / (1.0f + e);
+	}
+}
+
+double
+nn_sigmoid(double x)
+{
+	if (x >= 0.0)
+		return 1.0 / (1.0 + exp(-x));
+	else {
+		double e = exp(x);
+
+		return e / (1.0 + e);
+	}
+}
+
+void
+nn_softmax(float *x, int n)
+{
+	float max;
+	double sum = 0.0;
+
+	if (n <= 0)
+		return;
+	max = x[0];
+	for (int i = 1; i < n; i++)
+		if (x[i] > max)
+			max = x[i];
+	for (int i = 0; i < n; i++) {
+		x[i] = expf(x[i] - max);
+		sum += x[i];
+	}
+	for (int i = 0; i < n; i++)
+		x[i] = (float)(x[i] / sum);
+}
+
+void
+nn_batchnorm(const DinBN *bn, float *x, int n)
+{
+	int u = bn->n;
+
+	for (int i = 0; i < n; i++) {
+		float *xi = x + (size_t)i * u;
+
+		/* Auto-vectorized */
+		for (int j = 0; j < u; j++) {
+			float v = (xi[j] - bn->mean[j]) / sqrtf(bn->var[j] + bn->eps);
+
+			xi[j] = bn->weight ? v * bn->weight[j] + bn->bias[j] : v;
+		}
+	}
+}
+
+static inline float
+alpha_of(const DinAct *act, int j)
+{
+	return act->alpha_n == 1 ? act->alpha[0] : act->alpha[j];
+}
+
+/*
+ * Dice in place. x-hat_j depends on x_j and, for the sample variant, on the row's mean and
+ * spread, which are gathered before the row is overwritten; so no buffer is needed.
+ */
+static void
+dice(const DinAct *act, float *x, int n)
+{
+	int u = act->units;
+
+	for (int i = 0; i < n; i++) {
+		float *xi = x + (size_t)i * u;
+		float mu = 0.0f, inv_sd = 1.0f;
+
+		if (act->dice_sample) {
+			float v = 0.0f;
+
+			for (int j = 0; j < u; j++)
+				mu += xi[j];
+			mu /= (float)u;
+			for (int j = 0; j < u; j++)
+				v += (xi[j] - mu) * (xi[j] - mu) + act->eps;
+			inv_sd = 1.0f / sqrtf(v);
+		}
+		for (int j = 0; j < u; j++) {
+			float xh, p;
+
+			if (act->dice_sample)
+				xh = (xi[j] - mu) * inv_sd;
+			else {
+				float mean = act->mean ? act->mean[j] : 0.0f;
+				float var = act->var ? act->var[j] : 1.0f;
+
+				xh = (xi[j] - mean) / sqrtf(var + act->eps);
+			}
+			if (act->weight)
+				xh = xh * act->weight[j] + act->bias[j];
+			if (act->beta)
+				xh *= act->beta[j];
+			p = sigmoidf_stable(xh);
+			xi[j] = p * xi[j] + alpha_of(act, j) * (1.0f - p) * xi[j];
+		}
+	}
+}
+
+static inline float
+gelu(float x, int tanh_approx)
+{
+	if (tanh_approx) {
+		const float k = 0.7978845608028654f; /* sqrt(2/pi) */
+
+		return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
+	}
+	return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f));
+}
+
+void
+nn_activate(const DinAct *act, float *x, int n)
+{
+	size_t total = (size_t)n * act->units;
+	int u = act->units;
+
+	switch (act->kind) {
+	case DIN_ACT_LINEAR:
+		break;
+	case DIN_ACT_RELU:
+		/* Auto-vectorized */
+		for (size_t i = 0; i < total; i++)
+			x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+		break;
+	case DIN_ACT_SIGMOID:
+		for (size_t i = 0; i < total; i++)
+			x[i] = sigmoidf_stable(x[i]);
+		break;
+	case DIN_ACT_TANH:
+		for (size_t i = 0; i < total; i++)
+			x[i] = tanhf(x[i]);
+		break;
+	case DIN_ACT_LEAKY_RELU:
+		/* Auto-vectorized */
+		for (size_t i = 0; i < total; i++)
+			x[i] = x[i] >= 0.0f ? x[i] : act->slope * x[i];
+		break;
+	case DIN_ACT_GELU:
+		for (size_t i = 0; i < total; i++)
+			x[i] = gelu(x[i], act->gelu_tanh);
+		break;
+	case DIN_ACT_HARD_SIGMOID:
+		/* Auto-vectorized */
+		for (size_t i = 0; i < total; i++) {
+			float v = act->slope * x[i] + act->offset;
+
+			x[i] = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
+		}
+		break;
+	case DIN_ACT_PRELU:
+		for (int i = 0; i < n; i++) {
+			float *xi = x + (size_t)i * u;
+
+			for (int j = 0; j < u; j++)
+				xi[j] = xi[j] >= 0.0f ? xi[j] : alpha_of(act, j) * xi[j];
+		}
+		break;
+	case DIN_ACT_DICE:
+		dice(act, x, n);
+		break;
+	}
+}
+
+void
+nn_layer(const DinLayer *layer, const float *x, int n, float *y)
+{
+	DinAct act = layer->act;
+
+	/* the activation always spans the layer's output, whatever the config left in units */
+	act.units = layer->out;
+	nn_linear(x, n, layer->in, layer->out, layer->weight, layer->bias, y);
+	if (layer->bn.n > 0)
+		nn_batchnorm(&layer->bn, y, n);
+	nn_activate(&act, y, n);
+}

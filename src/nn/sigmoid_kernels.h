@@ -1,0 +1,22 @@
+/*
+ * sigmoid_kernels.h - the sigmoid-shaped inner loops (sigmoid, Dice), vectorized by hand.
+ *
+ * Dice dominates the attention unit's cost: one exp per pair and unit. Its affine parts are
+ * folded into per-unit coefficients by the caller so the loop here is exp-bound; the AVX2
+ * variant evaluates eight exps at once with a Cephes polynomial (about 1 ulp, like expf).
+ */
+#ifndef DIN_SIGMOID_KERNELS_H
+#define DIN_SIGMOID_KERNELS_H
+
+#include <stddef.h>
+
+/* x[i] = sigmoid(x[i]) */
+void nn_sigmoid_inplace(float *x, size_t n);
+
+/* x[j] = x[j] * (p + alpha[j] (1 - p)), p = sigmoid(x[j] a[j] + b[j]), for j < n */
+void nn_dice_gate(float *x, const float *a, const float *b, const float *alpha, int n);
+
+/* Force the portable loops (tests compare them with the AVX2 ones); 0 = choose by CPU. */
+void nn_sigmoid_kernels_force_portable(int on);
+
+#endif

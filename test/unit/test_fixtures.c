@@ -1,0 +1,328 @@
+/*
+ * test_fixtures.c - the pure core against the PyTorch reference, without PostgreSQL.
+ *
+ * Reads each committed fixture (test/fixtures/<variant>.safetensors + .csv + .explain.csv,
+ * written by test/reference/make_fixtures.py), scores every row through din_file_read,
+ * din_model_build and din_model_score, and compares with the reference probability and
+ * attention weights to 1e-5 relative.
+ */
+#include "unit.h"
+
+#include "format/format.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#define FIXTURES "../fixtures/"
+#define MAX_IDS 4096
+
+static uint8_t *
+read_all(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *buf;
+	long n;
+
+	if (f == NULL)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	/* 8-byte aligned, as the catalog hands it over */
+	buf = aligned_alloc(8, (size_t)n + 8);
+	if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+/*
+ * Parse one CSV field at *p: empty (NULL array), a quoted "{...}" array literal, or a bare
+ * number. Returns the number of values, -1 for NULL; advances *p past the separator.
+ */
+static int
+parse_field(char **p, double *vals)
+{
+	char *s = *p;
+	int n = 0;
+
+	if (*s == ',' || *s == '\n' || *s == '\0') {
+		if (*s == ',')
+			s++;
+		*p = s;
+		return -1;
+	}
+	if (*s == '"')
+		s++;
+	if (*s == '{') {
+		s++;
+		while (*s != '}') {
+			vals[n++] = strtod(s, &s);
+			if (*s == ',')
+				s++;
+		}
+		s++;
+	} else
+		vals[n++] = strtod(s, &s);
+	if (*s == '"')
+		s++;
+	if (*s == ',')
+		s++;
+	*p = s;
+	return n;
+}
+
+typedef struct Row {
+	int id;
+	int n_hist, n_ctx, n_dense;
+	int64_t hist[MAX_IDS], ctx[64], ad;
+	double dense[64];
+	double expected;
+} Row;
+
+static int
+parse_row(char *line, Row *r)
+{
+	static double vals[MAX_IDS];
+	char *p = line;
+	int n;
+
+	r->id = (int)strtol(p, &p, 10);
+	p++;
+	n = parse_field(&p, vals);
+	r->n_hist = n < 0 ? 0 : n;
+	for (int i = 0; i < r->n_hist; i++)
+		r->hist[i] = (int64_t)vals[i];
+	parse_field(&p, vals);
+	r->ad = (int64_t)vals[0];
+	n = parse_field(&p, vals);
+	r->n_ctx = n < 0 ? 0 : n;
+	for (int i = 0; i < r->n_ctx; i++)
+		r->ctx[i] = (int64_t)vals[i];
+	n = parse_field(&p, vals);
+	r->n_dense = n < 0 ? 0 : n;
+	for (int i = 0; i < r->n_dense; i++)
+		r->dense[i] = vals[i];
+	parse_field(&p, vals);
+	r->expected = vals[0];
+	return 1;
+}
+
+/* Attention weight the reference gave for (row id, pos), or NAN when not listed. */
+static double
+explain_weight(FILE *f, int id, int pos)
+{
+	char line[256];
+
+	rewind(f);
+	if (fgets(line, sizeof(line), f) == NULL)
+		return NAN;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		int rid, rpos;
+		double w;
+
+		if (sscanf(line, "%d,%d,%lf", &rid, &rpos, &w) == 3 && rid == id && rpos == pos)
+			return w;
+	}
+	return NAN;
+}
+
+static void
+check_variant(const char *variant)
+{
+	char path[256];
+	static char line[1 << 16];
+	size_t len;
+	uint8_t *buf;
+	DinFile file;
+	DinModel *m = NULL;
+	DinError err;
+	FILE *csv, *explain;
+	Row *r = malloc(sizeof(Row));
+	float *scratch;
+	float *weights;
+	int rows = 0, bad = 0, explained = 0;
+	double worst = 0;
+
+	snprintf(path, sizeof(path), FIXTURES "%s.safetensors", variant);
+	buf = read_all(path, &len);
+	CHECK(buf != NULL);
+	if (buf == NULL)
+		return;
+	CHECK_INT(din_file_read(buf, len, &file, &err), DIN_OK);
+	CHECK_INT(din_model_build(file.config, file.config_len, file.tensors, file.n_tensors, &m, &err),
+			  DIN_OK);
+	if (m == NULL) {
+		fprintf(stderr, "  %s: %s\n", variant, err.msg);
+		return;
+	}
+	scratch = malloc(din_model_scratch_floats(m, 1) * sizeof(float));
+	weights = malloc((size_t)m->max_len * sizeof(float));
+
+	snprintf(path, sizeof(path), FIXTURES "%s.csv", variant);
+	csv = fopen(path, "r");
+	snprintf(path, sizeof(path), FIXTURES "%s.explain.csv", variant);
+	explain = fopen(path, "r");
+	CHECK(csv != NULL);
+	if (fgets(line, sizeof(line), csv) == NULL)
+		return;
+	while (fgets(line, sizeof(line), csv) != NULL) {
+		DinRequest req = {0};
+		double score;
+		double rel;
+		int kept;
+
+		parse_row(line, r);
+		req.history = r->hist;
+		req.history_len = r->n_hist;
+		req.context = r->ctx;
+		req.context_len = r->n_ctx;
+		req.dense = r->dense;
+		req.dense_len = r->n_dense;
+		req.candidates = &r->ad;
+		req.n_candidates = 1;
+		rows++;
+		if (din_model_score(m, &req, scratch, &score, weights, &err) != DIN_OK) {
+			bad++;
+			fprintf(stderr, "  %s row %d: %s\n", variant, r->id, err.msg);
+			continue;
+		}
+		rel = fabs(score - r->expected) / fabs(r->expected);
+		if (rel > worst)
+			worst = rel;
+		if (rel > 1e-5) {
+			bad++;
+			fprintf(stderr, "  %s row %d: din %.9g, reference %.9g\n", variant, r->id, score,
+					r->expected);
+		}
+		kept = r->n_hist < m->max_len ? r->n_hist : m->max_len;
+		for (int t = 0; explain != NULL && t < kept; t++) {
+			double w = explain_weight(explain, r->id, r->n_hist - kept + t + 1);
+
+			if (isnan(w))
+				continue;
+			explained++;
+			if (fabs(weights[t] - w) > 1e-5 * fmax(1.0, fabs(w))) {
+				bad++;
+				fprintf(stderr, "  %s row %d pos %d: weight %.9g, reference %.9g\n", variant,
+						r->id, r->n_hist - kept + t + 1, weights[t], w);
+			}
+		}
+	}
+	printf("# %s: %d rows, %d attention weights, worst relative error %.2e\n", variant, rows,
+		   explained, worst);
+	CHECK(rows >= 300);
+	CHECK_INT(bad, 0);
+	if (explain != NULL) {
+		CHECK(explained >= 20);
+		fclose(explain);
+	}
+	fclose(csv);
+	free(weights);
+	free(scratch);
+	free(r);
+	din_model_free(m);
+	din_file_free(&file);
+	free(buf);
+}
+
+static void
+test_fixture_din_deepctr_torch(void)
+{
+	check_variant("din_deepctr_torch");
+}
+
+static void
+test_fixture_din_repo(void)
+{
+	check_variant("din_repo");
+}
+
+static void
+test_fixture_din_fuxi_vocab(void)
+{
+	check_variant("din_fuxi_vocab");
+}
+
+static void
+test_fixture_din_misc_acts(void)
+{
+	check_variant("din_misc_acts");
+}
+
+static void
+test_fixture_base_mean(void)
+{
+	check_variant("base_mean");
+}
+
+static void
+test_fixture_base_dien_dnn(void)
+{
+	check_variant("base_dien_dnn");
+}
+
+/* Every file in fixtures/bad is refused by the reader or the builder, naming the culprit. */
+static void
+test_fixture_bad_files(void)
+{
+	static const struct {
+		const char *file;
+		const char *needle;
+	} cases[] = {
+		{"truncated", ""},
+		{"header_past_end", ""},
+		{"nan_weight", "tower.0.weight"},
+		{"unknown_dtype", "F16"},
+		{"wrong_shape", "fields.item.weight"},
+		{"unknown_config_key", "tower.dropout"},
+		{"missing_tensor", "tower.1.bias"},
+		{"extra_tensor", "tower.2.weight"},
+		{"format_2", "format"},
+		{"unknown_activation", "swish"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char path[256];
+		size_t len;
+		uint8_t *buf;
+		DinFile file;
+		DinModel *m = NULL;
+		DinError err;
+		DinStatus st;
+
+		snprintf(path, sizeof(path), FIXTURES "bad/%s.safetensors", cases[i].file);
+		buf = read_all(path, &len);
+		CHECK(buf != NULL);
+		if (buf == NULL)
+			continue;
+		st = din_file_read(buf, len, &file, &err);
+		if (st == DIN_OK) {
+			st = din_model_build(file.config, file.config_len, file.tensors, file.n_tensors,
+								 &m, &err);
+			din_file_free(&file);
+		}
+		CHECK(st != DIN_OK);
+		if (st != DIN_OK)
+			CHECK_STR_CONTAINS(err.msg, cases[i].needle);
+		din_model_free(m);
+		free(buf);
+	}
+}
+
+void suite_fixtures(void);
+
+void
+suite_fixtures(void)
+{
+	RUN(test_fixture_din_deepctr_torch);
+	RUN(test_fixture_din_repo);
+	RUN(test_fixture_din_fuxi_vocab);
+	RUN(test_fixture_din_misc_acts);
+	RUN(test_fixture_base_mean);
+	RUN(test_fixture_base_dien_dnn);
+	RUN(test_fixture_bad_files);
+}

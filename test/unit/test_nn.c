@@ -1,0 +1,375 @@
+/*
+ * test_nn.c - the numeric kernels of src/nn against formulas written out here, and the fast
+ * linear paths (AVX2, sgemm) against the scalar reference.
+ */
+#include "unit.h"
+#include "nn/nn.h"
+#include "nn/linear_strided.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+static uint64_t rng_state = 0x2545f4914f6cdd1dULL;
+
+/* xorshift64*: uniform in [-1, 1), the same sequence on every run */
+static float
+rnd(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return (float)((double)((rng_state * 0x2545f4914f6cdd1dULL) >> 11) / 4503599627370496.0 - 1.0);
+}
+
+static void
+fill(float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] = rnd();
+}
+
+/* y = x W^T + b in double, with strides, written independently of src/nn */
+static void
+linear_double(const float *x, int ldx, int n, int in, const float *w, int ldw, int out,
+              const float *b, double *y)
+{
+	for (int i = 0; i < n; i++)
+		for (int o = 0; o < out; o++) {
+			double s = b ? b[o] : 0.0;
+
+			for (int k = 0; k < in; k++)
+				s += (double)x[(size_t)i * ldx + k] * w[(size_t)o * ldw + k];
+			y[(size_t)i * out + o] = s;
+		}
+}
+
+#define MAXN 96
+#define MAXIN 160
+#define MAXOUT 80
+
+static float lx[MAXN * MAXIN], lw[MAXOUT * MAXIN], lb[MAXOUT], ly[MAXN * MAXOUT],
+    lref[MAXN * MAXOUT];
+static double ld[MAXN * MAXOUT];
+
+static void
+check_linear_shape(int n, int in, int out, int with_bias)
+{
+	const float *b = with_bias ? lb : NULL;
+
+	fill(lx, (size_t)n * in);
+	fill(lw, (size_t)out * in);
+	fill(lb, out);
+	linear_double(lx, in, n, in, lw, in, out, b, ld);
+	nn_linear_ref(lx, n, in, out, lw, b, lref);
+	nn_linear(lx, n, in, out, lw, b, ly);
+	for (int i = 0; i < n * out; i++) {
+		CHECK_CLOSE(lref[i], ld[i], 1e-5);
+		CHECK_CLOSE(ly[i], ld[i], 1e-5);
+	}
+	nn_linear_sgemm(lx, in, n, in, lw, in, out, b, ly);
+	for (int i = 0; i < n * out; i++)
+		CHECK_CLOSE(ly[i], ld[i], 1e-5);
+	nn_linear_portable(lx, in, n, in, lw, in, out, b, ly);
+	for (int i = 0; i < n * out; i++)
+		CHECK_CLOSE(ly[i], ld[i], 1e-5);
+	if (nn_has_avx2()) {
+		nn_linear_avx2(lx, in, n, in, lw, in, out, b, ly);
+		for (int i = 0; i < n * out; i++)
+			CHECK_CLOSE(ly[i], ld[i], 1e-5);
+	}
+}
+
+static void
+test_linear_small_products_match_reference(void)
+{
+	nn_init();
+	for (int r = 0; r < 40; r++) {
+		int n = 1 + (int)((rnd() + 1) * 3.5f);    /* 1..7: below the sgemm row minimum */
+		int in = 1 + (int)((rnd() + 1) * 40.0f);  /* 1..80, odd sizes exercise the tails */
+		int out = 1 + (int)((rnd() + 1) * 20.0f); /* 1..40 */
+
+		check_linear_shape(n, in, out, r % 3 != 0);
+	}
+	check_linear_shape(1, 0, 3, 1); /* an empty product is the bias */
+}
+
+static void
+test_linear_large_products_match_reference(void)
+{
+	nn_init();
+	for (int r = 0; r < 6; r++) {
+		int n = 8 + (int)((rnd() + 1) * 44.0f);   /* 8..95 */
+		int in = 64 + (int)((rnd() + 1) * 48.0f); /* 64..159 */
+		int out = 64 + (int)((rnd() + 1) * 8.0f); /* 64..79 */
+
+		CHECK((double)n * in * out >= NN_SGEMM_MIN_MACS);
+		check_linear_shape(n, in, out, r % 2);
+	}
+}
+
+/* Column blocks of a wider weight, as the attention unit splits its first layer. */
+static void
+test_linear_strided_views(void)
+{
+	enum { N = 12, IN = 9, OUT = 70, LDX = 40, LDW = 36 };
+	static float x[N * LDX], w[OUT * LDW], b[OUT], y[N * OUT];
+	static double d[N * OUT];
+
+	nn_init();
+	fill(x, sizeof(x) / sizeof(x[0]));
+	fill(w, sizeof(w) / sizeof(w[0]));
+	fill(b, OUT);
+	linear_double(x + 3, LDX, N, IN, w + 18, LDW, OUT, b, d);
+	nn_linear_strided(x + 3, LDX, N, IN, w + 18, LDW, OUT, b, y);
+	for (int i = 0; i < N * OUT; i++)
+		CHECK_CLOSE(y[i], d[i], 1e-5);
+	nn_linear_sgemm(x + 3, LDX, N, IN, w + 18, LDW, OUT, NULL, y);
+	linear_double(x + 3, LDX, N, IN, w + 18, LDW, OUT, NULL, d);
+	for (int i = 0; i < N * OUT; i++)
+		CHECK_CLOSE(y[i], d[i], 1e-5);
+	if (nn_has_avx2()) {
+		static float yp[N * OUT];
+
+		nn_linear_avx2(x + 3, LDX, N, IN, w + 18, LDW, OUT, b, y);
+		nn_linear_portable(x + 3, LDX, N, IN, w + 18, LDW, OUT, b, yp);
+		for (int i = 0; i < N * OUT; i++)
+			CHECK_CLOSE(y[i], yp[i], 1e-5);
+	}
+}
+
+static void
+test_dot(void)
+{
+	float a[37], b[37];
+	double s = 0;
+
+	fill(a, 37);
+	fill(b, 37);
+	for (int i = 0; i < 37; i++)
+		s += (double)a[i] * b[i];
+	CHECK_CLOSE(nn_dot(a, b, 37), s, 1e-5);
+	CHECK_CLOSE(nn_dot(a, b, 0), 0.0, 0);
+}
+
+static void
+test_sigmoid_extremes(void)
+{
+	float x[6] = {-1e30f, -100.0f, 0.0f, 2.0f, 100.0f, 1e30f};
+	DinAct act = {.kind = DIN_ACT_SIGMOID, .units = 6};
+
+	CHECK_CLOSE(nn_sigmoid(0.0), 0.5, 1e-12);
+	CHECK_CLOSE(nn_sigmoid(2.0), 0.8807970779778823, 1e-12);
+	CHECK_CLOSE(nn_sigmoid(-2.0), 1 - 0.8807970779778823, 1e-12);
+	CHECK(nn_sigmoid(-1000.0) == 0.0);
+	CHECK(nn_sigmoid(1000.0) == 1.0);
+	CHECK(nn_sigmoid(-745.0) >= 0.0 && !isnan(nn_sigmoid(-745.0)));
+	nn_activate(&act, x, 1);
+	CHECK(x[0] == 0.0f);
+	CHECK(x[1] >= 0.0f && x[1] < 1e-40f);
+	CHECK_CLOSE(x[2], 0.5, 1e-7);
+	CHECK_CLOSE(x[3], 0.8807970779778823, 1e-6);
+	CHECK(x[4] == 1.0f);
+	CHECK(x[5] == 1.0f);
+}
+
+static void
+test_softmax_extremes(void)
+{
+	float a[3] = {1000.0f, 0.0f, -1000.0f};
+	float b[2] = {88.0f, 89.0f};
+	float c[4] = {-3e38f, -3e38f, -3e38f, -3e38f};
+	float d[1] = {5.0f};
+
+	nn_softmax(a, 3);
+	CHECK_CLOSE(a[0], 1.0, 1e-7);
+	CHECK(a[1] == 0.0f && a[2] == 0.0f);
+	nn_softmax(b, 2);
+	CHECK_CLOSE(b[0], 1.0 / (1.0 + exp(1.0)), 1e-6);
+	CHECK_CLOSE(b[1], 1.0 / (1.0 + exp(-1.0)), 1e-6);
+	nn_softmax(c, 4);
+	for (int i = 0; i < 4; i++)
+		CHECK_CLOSE(c[i], 0.25, 1e-7);
+	nn_softmax(d, 1);
+	CHECK(d[0] == 1.0f);
+	nn_softmax(NULL, 0); /* n == 0 touches nothing */
+}
+
+static void
+test_batchnorm_plain_and_affine(void)
+{
+	float mean[2] = {1.0f, -1.0f}, var[2] = {4.0f, 0.25f}, w[2] = {2.0f, -1.0f},
+	      b[2] = {0.5f, 0.0f};
+	float x[4] = {3.0f, -1.0f, 1.0f, 0.0f};
+	DinBN bn = {.n = 2, .eps = 1e-5f, .mean = mean, .var = var};
+
+	nn_batchnorm(&bn, x, 2);
+	CHECK_CLOSE(x[0], 0.9999987500023437, 1e-6);
+	CHECK_CLOSE(x[1], 0.0, 1e-7);
+	CHECK_CLOSE(x[2], 0.0, 1e-7);
+	CHECK_CLOSE(x[3], 1.0 / sqrt(0.25 + 1e-5), 1e-6);
+	x[0] = 3.0f;
+	x[1] = 0.0f;
+	bn.weight = w;
+	bn.bias = b;
+	nn_batchnorm(&bn, x, 1);
+	CHECK_CLOSE(x[0], 2.4999975000046875, 1e-6);
+	CHECK_CLOSE(x[1], -1.0 / sqrt(0.25 + 1e-5), 1e-6);
+}
+
+static void
+test_simple_activations_by_hand(void)
+{
+	float r[2] = {-2.0f, 3.0f}, t[1] = {0.5f}, l[2] = {-2.0f, 3.0f};
+	float g[2] = {1.0f, -1.0f}, gt[2] = {1.0f, -2.0f}, h[3] = {-3.0f, 1.0f, 3.0f};
+	float lin[2] = {-7.5f, 2.0f};
+	DinAct act = {.units = 2};
+
+	act.kind = DIN_ACT_LINEAR;
+	nn_activate(&act, lin, 1);
+	CHECK(lin[0] == -7.5f && lin[1] == 2.0f);
+	act.kind = DIN_ACT_RELU;
+	nn_activate(&act, r, 1);
+	CHECK(r[0] == 0.0f && r[1] == 3.0f);
+	act.kind = DIN_ACT_TANH;
+	act.units = 1;
+	nn_activate(&act, t, 1);
+	CHECK_CLOSE(t[0], 0.46211715726000974, 1e-6);
+	act.kind = DIN_ACT_LEAKY_RELU;
+	act.units = 2;
+	act.slope = 0.1f;
+	nn_activate(&act, l, 1);
+	CHECK_CLOSE(l[0], -0.2, 1e-7);
+	CHECK_CLOSE(l[1], 3.0, 1e-7);
+	act.kind = DIN_ACT_GELU;
+	nn_activate(&act, g, 1);
+	CHECK_CLOSE(g[0], 0.8413447460685429, 1e-6);
+	CHECK_CLOSE(g[1], -0.15865525393145707, 1e-6);
+	act.gelu_tanh = 1;
+	nn_activate(&act, gt, 1);
+	CHECK_CLOSE(gt[0], 0.8411919906082768, 1e-6);
+	CHECK_CLOSE(gt[1], -0.04540230591222494, 1e-6);
+	act.kind = DIN_ACT_HARD_SIGMOID;
+	act.units = 3;
+	act.slope = 0.2f;
+	act.offset = 0.5f;
+	nn_activate(&act, h, 1);
+	CHECK(h[0] == 0.0f);
+	CHECK_CLOSE(h[1], 0.7, 1e-6);
+	CHECK(h[2] == 1.0f);
+}
+
+static void
+test_prelu_scalar_and_per_channel(void)
+{
+	float a1[1] = {0.25f}, a2[2] = {0.1f, 0.2f};
+	float x[4] = {-2.0f, 3.0f, -1.0f, -1.0f};
+	DinAct act = {.kind = DIN_ACT_PRELU, .units = 2, .alpha_n = 1, .alpha = a1};
+
+	nn_activate(&act, x, 1);
+	CHECK_CLOSE(x[0], -0.5, 1e-7);
+	CHECK(x[1] == 3.0f);
+	act.alpha_n = 2;
+	act.alpha = a2;
+	nn_activate(&act, x + 2, 1);
+	CHECK_CLOSE(x[2], -0.1, 1e-7);
+	CHECK_CLOSE(x[3], -0.2, 1e-7);
+}
+
+static void
+test_dice_variants_by_hand(void)
+{
+	float mean[2] = {1.0f, 0.0f}, var[2] = {3.0f, 0.25f}, zero[2] = {0, 0}, one[2] = {1, 1};
+	float a_s[1] = {0.5f}, a_c[2] = {0.5f, -0.25f}, w[2] = {2.0f, 0.5f}, b[2] = {0.1f, -0.3f};
+	float beta[2] = {1.5f, -2.0f}, a3[1] = {0.3f};
+	float x[2] = {2.0f, -1.0f}, s[3] = {1.0f, 2.0f, 4.0f};
+	DinAct act = {.kind = DIN_ACT_DICE,
+	              .units = 2,
+	              .eps = 1e-8f,
+	              .alpha_n = 1,
+	              .alpha = a_s,
+	              .mean = mean,
+	              .var = var};
+
+	/* running statistics, scalar alpha (DeepCTR, paper) */
+	nn_activate(&act, x, 1);
+	CHECK_CLOSE(x[0], 1.6404574754590484, 1e-6);
+	CHECK_CLOSE(x[1], -0.5596014631109305, 1e-6);
+	/* affine, per-channel alpha (DeepCTR-Torch) */
+	x[0] = 2.0f;
+	x[1] = -1.0f;
+	act.alpha_n = 2;
+	act.alpha = a_c;
+	act.weight = w;
+	act.bias = b;
+	nn_activate(&act, x, 1);
+	CHECK_CLOSE(x[0], 1.778112485818015, 1e-6);
+	CHECK_CLOSE(x[1], -0.017706275404260674, 1e-6);
+	/* frozen 0/1 statistics with beta inside the sigmoid (DIN repo) */
+	x[0] = 2.0f;
+	x[1] = -1.0f;
+	act.weight = act.bias = NULL;
+	act.mean = zero;
+	act.var = one;
+	act.eps = 1e-3f;
+	act.beta = beta;
+	nn_activate(&act, x, 1);
+	CHECK_CLOSE(x[0], 1.9525063666616767, 1e-6);
+	CHECK_CLOSE(x[1], -0.8508651539303667, 1e-6);
+	/* per-row sample statistics, sum of squares (torch-rechub) */
+	act = (DinAct){.kind = DIN_ACT_DICE,
+	               .units = 3,
+	               .eps = 1e-3f,
+	               .dice_sample = 1,
+	               .alpha_n = 1,
+	               .alpha = a3};
+	nn_activate(&act, s, 1);
+	CHECK_CLOSE(s[0], 0.5453224361857869, 1e-6);
+	CHECK_CLOSE(s[1], 1.2461179760242165, 1e-6);
+	CHECK_CLOSE(s[2], 3.114626880340768, 1e-6);
+}
+
+/* act(BN(x W^T + b)) over several rows equals the three steps done by hand. */
+static void
+test_layer_composes_linear_bn_activation(void)
+{
+	enum { N = 3, IN = 5, OUT = 4 };
+	float x[N * IN], w[OUT * IN], b[OUT], mean[OUT], var[OUT], y[N * OUT];
+	float alpha[1] = {0.2f};
+	DinLayer layer = {.in = IN, .out = OUT, .weight = w, .bias = b};
+
+	fill(x, N * IN);
+	fill(w, OUT * IN);
+	fill(b, OUT);
+	fill(mean, OUT);
+	for (int j = 0; j < OUT; j++)
+		var[j] = 0.5f + (float)j;
+	layer.bn = (DinBN){.n = OUT, .eps = 1e-3f, .mean = mean, .var = var};
+	layer.act = (DinAct){.kind = DIN_ACT_PRELU, .units = OUT, .alpha_n = 1, .alpha = alpha};
+	nn_layer(&layer, x, N, y);
+	for (int i = 0; i < N; i++)
+		for (int o = 0; o < OUT; o++) {
+			double s = b[o], v;
+
+			for (int k = 0; k < IN; k++)
+				s += (double)x[i * IN + k] * w[o * IN + k];
+			v = (s - mean[o]) / sqrt(var[o] + 1e-3);
+			v = v > 0 ? v : 0.2 * v;
+			CHECK_CLOSE(y[i * OUT + o], v, 1e-5);
+		}
+}
+
+void
+suite_nn(void)
+{
+	RUN(test_linear_small_products_match_reference);
+	RUN(test_linear_large_products_match_reference);
+	RUN(test_linear_strided_views);
+	RUN(test_dot);
+	RUN(test_sigmoid_extremes);
+	RUN(test_softmax_extremes);
+	RUN(test_batchnorm_plain_and_affine);
+	RUN(test_simple_activations_by_hand);
+	RUN(test_prelu_scalar_and_per_channel);
+	RUN(test_dice_variants_by_hand);
+	RUN(test_layer_composes_linear_bn_activation);
+}
