@@ -5,21 +5,9 @@
  * inference, with sigmoid and softmax written so that no input overflows.
  */
 #include "nn.h"
+#include "sigmoid_kernels.h"
 
 #include <math.h>
-
-/* exp of a non-positive number only, so large |x| saturates to 0 or 1 instead of inf/inf. */
-static inline float
-sigmoidf_stable(float x)
-{
-	if (x >= 0.0f)
-		return 1.0f / (1.0f + expf(-x));
-	else {
-		float e = expf(x);
-
-		return e / (1.0f + e);
-	}
-}
 
 double
 nn_sigmoid(double x)
@@ -77,45 +65,78 @@ alpha_of(const DinAct *act, int j)
 }
 
 /*
- * Dice in place. x-hat_j depends on x_j and, for the sample variant, on the row's mean and
- * spread, which are gathered before the row is overwritten; so no buffer is needed.
+ * Dice's x-hat, folded with its affine and beta terms into z = x a + b for unit j. `mu` and
+ * `inv_sd` are the row statistics of the sample variant (unused for running statistics).
+ */
+static inline void
+dice_coef(const DinAct *act, int j, float mu, float inv_sd, float *a, float *b)
+{
+	float s, c;
+
+	if (act->dice_sample) {
+		s = inv_sd;
+		c = -mu * inv_sd;
+	} else {
+		float mean = act->mean ? act->mean[j] : 0.0f;
+		float var = act->var ? act->var[j] : 1.0f;
+
+		s = 1.0f / sqrtf(var + act->eps);
+		c = -mean * s;
+	}
+	if (act->weight) {
+		s *= act->weight[j];
+		c = c * act->weight[j] + act->bias[j];
+	}
+	if (act->beta) {
+		s *= act->beta[j];
+		c *= act->beta[j];
+	}
+	*a = s;
+	*b = c;
+}
+
+/*
+ * Dice in place, by blocks of units whose coefficients live on the stack: running statistics
+ * share them across rows; the sample variant recomputes them from each row's mean and spread.
  */
 static void
 dice(const DinAct *act, float *x, int n)
 {
+	enum { BLOCK = 64 };
+	float a[BLOCK], b[BLOCK], al[BLOCK];
 	int u = act->units;
 
+	if (!act->dice_sample) {
+		for (int j0 = 0; j0 < u; j0 += BLOCK) {
+			int len = u - j0 < BLOCK ? u - j0 : BLOCK;
+
+			for (int j = 0; j < len; j++) {
+				dice_coef(act, j0 + j, 0.0f, 0.0f, &a[j], &b[j]);
+				al[j] = alpha_of(act, j0 + j);
+			}
+			for (int i = 0; i < n; i++)
+				nn_dice_gate(x + (size_t)i * u + j0, a, b, al, len);
+		}
+		return;
+	}
 	for (int i = 0; i < n; i++) {
 		float *xi = x + (size_t)i * u;
-		float mu = 0.0f, inv_sd = 1.0f;
+		float mu = 0.0f, v = 0.0f, inv_sd;
 
-		if (act->dice_sample) {
-			float v = 0.0f;
+		for (int j = 0; j < u; j++)
+			mu += xi[j];
+		mu /= (float)u;
+		for (int j = 0; j < u; j++)
+			v += (xi[j] - mu) * (xi[j] - mu) + act->eps;
+		inv_sd = 1.0f / sqrtf(v);
+		for (int j0 = 0; j0 < u; j0 += BLOCK) {
+			int len = u - j0 < BLOCK ? u - j0 : BLOCK;
 
-			for (int j = 0; j < u; j++)
-				mu += xi[j];
-			mu /= (float)u;
-			for (int j = 0; j < u; j++)
-				v += (xi[j] - mu) * (xi[j] - mu) + act->eps;
-			inv_sd = 1.0f / sqrtf(v);
-		}
-		for (int j = 0; j < u; j++) {
-			float xh, p;
-
-			if (act->dice_sample)
-				xh = (xi[j] - mu) * inv_sd;
-			else {
-				float mean = act->mean ? act->mean[j] : 0.0f;
-				float var = act->var ? act->var[j] : 1.0f;
-
-				xh = (xi[j] - mean) / sqrtf(var + act->eps);
+			for (int j = 0; j < len; j++) {
+				dice_coef(act, j0 + j, mu, inv_sd, &a[j], &b[j]);
+				al[j] = alpha_of(act, j0 + j);
 			}
-			if (act->weight)
-				xh = xh * act->weight[j] + act->bias[j];
-			if (act->beta)
-				xh *= act->beta[j];
-			p = sigmoidf_stable(xh);
-			xi[j] = p * xi[j] + alpha_of(act, j) * (1.0f - p) * xi[j];
+			nn_dice_gate(xi + j0, a, b, al, len);
 		}
 	}
 }
@@ -146,8 +167,7 @@ nn_activate(const DinAct *act, float *x, int n)
 			x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 		break;
 	case DIN_ACT_SIGMOID:
-		for (size_t i = 0; i < total; i++)
-			x[i] = sigmoidf_stable(x[i]);
+		nn_sigmoid_inplace(x, total);
 		break;
 	case DIN_ACT_TANH:
 		for (size_t i = 0; i < total; i++)

@@ -109,58 +109,67 @@ hsum_avx2(__m256 v)
 	return _mm_cvtss_f32(s);
 }
 
-/* Four output neurons per pass share each load of the input row. */
+/* The four sums of a0..a3 as one vector [sum a0, sum a1, sum a2, sum a3]. */
+__attribute__((target("avx2,fma"))) static inline __m128
+hsum4_avx2(__m256 a0, __m256 a1, __m256 a2, __m256 a3)
+{
+	__m256 r = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+
+	return _mm_add_ps(_mm256_castps256_ps128(r), _mm256_extractf128_ps(r, 1));
+}
+
+/* y[o..o+4) of one row: four output neurons share each load of the input row. */
+__attribute__((target("avx2,fma"))) static inline void
+block4_avx2(const float *xi, int in, const float *w, int ldw, const float *b, float *yo)
+{
+	const float *w0 = w, *w1 = w + ldw, *w2 = w + 2 * (size_t)ldw, *w3 = w + 3 * (size_t)ldw;
+	__m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+	__m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+	float s[4];
+	int k = 0;
+
+	for (; k + 8 <= in; k += 8) {
+		__m256 xv = _mm256_loadu_ps(xi + k);
+
+		a0 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w0 + k), a0);
+		a1 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w1 + k), a1);
+		a2 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w2 + k), a2);
+		a3 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w3 + k), a3);
+	}
+	_mm_storeu_ps(s, hsum4_avx2(a0, a1, a2, a3));
+	for (; k < in; k++) {
+		s[0] += xi[k] * w0[k];
+		s[1] += xi[k] * w1[k];
+		s[2] += xi[k] * w2[k];
+		s[3] += xi[k] * w3[k];
+	}
+	for (int j = 0; j < 4; j++)
+		yo[j] = s[j] + (b ? b[j] : 0.0f);
+}
+
 __attribute__((target("avx2,fma"))) void
 nn_linear_avx2(const float *x, int ldx, int n, int in, const float *w, int ldw, int out,
                const float *b, float *y)
 {
-	int k8 = in & ~7;
-
 	for (int i = 0; i < n; i++) {
 		const float *xi = x + (size_t)i * ldx;
 		float *yi = y + (size_t)i * out;
 		int o = 0;
 
-		for (; o + 4 <= out; o += 4) {
-			const float *w0 = w + (size_t)o * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;
-			__m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-			__m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-			float s0, s1, s2, s3;
-
-			for (int k = 0; k < k8; k += 8) {
-				__m256 xv = _mm256_loadu_ps(xi + k);
-
-				a0 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w0 + k), a0);
-				a1 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w1 + k), a1);
-				a2 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w2 + k), a2);
-				a3 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w3 + k), a3);
-			}
-			s0 = hsum_avx2(a0);
-			s1 = hsum_avx2(a1);
-			s2 = hsum_avx2(a2);
-			s3 = hsum_avx2(a3);
-			for (int k = k8; k < in; k++) {
-				s0 += xi[k] * w0[k];
-				s1 += xi[k] * w1[k];
-				s2 += xi[k] * w2[k];
-				s3 += xi[k] * w3[k];
-			}
-			yi[o] = s0 + (b ? b[o] : 0.0f);
-			yi[o + 1] = s1 + (b ? b[o + 1] : 0.0f);
-			yi[o + 2] = s2 + (b ? b[o + 2] : 0.0f);
-			yi[o + 3] = s3 + (b ? b[o + 3] : 0.0f);
-		}
+		for (; o + 4 <= out; o += 4)
+			block4_avx2(xi, in, w + (size_t)o * ldw, ldw, b ? b + o : NULL, yi + o);
 		for (; o < out; o++) {
 			const float *wo = w + (size_t)o * ldw;
 			__m256 a = _mm256_setzero_ps();
-			float s;
+			float sum;
+			int k = 0;
 
-			for (int k = 0; k < k8; k += 8)
+			for (; k + 8 <= in; k += 8)
 				a = _mm256_fmadd_ps(_mm256_loadu_ps(xi + k), _mm256_loadu_ps(wo + k), a);
-			s = hsum_avx2(a);
-			for (int k = k8; k < in; k++)
-				s += xi[k] * wo[k];
-			yi[o] = s + (b ? b[o] : 0.0f);
+			sum = hsum_avx2(a);
+			for (; k < in; k++)
+				sum += xi[k] * wo[k];
+			yi[o] = sum + (b ? b[o] : 0.0f);
 		}
 	}
 }

@@ -25,13 +25,13 @@ typedef enum DinActKind {
 /* An activation with its parameters; pointers are NULL when the variant has no such tensor. */
 typedef struct DinAct {
 	DinActKind kind;
-	int units;		   /* width it applies to */
-	float slope;	   /* leaky_relu, hard_sigmoid */
-	float offset;	   /* hard_sigmoid */
-	float eps;		   /* dice */
-	int gelu_tanh;	   /* gelu: 1 = tanh approximation */
-	int dice_sample;   /* dice: 1 = per-row statistics across units (torch-rechub) */
-	int alpha_n;	   /* prelu, dice: 1 (scalar) or units */
+	int units;       /* width it applies to */
+	float slope;     /* leaky_relu, hard_sigmoid */
+	float offset;    /* hard_sigmoid */
+	float eps;       /* dice */
+	int gelu_tanh;   /* gelu: 1 = tanh approximation */
+	int dice_sample; /* dice: 1 = per-row statistics across units (torch-rechub) */
+	int alpha_n;     /* prelu, dice: 1 (scalar) or units */
 	const float *alpha;
 	const float *mean; /* dice running statistics [units] */
 	const float *var;
@@ -55,7 +55,7 @@ typedef struct DinLayer {
 	int in;
 	int out;
 	const float *weight; /* [out, in] */
-	const float *bias;	 /* [out] or NULL */
+	const float *bias;   /* [out] or NULL */
 	DinBN bn;
 	DinAct act;
 } DinLayer;
@@ -67,7 +67,8 @@ void nn_init(void);
 void nn_linear(const float *x, int n, int in, int out, const float *w, const float *b, float *y);
 
 /* Reference (scalar, obviously correct) version of nn_linear, for tests. */
-void nn_linear_ref(const float *x, int n, int in, int out, const float *w, const float *b, float *y);
+void nn_linear_ref(const float *x, int n, int in, int out, const float *w, const float *b,
+                   float *y);
 
 /* In place over x[n, bn->n]. */
 void nn_batchnorm(const DinBN *bn, float *x, int n);

@@ -23,6 +23,6 @@ typedef struct DinError {
 
 /* din_fail - set *err (if err is not NULL) and return code; detail may be NULL. */
 DinStatus din_fail(DinError *err, DinStatus code, const char *detail, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -29,7 +29,7 @@ read_all(const char *path, size_t *len)
 	n = ftell(f);
 	fseek(f, 0, SEEK_SET);
 	/* 8-byte aligned, as the catalog hands it over */
-	buf = aligned_alloc(8, (size_t)n + 8);
+	buf = aligned_alloc(8, ((size_t)n + 15) & ~(size_t)7);
 	if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
 		free(buf);
 		buf = NULL;

@@ -5,6 +5,7 @@
 #include "unit.h"
 #include "nn/nn.h"
 #include "nn/linear_strided.h"
+#include "nn/sigmoid_kernels.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -328,6 +329,44 @@ test_dice_variants_by_hand(void)
 	CHECK_CLOSE(s[2], 3.114626880340768, 1e-6);
 }
 
+/* The vectorized sigmoid and Dice gate (AVX2 when present) and the portable loops agree. */
+static void
+test_sigmoid_kernels_both_paths(void)
+{
+	enum { N = 203 };
+	float z[N], x[N], a[N], b[N], al[N], g[N];
+
+	fill(z, N);
+	for (int i = 0; i < N; i++)
+		z[i] *= 40.0f;
+	z[0] = -1e30f;
+	z[1] = 1e30f;
+	z[2] = -90.0f;
+	z[3] = 0.0f;
+	fill(a, N);
+	fill(b, N);
+	fill(al, N);
+	for (int mode = 0; mode <= 1; mode++) {
+		nn_sigmoid_kernels_force_portable(mode);
+		memcpy(x, z, sizeof(x));
+		nn_sigmoid_inplace(x, N);
+		for (int i = 0; i < N; i++) {
+			CHECK(!isnan(x[i]));
+			CHECK_CLOSE(x[i], 1.0 / (1.0 + exp(-(double)z[i])), 1e-6);
+		}
+		for (int i = 0; i < N; i++)
+			g[i] = z[i] / 8.0f;
+		nn_dice_gate(g, a, b, al, N);
+		for (int i = 0; i < N; i++) {
+			double v = z[i] / 8.0, p = 1.0 / (1.0 + exp(-(v * a[i] + b[i])));
+
+			CHECK_CLOSE(g[i], p * v + al[i] * (1 - p) * v, 1e-5);
+		}
+		test_dice_variants_by_hand();
+	}
+	nn_sigmoid_kernels_force_portable(0);
+}
+
 /* act(BN(x W^T + b)) over several rows equals the three steps done by hand. */
 static void
 test_layer_composes_linear_bn_activation(void)
@@ -371,5 +410,6 @@ suite_nn(void)
 	RUN(test_simple_activations_by_hand);
 	RUN(test_prelu_scalar_and_per_channel);
 	RUN(test_dice_variants_by_hand);
+	RUN(test_sigmoid_kernels_both_paths);
 	RUN(test_layer_composes_linear_bn_activation);
 }
