@@ -143,7 +143,7 @@ read_entry(const JsonMember *m, size_t data_len, DinTensor *t, Entry *e, DinErro
 	const char *name = m->key;
 	const JsonValue *v = &m->value, *dtype, *shape, *offsets;
 	int64_t begin, end;
-	uint64_t bytes;
+	uint64_t bytes = 0;
 	DinStatus s;
 
 	if (v->type != JSON_OBJECT)
@@ -414,7 +414,7 @@ check_for_write(const DinFile *f, DinError *err)
 		return din_fail(err, DIN_EINVAL, NULL, "model file has no config");
 	for (int i = 0; i < f->n_tensors; i++) {
 		const DinTensor *t = &f->tensors[i];
-		uint64_t bytes;
+		uint64_t bytes = 0;
 
 		if (t->name == NULL || !valid_name(t->name, strlen(t->name)))
 			return din_fail(err, DIN_EINVAL, "Tensor names are 1 to 255 bytes of printable ASCII.",

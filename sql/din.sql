@@ -1,0 +1,119 @@
+-- din install script (the Makefile appends sql/metrics.sql to build din--<version>.sql)
+\echo Use "CREATE EXTENSION din" to load this file. \quit
+
+-- Every import draws a new value, so a backend's cached copy of a model is stale exactly when
+-- the generation it loaded is no longer the one in din_models (values are never reused, even
+-- after a rollback).
+CREATE SEQUENCE din_generation;
+
+CREATE TABLE din_models (
+    name text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9_.-]{1,63}$'),
+    architecture text NOT NULL,
+    config jsonb NOT NULL,
+    version integer NOT NULL DEFAULT 1,
+    generation bigint NOT NULL DEFAULT nextval('din_generation'),
+    created timestamptz NOT NULL DEFAULT now(),
+    comment text
+);
+
+-- Weights; data split in chunks of at most 16 MB so that no row nears the 1 GB field limit.
+CREATE TABLE din_tensors (
+    model text NOT NULL REFERENCES din_models (name) ON DELETE CASCADE ON UPDATE CASCADE,
+    name text NOT NULL,
+    ord integer NOT NULL,
+    dtype text NOT NULL,
+    shape bigint[] NOT NULL,
+    chunk integer NOT NULL,
+    data bytea NOT NULL,
+    PRIMARY KEY (model, name, chunk)
+);
+-- Float weights rarely compress; storing them uncompressed makes loading a plain copy.
+ALTER TABLE din_tensors ALTER COLUMN data SET STORAGE EXTERNAL;
+
+-- The items.id / items.attributes tensors, one row per item.
+CREATE TABLE din_items (
+    model text NOT NULL REFERENCES din_models (name) ON DELETE CASCADE ON UPDATE CASCADE,
+    item_id bigint NOT NULL,
+    attributes bigint[] NOT NULL,
+    PRIMARY KEY (model, item_id)
+);
+
+-- The vocab.<field> tensors: raw id -> embedding row.
+CREATE TABLE din_vocab (
+    model text NOT NULL REFERENCES din_models (name) ON DELETE CASCADE ON UPDATE CASCADE,
+    field text NOT NULL,
+    raw_id bigint NOT NULL,
+    row_index bigint NOT NULL,
+    PRIMARY KEY (model, field, raw_id)
+);
+
+SELECT pg_catalog.pg_extension_config_dump('din_models', '');
+SELECT pg_catalog.pg_extension_config_dump('din_tensors', '');
+SELECT pg_catalog.pg_extension_config_dump('din_items', '');
+SELECT pg_catalog.pg_extension_config_dump('din_vocab', '');
+SELECT pg_catalog.pg_extension_config_dump('din_generation', '');
+
+-- Scoring runs as the caller and reads the model tables, so every role may read them;
+-- writing them stays with the roles allowed to run din_import and din_drop.
+GRANT SELECT ON din_models, din_tensors, din_items, din_vocab TO PUBLIC;
+
+CREATE FUNCTION din_import(model text, data bytea, replace boolean DEFAULT false,
+                           comment text DEFAULT NULL)
+    RETURNS integer
+    AS 'MODULE_PATHNAME', 'din_import'
+    LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION din_import(text, bytea, boolean, text) IS
+    'store a model file (safetensors + din.config) under a name; returns its version';
+
+CREATE FUNCTION din_import_file(model text, path text, replace boolean DEFAULT false,
+                                comment text DEFAULT NULL)
+    RETURNS integer
+    AS $$ SELECT @extschema@.din_import($1, pg_catalog.pg_read_binary_file($2), $3, $4) $$
+    LANGUAGE sql VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION din_import_file(text, text, boolean, text) IS
+    'store a model file read from the server''s file system; returns its version';
+
+CREATE FUNCTION din_export(model text)
+    RETURNS bytea
+    AS 'MODULE_PATHNAME', 'din_export'
+    LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION din_export(text) IS
+    'the model file of a stored model (weights first, then vocabularies, then the items table)';
+
+CREATE FUNCTION din_drop(model text)
+    RETURNS boolean
+    AS 'MODULE_PATHNAME', 'din_drop'
+    LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION din_drop(text) IS
+    'delete a stored model; true if it existed';
+
+CREATE FUNCTION din_score(history bigint[], ad_id bigint, model text DEFAULT NULL,
+                          context bigint[] DEFAULT NULL, dense float8[] DEFAULT NULL,
+                          history_time timestamptz[] DEFAULT NULL, at timestamptz DEFAULT NULL)
+    RETURNS float8
+    AS 'MODULE_PATHNAME', 'din_score'
+    LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION din_score(bigint[], bigint, text, bigint[], float8[], timestamptz[], timestamptz) IS
+    'click probability of one ad for a behaviour history (oldest first)';
+
+CREATE FUNCTION din_score(history bigint[], candidates bigint[], model text DEFAULT NULL,
+                          context bigint[] DEFAULT NULL, dense float8[] DEFAULT NULL,
+                          history_time timestamptz[] DEFAULT NULL, at timestamptz DEFAULT NULL)
+    RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'din_score_array'
+    LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION din_score(bigint[], bigint[], text, bigint[], float8[], timestamptz[], timestamptz) IS
+    'click probabilities of many candidates for one history, in candidate order';
+
+CREATE FUNCTION din_explain(history bigint[], ad_id bigint, model text DEFAULT NULL,
+                            context bigint[] DEFAULT NULL, dense float8[] DEFAULT NULL,
+                            history_time timestamptz[] DEFAULT NULL, at timestamptz DEFAULT NULL)
+    RETURNS TABLE (pos integer, item_id bigint, weight float8)
+    AS 'MODULE_PATHNAME', 'din_explain'
+    LANGUAGE C STABLE PARALLEL SAFE ROWS 20;
+COMMENT ON FUNCTION din_explain(bigint[], bigint, text, bigint[], float8[], timestamptz[], timestamptz) IS
+    'attention weight of each behaviour the model used for one ad (pos = 1-based index in history)';
+
+REVOKE EXECUTE ON FUNCTION din_import(text, bytea, boolean, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION din_import_file(text, text, boolean, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION din_drop(text) FROM PUBLIC;

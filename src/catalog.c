@@ -1,0 +1,857 @@
+/*
+ * catalog.c - din_import, din_export, din_drop and the SPI queries behind them and the cache.
+ *
+ * Every query is prepared once per backend from a fixed text in which "@." stands for the
+ * extension's schema (quoted), so nothing a user passes ever becomes SQL text. Imports validate
+ * the whole file with the core before the first row is written.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "cache.h"
+#include "catalog.h"
+#include "errors.h"
+
+#define DIN_CHUNK_BYTES (16 * 1024 * 1024)
+#define DIN_ID_BATCH 65536 /* vocab rows / items per INSERT ... SELECT FROM unnest */
+#define DIN_FETCH_TENSORS 4
+#define DIN_FETCH_IDS 10000
+#define DIN_MAX_TENSOR_BYTES ((uint64)1 << 40)
+
+PG_FUNCTION_INFO_V1(din_import);
+PG_FUNCTION_INFO_V1(din_export);
+PG_FUNCTION_INFO_V1(din_drop);
+
+typedef enum DinQuery {
+	Q_GENERATION,
+	Q_MODEL,
+	Q_TENSORS,
+	Q_VOCAB,
+	Q_ITEMS,
+	Q_LOCK,
+	Q_INSERT_MODEL,
+	Q_UPDATE_MODEL,
+	Q_DELETE_TENSORS,
+	Q_DELETE_ITEMS,
+	Q_DELETE_VOCAB,
+	Q_INSERT_TENSOR,
+	Q_INSERT_VOCAB,
+	Q_INSERT_ITEMS,
+	Q_DROP,
+	Q_COUNT
+} DinQuery;
+
+typedef struct DinQueryText {
+	const char *sql;
+	int nargs;
+	Oid argtypes[7];
+} DinQueryText;
+
+static const DinQueryText query_text[Q_COUNT] = {
+    [Q_GENERATION] = {"SELECT generation FROM @.din_models WHERE name = $1", 1, {TEXTOID}},
+    [Q_MODEL] = {"SELECT config::text, generation, version,"
+                 " coalesce(jsonb_array_length(config->'item'->'attributes'), 0)"
+                 " FROM @.din_models WHERE name = $1",
+                 1,
+                 {TEXTOID}},
+    [Q_TENSORS] = {"SELECT name, dtype, shape, chunk, data FROM @.din_tensors"
+                   " WHERE model = $1 ORDER BY ord, name, chunk",
+                   1,
+                   {TEXTOID}},
+    /* vocabularies in the config's field order, so an export is deterministic */
+    [Q_VOCAB] = {"SELECT v.field, v.raw_id, v.row_index FROM @.din_vocab v"
+                 " LEFT JOIN (SELECT e.f->>'name' AS field, e.o"
+                 "            FROM @.din_models m,"
+                 "                 jsonb_array_elements(m.config->'fields') WITH ORDINALITY e(f, o)"
+                 "            WHERE m.name = $1) p ON p.field = v.field"
+                 " WHERE v.model = $1 ORDER BY p.o NULLS LAST, v.field, v.row_index",
+                 1,
+                 {TEXTOID}},
+    [Q_ITEMS] = {"SELECT item_id, attributes FROM @.din_items WHERE model = $1 ORDER BY item_id",
+                 1,
+                 {TEXTOID}},
+    [Q_LOCK] = {"SELECT version FROM @.din_models WHERE name = $1 FOR UPDATE", 1, {TEXTOID}},
+    [Q_INSERT_MODEL] = {"INSERT INTO @.din_models (name, architecture, config, comment)"
+                        " VALUES ($1, $2, $3::jsonb, $4) RETURNING version",
+                        4,
+                        {TEXTOID, TEXTOID, TEXTOID, TEXTOID}},
+    [Q_UPDATE_MODEL] = {"UPDATE @.din_models SET architecture = $2, config = $3::jsonb,"
+                        " comment = $4, version = version + 1, generation = DEFAULT,"
+                        " created = DEFAULT WHERE name = $1 RETURNING version",
+                        4,
+                        {TEXTOID, TEXTOID, TEXTOID, TEXTOID}},
+    [Q_DELETE_TENSORS] = {"DELETE FROM @.din_tensors WHERE model = $1", 1, {TEXTOID}},
+    [Q_DELETE_ITEMS] = {"DELETE FROM @.din_items WHERE model = $1", 1, {TEXTOID}},
+    [Q_DELETE_VOCAB] = {"DELETE FROM @.din_vocab WHERE model = $1", 1, {TEXTOID}},
+    [Q_INSERT_TENSOR] = {"INSERT INTO @.din_tensors (model, name, ord, dtype, shape, chunk, data)"
+                         " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                         7,
+                         {TEXTOID, TEXTOID, INT4OID, TEXTOID, INT8ARRAYOID, INT4OID, BYTEAOID}},
+    [Q_INSERT_VOCAB] = {"INSERT INTO @.din_vocab (model, field, raw_id, row_index)"
+                        " SELECT $1, $2, u.raw_id, $4 + u.o - 1"
+                        " FROM unnest($3) WITH ORDINALITY AS u(raw_id, o)",
+                        4,
+                        {TEXTOID, TEXTOID, INT8ARRAYOID, INT8OID}},
+    [Q_INSERT_ITEMS] = {"INSERT INTO @.din_items (model, item_id, attributes)"
+                        " SELECT $1, u.id, $3[(u.o::integer - 1) * $4 + 1 : u.o::integer * $4]"
+                        " FROM unnest($2) WITH ORDINALITY AS u(id, o)",
+                        4,
+                        {TEXTOID, INT8ARRAYOID, INT8ARRAYOID, INT4OID}},
+    [Q_DROP] = {"DELETE FROM @.din_models WHERE name = $1", 1, {TEXTOID}},
+};
+
+static SPIPlanPtr plans[Q_COUNT];
+
+/* The schema din was created in; pg_extension has no syscache in PostgreSQL 15. */
+static Oid
+extension_namespace(Oid ext_oid)
+{
+	Relation rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple tuple;
+	Oid result = InvalidOid;
+
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+	            ObjectIdGetDatum(ext_oid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+		result = ((Form_pg_extension)GETSTRUCT(tuple))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+/* The quoted schema of the extension, looked up once per backend. */
+static const char *
+din_schema(void)
+{
+	static char *quoted = NULL;
+
+	if (quoted == NULL) {
+		Oid nsp = extension_namespace(get_extension_oid("din", false));
+		char *name = nsp == InvalidOid ? NULL : get_namespace_name(nsp);
+
+		if (name == NULL)
+			ereport(ERROR, (errcode(ERRCODE_UNDEFINED_SCHEMA),
+			                errmsg("schema of extension \"din\" not found")));
+		quoted = MemoryContextStrdup(TopMemoryContext, quote_identifier(name));
+	}
+	return quoted;
+}
+
+/* The prepared plan of q; the caller is connected to SPI. */
+static SPIPlanPtr
+get_plan(DinQuery q)
+{
+	if (plans[q] == NULL) {
+		const char *schema = din_schema();
+		StringInfoData sql;
+		SPIPlanPtr plan;
+
+		initStringInfo(&sql);
+		for (const char *p = query_text[q].sql; *p; p++) {
+			if (p[0] == '@' && p[1] == '.')
+				appendStringInfoString(&sql, schema);
+			else
+				appendStringInfoChar(&sql, *p);
+		}
+		plan = SPI_prepare(sql.data, query_text[q].nargs, (Oid *)query_text[q].argtypes);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql.data,
+			     SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		plans[q] = plan;
+		pfree(sql.data);
+	}
+	return plans[q];
+}
+
+/* Run q with args (no NULLs unless nulls says so); returns SPI_processed. */
+static uint64
+run(DinQuery q, Datum *args, const char *nulls, bool read_only)
+{
+	int rc = SPI_execute_plan(get_plan(q), args, nulls, read_only, 0);
+
+	if (rc < 0)
+		elog(ERROR, "din query %d failed: %s", (int)q, SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+static void
+spi_connect(void)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+static pg_attribute_noreturn() void corrupt(const char *model, const char *fmt, ...)
+    pg_attribute_printf(2, 3);
+
+/* Rows of model that cannot form a model file: data_corrupted, naming what is wrong. */
+static void
+corrupt(const char *model, const char *fmt, ...)
+{
+	char detail[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+	                errmsg("stored model \"%s\" is corrupt", model), errdetail("%s", detail)));
+	pg_unreachable();
+}
+
+bool
+catalog_generation(const char *name, int64 *generation)
+{
+	Datum arg = CStringGetTextDatum(name);
+	bool found;
+
+	spi_connect();
+	found = run(Q_GENERATION, &arg, NULL, true) > 0;
+	if (found) {
+		bool isnull;
+
+		*generation =
+		    DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_finish();
+	return found;
+}
+
+/* A growing list of tensors allocated in one context. */
+typedef struct TensorList {
+	MemoryContext mcxt;
+	DinTensor *items;
+	int n;
+	int cap;
+} TensorList;
+
+static DinTensor *
+tensor_add(TensorList *list, const char *name, DinDtype dtype, int ndim, const int64 *shape,
+           void *data, size_t nbytes)
+{
+	DinTensor *t;
+
+	if (list->n == list->cap) {
+		list->cap = list->cap ? list->cap * 2 : 32;
+		list->items = list->items ? repalloc(list->items, list->cap * sizeof(DinTensor))
+		                          : MemoryContextAlloc(list->mcxt, list->cap * sizeof(DinTensor));
+	}
+	t = &list->items[list->n++];
+	memset(t, 0, sizeof(*t));
+	t->name = MemoryContextStrdup(list->mcxt, name);
+	t->dtype = dtype;
+	t->ndim = ndim;
+	for (int i = 0; i < ndim; i++)
+		t->shape[i] = shape[i];
+	t->data = data;
+	t->nbytes = nbytes;
+	return t;
+}
+
+/* A one-dimensional bigint[] without NULLs as (data, length); raises on anything else. */
+static int
+int8_array(const char *model, ArrayType *a, const char *what, const int64 **data)
+{
+	if (ARR_NDIM(a) == 0) {
+		*data = NULL;
+		return 0;
+	}
+	if (ARR_NDIM(a) != 1 || ARR_ELEMTYPE(a) != INT8OID || array_contains_nulls(a))
+		corrupt(model, "The %s is not a one-dimensional bigint array without NULLs.", what);
+	*data = (const int64 *)ARR_DATA_PTR(a);
+	return ARR_DIMS(a)[0];
+}
+
+/* Reading of din_tensors: each tensor's chunks appended to one aligned buffer. */
+typedef struct TensorReader {
+	const char *model;
+	TensorList *list;
+	DinTensor *cur; /* tensor being filled, or NULL */
+	int next_chunk;
+	size_t filled;
+} TensorReader;
+
+static void
+tensor_finish(TensorReader *r)
+{
+	if (r->cur != NULL && r->filled != r->cur->nbytes)
+		corrupt(r->model, "Tensor \"%s\" has %zu bytes of data; its shape needs %zu.", r->cur->name,
+		        r->filled, r->cur->nbytes);
+	r->cur = NULL;
+}
+
+static void
+tensor_row(TensorReader *r, HeapTuple tuple, TupleDesc desc)
+{
+	bool isnull;
+	char *name = TextDatumGetCString(SPI_getbinval(tuple, desc, 1, &isnull));
+	int32 chunk = DatumGetInt32(SPI_getbinval(tuple, desc, 4, &isnull));
+	bytea *data = DatumGetByteaPP(SPI_getbinval(tuple, desc, 5, &isnull));
+	size_t len = VARSIZE_ANY_EXHDR(data);
+
+	if (r->cur == NULL || strcmp(r->cur->name, name) != 0) {
+		char *dtype_name = TextDatumGetCString(SPI_getbinval(tuple, desc, 2, &isnull));
+		ArrayType *shape_arr = DatumGetArrayTypeP(SPI_getbinval(tuple, desc, 3, &isnull));
+		const int64 *shape;
+		int ndim = int8_array(r->model, shape_arr, "shape of a tensor", &shape);
+		DinDtype dtype;
+		uint64 nbytes;
+
+		tensor_finish(r);
+		for (int i = 0; i < r->list->n; i++)
+			if (strcmp(r->list->items[i].name, name) == 0)
+				corrupt(r->model, "Tensor \"%s\" appears under two ord values.", name);
+		if (chunk != 0)
+			corrupt(r->model, "Tensor \"%s\" has no chunk 0.", name);
+		if (strcmp(dtype_name, "F32") == 0)
+			dtype = DIN_F32;
+		else if (strcmp(dtype_name, "I64") == 0)
+			dtype = DIN_I64;
+		else
+			corrupt(r->model, "Tensor \"%s\" has unknown dtype \"%s\".", name, dtype_name);
+		if (ndim > DIN_MAX_DIMS)
+			corrupt(r->model, "Tensor \"%s\" has %d dimensions; at most %d are allowed.", name,
+			        ndim, DIN_MAX_DIMS);
+		nbytes = din_dtype_size(dtype);
+		for (int i = 0; i < ndim; i++) {
+			if (shape[i] < 0 || shape[i] > PG_INT32_MAX)
+				corrupt(r->model, "Tensor \"%s\" has dimension " INT64_FORMAT ".", name, shape[i]);
+			nbytes *= (uint64)shape[i];
+			if (nbytes > DIN_MAX_TENSOR_BYTES)
+				corrupt(r->model, "Tensor \"%s\" is larger than 2^40 bytes.", name);
+		}
+		r->cur = tensor_add(r->list, name, dtype, ndim, shape,
+		                    MemoryContextAllocHuge(r->list->mcxt, Max(nbytes, 1)), nbytes);
+		r->next_chunk = 0;
+		r->filled = 0;
+	}
+	if (chunk != r->next_chunk)
+		corrupt(r->model, "Tensor \"%s\" has chunk %d where chunk %d was expected.", name, chunk,
+		        r->next_chunk);
+	if (len > r->cur->nbytes - r->filled)
+		corrupt(r->model, "Tensor \"%s\" has more data than its shape needs.", name);
+	memcpy((char *)r->cur->data + r->filled, VARDATA_ANY(data), len);
+	r->filled += len;
+	r->next_chunk++;
+}
+
+/* A growing int64 buffer in one context (huge allocations allowed). */
+typedef struct Int64Buf {
+	MemoryContext mcxt;
+	int64 *data;
+	size_t n;
+	size_t cap;
+} Int64Buf;
+
+static void
+int64buf_append(Int64Buf *b, const int64 *values, size_t n)
+{
+	if (b->data == NULL || b->n + n > b->cap) {
+		size_t cap = Max(b->cap * 2, b->n + n);
+
+		cap = Max(cap, 1024);
+		b->data = b->data ? repalloc_huge(b->data, cap * sizeof(int64))
+		                  : MemoryContextAllocHuge(b->mcxt, cap * sizeof(int64));
+		b->cap = cap;
+	}
+	if (n > 0)
+		memcpy(b->data + b->n, values, n * sizeof(int64));
+	b->n += n;
+}
+
+/* Open a read-only cursor on q for model name. */
+static Portal
+open_cursor(DinQuery q, const char *name)
+{
+	Datum arg = CStringGetTextDatum(name);
+	Portal portal = SPI_cursor_open(NULL, get_plan(q), &arg, NULL, true);
+
+	if (portal == NULL)
+		elog(ERROR, "SPI_cursor_open failed: %s", SPI_result_code_string(SPI_result));
+	return portal;
+}
+
+/* Fetch the next batch into SPI_tuptable; false at the end. */
+static bool
+fetch(Portal portal, long count, MemoryContext rowcxt)
+{
+	MemoryContextReset(rowcxt);
+	CHECK_FOR_INTERRUPTS();
+	SPI_cursor_fetch(portal, true, count);
+	return SPI_processed > 0;
+}
+
+static void
+load_tensors(const char *name, TensorList *list, MemoryContext rowcxt)
+{
+	Portal portal = open_cursor(Q_TENSORS, name);
+	TensorReader reader = {.model = name, .list = list};
+
+	while (fetch(portal, DIN_FETCH_TENSORS, rowcxt)) {
+		MemoryContext old = MemoryContextSwitchTo(rowcxt);
+
+		for (uint64 i = 0; i < SPI_processed; i++)
+			tensor_row(&reader, SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
+		MemoryContextSwitchTo(old);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	tensor_finish(&reader);
+	SPI_cursor_close(portal);
+}
+
+static void
+add_vocab(TensorList *list, const char *field, Int64Buf *ids)
+{
+	char tensor[DIN_MAX_NAME + 16];
+	int64 shape[1] = {(int64)ids->n};
+
+	snprintf(tensor, sizeof(tensor), "vocab.%s", field);
+	tensor_add(list, tensor, DIN_I64, 1, shape, ids->data, ids->n * sizeof(int64));
+}
+
+/* One vocab.<field> tensor per field; row_index must run 0, 1, ... without gaps. */
+static void
+load_vocab(const char *name, TensorList *list, MemoryContext rowcxt)
+{
+	Portal portal = open_cursor(Q_VOCAB, name);
+	char field[DIN_MAX_NAME + 1] = "";
+	bool have_field = false;
+	Int64Buf ids = {.mcxt = list->mcxt};
+
+	while (fetch(portal, DIN_FETCH_IDS, rowcxt)) {
+		MemoryContext old = MemoryContextSwitchTo(rowcxt);
+
+		for (uint64 i = 0; i < SPI_processed; i++) {
+			HeapTuple tuple = SPI_tuptable->vals[i];
+			TupleDesc desc = SPI_tuptable->tupdesc;
+			bool isnull;
+			char *f = TextDatumGetCString(SPI_getbinval(tuple, desc, 1, &isnull));
+			int64 raw = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
+			int64 row = DatumGetInt64(SPI_getbinval(tuple, desc, 3, &isnull));
+
+			if (strlen(f) > DIN_MAX_NAME)
+				corrupt(name, "Vocabulary field name \"%s\" is too long.", f);
+			if (!have_field || strcmp(f, field) != 0) {
+				if (have_field)
+					add_vocab(list, field, &ids);
+				have_field = true;
+				strlcpy(field, f, sizeof(field));
+				ids = (Int64Buf){.mcxt = list->mcxt};
+			}
+			if (row != (int64)ids.n)
+				corrupt(name,
+				        "The vocabulary of field \"%s\" has row " INT64_FORMAT
+				        " where row %zu was expected.",
+				        f, row, ids.n);
+			int64buf_append(&ids, &raw, 1);
+		}
+		MemoryContextSwitchTo(old);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	if (have_field)
+		add_vocab(list, field, &ids);
+	SPI_cursor_close(portal);
+}
+
+/* items.id [n] and items.attributes [n, n_attr] from din_items, ordered by item id. */
+static void
+load_items(const char *name, int n_attr, TensorList *list, MemoryContext rowcxt)
+{
+	Portal portal = open_cursor(Q_ITEMS, name);
+	Int64Buf ids = {.mcxt = list->mcxt};
+	Int64Buf attrs = {.mcxt = list->mcxt};
+	int64 shape[2];
+
+	while (fetch(portal, DIN_FETCH_IDS, rowcxt)) {
+		MemoryContext old = MemoryContextSwitchTo(rowcxt);
+
+		for (uint64 i = 0; i < SPI_processed; i++) {
+			HeapTuple tuple = SPI_tuptable->vals[i];
+			TupleDesc desc = SPI_tuptable->tupdesc;
+			bool isnull;
+			int64 id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+			ArrayType *a = DatumGetArrayTypeP(SPI_getbinval(tuple, desc, 2, &isnull));
+			const int64 *values;
+			int n = int8_array(name, a, "attributes array of an item", &values);
+
+			if (n != n_attr)
+				corrupt(name, "Item " INT64_FORMAT " has %d attributes; the config lists %d.", id,
+				        n, n_attr);
+			int64buf_append(&ids, &id, 1);
+			int64buf_append(&attrs, values, n);
+		}
+		MemoryContextSwitchTo(old);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	if (n_attr == 0 && ids.n == 0)
+		return;
+	shape[0] = (int64)ids.n;
+	shape[1] = n_attr;
+	int64buf_append(&ids, NULL, 0);
+	int64buf_append(&attrs, NULL, 0);
+	tensor_add(list, "items.id", DIN_I64, 1, shape, ids.data, ids.n * sizeof(int64));
+	tensor_add(list, "items.attributes", DIN_I64, 2, shape, attrs.data, attrs.n * sizeof(int64));
+}
+
+bool
+catalog_load(const char *name, MemoryContext mcxt, DinStored *out)
+{
+	Datum arg = CStringGetTextDatum(name);
+	TensorList list = {.mcxt = mcxt};
+	MemoryContext rowcxt;
+	HeapTuple tuple;
+	TupleDesc desc;
+	bool isnull;
+	int n_attr;
+
+	spi_connect();
+	if (run(Q_MODEL, &arg, NULL, true) == 0) {
+		SPI_finish();
+		return false;
+	}
+	tuple = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	out->config =
+	    MemoryContextStrdup(mcxt, TextDatumGetCString(SPI_getbinval(tuple, desc, 1, &isnull)));
+	out->config_len = strlen(out->config);
+	out->generation = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
+	out->version = DatumGetInt32(SPI_getbinval(tuple, desc, 3, &isnull));
+	n_attr = DatumGetInt32(SPI_getbinval(tuple, desc, 4, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "din rows", ALLOCSET_DEFAULT_SIZES);
+	load_tensors(name, &list, rowcxt);
+	load_vocab(name, &list, rowcxt);
+	load_items(name, n_attr, &list, rowcxt);
+	MemoryContextDelete(rowcxt);
+	SPI_finish();
+
+	out->n_tensors = list.n;
+	out->tensors = list.items;
+	return true;
+}
+
+/* ---- import ---- */
+
+static bool
+valid_model_name(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len < 1 || len > 63)
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '_' || *p == '.' || *p == '-'))
+			return false;
+	return true;
+}
+
+static void
+check_model_name(const char *name)
+{
+	if (!valid_model_name(name))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+		                errmsg("invalid model name \"%s\"", name),
+		                errdetail("A model name is 1 to 63 letters, digits, '_', '.' or '-'.")));
+}
+
+static Datum
+int8_array_datum(const int64 *values, size_t n)
+{
+	Datum *datums = palloc(Max(n, 1) * sizeof(Datum));
+	ArrayType *a;
+
+	for (size_t i = 0; i < n; i++) {
+		int64 v;
+
+		memcpy(&v, values + i, sizeof(v)); /* file data need not be 8-byte aligned */
+		datums[i] = Int64GetDatum(v);
+	}
+	a = construct_array(datums, (int)n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	pfree(datums);
+	return PointerGetDatum(a);
+}
+
+static void
+write_weight(Datum model, const DinTensor *t, int ord)
+{
+	size_t done = 0;
+	int chunk = 0;
+	Datum shape = int8_array_datum(t->shape, t->ndim);
+
+	do {
+		size_t len = Min(t->nbytes - done, (size_t)DIN_CHUNK_BYTES);
+		bytea *data = palloc(len + VARHDRSZ);
+		Datum args[7];
+
+		CHECK_FOR_INTERRUPTS();
+		SET_VARSIZE(data, len + VARHDRSZ);
+		memcpy(VARDATA(data), (const char *)t->data + done, len);
+		args[0] = model;
+		args[1] = CStringGetTextDatum(t->name);
+		args[2] = Int32GetDatum(ord);
+		args[3] = CStringGetTextDatum(din_dtype_name(t->dtype));
+		args[4] = shape;
+		args[5] = Int32GetDatum(chunk);
+		args[6] = PointerGetDatum(data);
+		run(Q_INSERT_TENSOR, args, NULL, false);
+		pfree(data);
+		done += len;
+		chunk++;
+	} while (done < t->nbytes);
+}
+
+static void
+write_vocab(Datum model, const DinTensor *t)
+{
+	size_t n = t->nbytes / sizeof(int64);
+	Datum field = CStringGetTextDatum(t->name + strlen("vocab."));
+
+	for (size_t start = 0; start < n; start += DIN_ID_BATCH) {
+		size_t len = Min(n - start, (size_t)DIN_ID_BATCH);
+		Datum args[4] = {model, field, int8_array_datum((const int64 *)t->data + start, len),
+		                 Int64GetDatum((int64)start)};
+
+		CHECK_FOR_INTERRUPTS();
+		run(Q_INSERT_VOCAB, args, NULL, false);
+		pfree(DatumGetPointer(args[2]));
+	}
+}
+
+static void
+write_items(Datum model, const DinTensor *ids, const DinTensor *attrs)
+{
+	size_t n = ids->nbytes / sizeof(int64);
+	int n_attr = attrs->ndim == 2 ? (int)attrs->shape[1] : 0;
+
+	for (size_t start = 0; start < n; start += DIN_ID_BATCH) {
+		size_t len = Min(n - start, (size_t)DIN_ID_BATCH);
+		Datum args[4] = {
+		    model, int8_array_datum((const int64 *)ids->data + start, len),
+		    int8_array_datum((const int64 *)attrs->data + start * n_attr, len * n_attr),
+		    Int32GetDatum(n_attr)};
+
+		CHECK_FOR_INTERRUPTS();
+		run(Q_INSERT_ITEMS, args, NULL, false);
+		pfree(DatumGetPointer(args[1]));
+		pfree(DatumGetPointer(args[2]));
+	}
+}
+
+/*
+ * A validated file copied into palloc'd memory, so that the core's malloc'd DinFile is freed
+ * before any SPI call can raise an error.
+ */
+typedef struct ImportFile {
+	char *config;
+	const char *architecture;
+	int n_tensors;
+	DinTensor *tensors; /* data points into the caller's bytea */
+} ImportFile;
+
+/* palloc that frees the core's file before raising out of memory. */
+static void *
+alloc_or_free(size_t size, DinFile *file)
+{
+	void *p = MemoryContextAllocExtended(CurrentMemoryContext, Max(size, 1), MCXT_ALLOC_NO_OOM);
+
+	if (p == NULL) {
+		din_file_free(file);
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	}
+	return p;
+}
+
+static void
+validate_file(const uint8 *bytes, size_t len, ImportFile *out)
+{
+	DinFile file;
+	DinModel *model = NULL;
+	DinError err;
+
+	if (din_file_read(bytes, len, &file, &err) != DIN_OK)
+		din_report(&err, "invalid model file: ");
+	if (din_model_build(file.config, file.config_len, file.tensors, file.n_tensors, &model, &err) !=
+	    DIN_OK) {
+		din_file_free(&file);
+		din_report(&err, "invalid model file: ");
+	}
+	out->architecture = model->arch == DIN_ARCH_DIN ? "din" : "base";
+	din_model_free(model);
+
+	out->config = alloc_or_free(file.config_len + 1, &file);
+	memcpy(out->config, file.config, file.config_len);
+	out->config[file.config_len] = '\0';
+	out->n_tensors = file.n_tensors;
+	out->tensors = alloc_or_free(file.n_tensors * sizeof(DinTensor), &file);
+	for (int i = 0; i < file.n_tensors; i++) {
+		out->tensors[i] = file.tensors[i];
+		out->tensors[i].name = alloc_or_free(strlen(file.tensors[i].name) + 1, &file);
+		strcpy(out->tensors[i].name, file.tensors[i].name);
+	}
+	din_file_free(&file);
+}
+
+static int32
+catalog_import(const char *name, bytea *data, bool replace, const char *comment)
+{
+	Datum model = CStringGetTextDatum(name);
+	ImportFile file;
+	bool exists;
+	Datum args[4];
+	char nulls[4] = {' ', ' ', ' ', comment ? ' ' : 'n'};
+	bool isnull;
+	int32 version;
+	const DinTensor *item_ids = NULL;
+	const DinTensor *item_attrs = NULL;
+
+	spi_connect();
+	/* the row lock makes concurrent replaces of one model wait for each other */
+	exists = run(Q_LOCK, &model, NULL, false) > 0;
+	if (exists && !replace)
+		ereport(ERROR,
+		        (errcode(ERRCODE_DUPLICATE_OBJECT), errmsg("model \"%s\" already exists", name),
+		         errhint("Pass replace => true to replace it.")));
+
+	validate_file((const uint8 *)VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data), &file);
+
+	args[0] = model;
+	args[1] = CStringGetTextDatum(file.architecture);
+	args[2] = CStringGetTextDatum(file.config);
+	args[3] = comment ? CStringGetTextDatum(comment) : (Datum)0;
+	if (exists) {
+		run(Q_DELETE_TENSORS, &model, NULL, false);
+		run(Q_DELETE_ITEMS, &model, NULL, false);
+		run(Q_DELETE_VOCAB, &model, NULL, false);
+		run(Q_UPDATE_MODEL, args, nulls, false);
+	} else
+		run(Q_INSERT_MODEL, args, nulls, false);
+	version =
+	    DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+	for (int i = 0; i < file.n_tensors; i++) {
+		const DinTensor *t = &file.tensors[i];
+
+		if (strncmp(t->name, "vocab.", 6) == 0)
+			write_vocab(model, t);
+		else if (strcmp(t->name, "items.id") == 0)
+			item_ids = t;
+		else if (strcmp(t->name, "items.attributes") == 0)
+			item_attrs = t;
+		else
+			write_weight(model, t, i);
+	}
+	if (item_ids != NULL && item_attrs != NULL)
+		write_items(model, item_ids, item_attrs);
+	else if (item_ids != NULL || item_attrs != NULL)
+		elog(ERROR, "model file has only one of items.id and items.attributes");
+
+	SPI_finish();
+	return version;
+}
+
+/*
+ * din_import - store a model file under a name (SQL_API.md). The rows are written in the
+ * caller's transaction; the file is validated completely before the first one.
+ */
+Datum
+din_import(PG_FUNCTION_ARGS)
+{
+	char *name;
+	char *comment = NULL;
+	bool replace = false;
+	int32 version;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+		        (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("model name must not be NULL")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+		        (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("model file must not be NULL")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	check_model_name(name);
+	if (!PG_ARGISNULL(2))
+		replace = PG_GETARG_BOOL(2);
+	if (!PG_ARGISNULL(3))
+		comment = text_to_cstring(PG_GETARG_TEXT_PP(3));
+
+	version = catalog_import(name, PG_GETARG_BYTEA_PP(1), replace, comment);
+	cache_forget(name);
+	PG_RETURN_INT32(version);
+}
+
+/*
+ * din_export - the model file of a stored model: the same tensors and config content; the id
+ * tensors (vocab.*, items.*) come after the weights whatever their place in the imported file.
+ */
+Datum
+din_export(PG_FUNCTION_ARGS)
+{
+	char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	const DinCacheEntry *entry = cache_get(name, true);
+	DinFile file = {.config = entry->stored.config,
+	                .config_len = entry->stored.config_len,
+	                .n_tensors = entry->stored.n_tensors,
+	                .tensors = entry->stored.tensors};
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	DinError err;
+	bytea *result;
+
+	if (din_file_write(&file, &buf, &len, &err) != DIN_OK)
+		din_report(&err, "cannot export model: ");
+	if (len > MaxAllocSize - VARHDRSZ) {
+		free(buf);
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+		                errmsg("model file of %zu bytes does not fit in a bytea", len),
+		                errdetail("A bytea value holds at most 1 GB.")));
+	}
+	result = MemoryContextAllocExtended(CurrentMemoryContext, len + VARHDRSZ, MCXT_ALLOC_NO_OOM);
+	if (result == NULL) {
+		free(buf);
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	}
+	SET_VARSIZE(result, len + VARHDRSZ);
+	memcpy(VARDATA(result), buf, len);
+	free(buf);
+	PG_RETURN_BYTEA_P(result);
+}
+
+/* din_drop - delete a model (its tensors, items and vocabularies cascade); true if it existed. */
+Datum
+din_drop(PG_FUNCTION_ARGS)
+{
+	char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Datum arg = CStringGetTextDatum(name);
+	bool found;
+
+	spi_connect();
+	found = run(Q_DROP, &arg, NULL, false) > 0;
+	SPI_finish();
+	cache_forget(name);
+	PG_RETURN_BOOL(found);
+}

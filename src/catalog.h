@@ -1,0 +1,34 @@
+/*
+ * catalog.h - the model tables of sql/din.sql (din_models, din_tensors, din_items, din_vocab)
+ * read and written through SPI.
+ */
+#ifndef DIN_CATALOG_H
+#define DIN_CATALOG_H
+
+#include "postgres.h"
+
+#include "format/format.h"
+
+/* The rows of one model turned back into a config and a tensor list. */
+typedef struct DinStored {
+	char *config; /* config::text of din_models, NUL-terminated */
+	size_t config_len;
+	int n_tensors;
+	/* weights in ord order, then vocab.<field> in the config's field order, then items.id,
+	 * items.attributes: the order din_export writes */
+	DinTensor *tensors;
+	int64 generation;
+	int32 version;
+} DinStored;
+
+/* catalog_generation - the generation of model `name`; false when there is no such model. */
+bool catalog_generation(const char *name, int64 *generation);
+
+/*
+ * catalog_load - read every row of model `name`, allocating in mcxt (tensor data 8-byte
+ * aligned); false when there is no such model. Rows that cannot form a model raise
+ * data_corrupted.
+ */
+bool catalog_load(const char *name, MemoryContext mcxt, DinStored *out);
+
+#endif

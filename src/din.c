@@ -1,0 +1,27 @@
+/*
+ * din.c - module entry point: settings and one-time CPU kernel selection.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+#include "din.h"
+#include "nn/nn.h"
+
+PG_MODULE_MAGIC;
+
+char *din_default_model = NULL;
+
+void _PG_init(void);
+
+void
+_PG_init(void)
+{
+	DefineCustomStringVariable("din.default_model",
+	                           "Model that din_score, din_explain use when model is NULL.",
+	                           "Empty means no default: a call must name its model.",
+	                           &din_default_model, "", PGC_USERSET, 0, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("din");
+	nn_init();
+}

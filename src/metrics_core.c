@@ -1,0 +1,178 @@
+/*
+ * metrics_core.c - radix sort of score keys and exact Mann-Whitney AUC / GAUC.
+ */
+#include "metrics_core.h"
+
+#include <string.h>
+
+#define DIGIT_BITS METRICS_DIGIT_BITS
+#define DIGIT_BUCKETS (1 << DIGIT_BITS)
+#define DIGITS_PER_WORD METRICS_DIGITS_PER_WORD
+
+/* twice the Mann-Whitney U can pass 2^64 for a few billion rows; keep it exact */
+#ifdef __SIZEOF_INT128__
+typedef unsigned __int128 MetricsCount;
+#else
+typedef long double MetricsCount;
+#endif
+
+uint64_t
+metrics_score_key(double score)
+{
+	uint64_t bits;
+
+	if (score == 0.0)
+		score = 0.0; /* -0.0 ties with 0.0, as it compares equal */
+	memcpy(&bits, &score, sizeof bits);
+	/* negative: reverse all bits; positive: set the sign bit above every negative */
+	return (bits >> 63) ? ~bits : bits | UINT64_C(0x8000000000000000);
+}
+
+uint64_t
+metrics_user_key(int64_t user_id)
+{
+	return (uint64_t)user_id ^ UINT64_C(0x8000000000000000);
+}
+
+/*
+ * LSD radix sort, least significant digit of the last word first. A digit every record
+ * shares is skipped: its pass would be the identity. Scores in [0, 1] and small user ids
+ * share their high digits, so most sorts need far fewer than the full passes.
+ */
+uint64_t *
+metrics_sort(uint64_t *data, uint64_t *scratch, size_t *count_storage, size_t n, int width,
+             MetricsPassHook hook)
+{
+	size_t(*counts)[DIGIT_BUCKETS] = (size_t(*)[DIGIT_BUCKETS])count_storage;
+	uint64_t *src = data;
+	uint64_t *dst = scratch;
+
+	if (n < 2)
+		return data;
+	memset(count_storage, 0, sizeof(size_t) * METRICS_SORT_COUNTS);
+	for (size_t i = 0; i < n; i++)
+		for (int w = 0; w < width; w++) {
+			uint64_t key = data[i * width + w];
+
+			for (int d = 0; d < DIGITS_PER_WORD; d++)
+				counts[w * DIGITS_PER_WORD + d][(key >> (d * DIGIT_BITS)) & (DIGIT_BUCKETS - 1)]++;
+		}
+	if (hook)
+		hook();
+
+	for (int w = width - 1; w >= 0; w--)
+		for (int d = 0; d < DIGITS_PER_WORD; d++) {
+			size_t *count = counts[w * DIGITS_PER_WORD + d];
+			int shift = d * DIGIT_BITS;
+			size_t offset = 0;
+			uint64_t *tmp;
+			int skip = 0;
+
+			for (int b = 0; b < DIGIT_BUCKETS; b++) {
+				size_t c = count[b];
+
+				if (c == n) {
+					skip = 1;
+					break;
+				}
+				count[b] = offset;
+				offset += c;
+			}
+			if (skip)
+				continue;
+			if (width == 1) {
+				for (size_t i = 0; i < n; i++) {
+					uint64_t key = src[i];
+
+					dst[count[(key >> shift) & (DIGIT_BUCKETS - 1)]++] = key;
+				}
+			} else {
+				for (size_t i = 0; i < n; i++) {
+					uint64_t k0 = src[2 * i], k1 = src[2 * i + 1];
+					uint64_t key = w == 0 ? k0 : k1;
+					size_t at = count[(key >> shift) & (DIGIT_BUCKETS - 1)]++;
+
+					dst[2 * at] = k0;
+					dst[2 * at + 1] = k1;
+				}
+			}
+			tmp = src;
+			src = dst;
+			dst = tmp;
+			if (hook)
+				hook();
+		}
+	return src;
+}
+
+/* Twice the Mann-Whitney U: a positive above a negative counts 2, a tie counts 1. */
+static MetricsCount
+twice_u(const uint64_t *pos, size_t npos, const uint64_t *neg, size_t nneg, int width, int offset)
+{
+	MetricsCount sum = 0;
+	size_t below = 0; /* negatives with a key below the current positive key */
+	size_t i = 0;
+
+	while (i < npos) {
+		uint64_t key = pos[i * width + offset];
+		size_t same_pos = 0, same_neg = 0;
+
+		while (i < npos && pos[i * width + offset] == key) {
+			same_pos++;
+			i++;
+		}
+		while (below < nneg && neg[below * width + offset] < key)
+			below++;
+		while (below + same_neg < nneg && neg[(below + same_neg) * width + offset] == key)
+			same_neg++;
+		sum += (MetricsCount)same_pos * (2 * (MetricsCount)below + same_neg);
+	}
+	return sum;
+}
+
+double
+metrics_auc_sorted(const uint64_t *pos, size_t npos, const uint64_t *neg, size_t nneg, int width,
+                   int offset)
+{
+	long double pairs2;
+
+	if (npos == 0 || nneg == 0)
+		return -1.0;
+	pairs2 = 2.0L * (long double)npos * (long double)nneg;
+	return (double)((long double)twice_u(pos, npos, neg, nneg, width, offset) / pairs2);
+}
+
+double
+metrics_gauc_sorted(const uint64_t *pos, size_t npos, const uint64_t *neg, size_t nneg,
+                    MetricsGaucWeight weight)
+{
+	long double weighted = 0.0L, total = 0.0L;
+	size_t i = 0, j = 0;
+
+	while (i < npos || j < nneg) {
+		uint64_t user;
+		size_t pos_end = i, neg_end = j;
+
+		if (j >= nneg || (i < npos && pos[2 * i] <= neg[2 * j]))
+			user = pos[2 * i];
+		else
+			user = neg[2 * j];
+		while (pos_end < npos && pos[2 * pos_end] == user)
+			pos_end++;
+		while (neg_end < nneg && neg[2 * neg_end] == user)
+			neg_end++;
+		if (pos_end > i && neg_end > j) {
+			size_t np = pos_end - i, nn = neg_end - j;
+			long double w = weight == METRICS_WEIGHT_CLICKS ? np : np + nn;
+			long double auc = metrics_auc_sorted(pos + 2 * i, np, neg + 2 * j, nn, 2, 1);
+
+			weighted += w * auc;
+			total += w;
+		}
+		i = pos_end;
+		j = neg_end;
+	}
+	if (total == 0.0L)
+		return -1.0;
+	return (double)(weighted / total);
+}

@@ -1,0 +1,280 @@
+/*
+ * score.c - din_score (one ad, or an array of candidates) and din_explain.
+ *
+ * Per-call state lives in fn_extra: the scratch buffer the core needs, sized by
+ * din_model_scratch_floats and grown only when a call needs more, so scoring a large SELECT
+ * allocates nothing per row after the first (beyond what PostgreSQL does to pass arrays).
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/tuplestore.h"
+
+#include "cache.h"
+#include "din.h"
+#include "errors.h"
+
+PG_FUNCTION_INFO_V1(din_score);
+PG_FUNCTION_INFO_V1(din_score_array);
+PG_FUNCTION_INFO_V1(din_explain);
+
+/* Argument positions shared by the three functions. */
+enum { ARG_HISTORY, ARG_TARGET, ARG_MODEL, ARG_CONTEXT, ARG_DENSE, ARG_HISTORY_TIME, ARG_AT };
+
+typedef struct ScoreState {
+	bool called;            /* false on the first call of this query's function expression */
+	char name[NAMEDATALEN]; /* the model argument as a C string, without a palloc per row */
+	float *scratch;
+	size_t scratch_floats;
+	double *scores;
+	int scores_cap;
+	float *weights;
+	size_t weights_cap;
+} ScoreState;
+
+static ScoreState *
+get_state(FunctionCallInfo fcinfo)
+{
+	if (fcinfo->flinfo->fn_extra == NULL)
+		fcinfo->flinfo->fn_extra =
+		    MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ScoreState));
+	return (ScoreState *)fcinfo->flinfo->fn_extra;
+}
+
+/* Grow *buf (in fn_mcxt) to at least need elements of size elem. */
+static void *
+ensure(FunctionCallInfo fcinfo, void *buf, size_t *cap, size_t need, size_t elem)
+{
+	if (buf != NULL && *cap >= need)
+		return buf;
+	if (buf != NULL)
+		pfree(buf);
+	need = Max(need, 16);
+	buf = MemoryContextAllocHuge(fcinfo->flinfo->fn_mcxt, need * elem);
+	*cap = need;
+	return buf;
+}
+
+/* The model named by the call, or din.default_model. */
+static const char *
+model_name(FunctionCallInfo fcinfo, ScoreState *state)
+{
+	text *t;
+	int len;
+
+	if (PG_ARGISNULL(ARG_MODEL)) {
+		if (din_default_model == NULL || din_default_model[0] == '\0')
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("no model given"),
+			                errhint("Pass model => or SET din.default_model.")));
+		return din_default_model;
+	}
+	t = PG_GETARG_TEXT_PP(ARG_MODEL);
+	len = VARSIZE_ANY_EXHDR(t);
+	if (len >= NAMEDATALEN)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+		                errmsg("model \"%s\" does not exist", text_to_cstring(t))));
+	memcpy(state->name, VARDATA_ANY(t), len);
+	state->name[len] = '\0';
+	return state->name;
+}
+
+/* Elements of a one-dimensional array without NULLs (NULL data when empty). */
+static int
+array_elements(ArrayType *a, const char *what, const void **data)
+{
+	if (ARR_NDIM(a) > 1)
+		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+		                errmsg("%s must be a one-dimensional array", what)));
+	if (ARR_NDIM(a) == 0) {
+		*data = NULL;
+		return 0;
+	}
+	if (array_contains_nulls(a))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+		                errmsg("%s must not contain NULL elements", what)));
+	*data = ARR_DATA_PTR(a);
+	return ARR_DIMS(a)[0];
+}
+
+static int
+optional_array(FunctionCallInfo fcinfo, int arg, const char *what, const void **data)
+{
+	if (PG_ARGISNULL(arg)) {
+		*data = NULL;
+		return 0;
+	}
+	return array_elements(PG_GETARG_ARRAYTYPE_P(arg), what, data);
+}
+
+/* Fill req (all but the candidates) from the arguments, checking them against the model. */
+static void
+read_request(FunctionCallInfo fcinfo, const char *name, const DinModel *m, DinRequest *req)
+{
+	const void *data;
+	int n;
+
+	memset(req, 0, sizeof(*req));
+	req->history_len = optional_array(fcinfo, ARG_HISTORY, "history", &data);
+	req->history = data;
+
+	n = optional_array(fcinfo, ARG_CONTEXT, "context", &data);
+	if (n != m->n_context)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+		                errmsg("wrong number of context values for model \"%s\"", name),
+		                errdetail_plural("The model has %d context field; %d were given.",
+		                                 "The model has %d context fields; %d were given.",
+		                                 m->n_context, m->n_context, n)));
+	req->context = data;
+	req->context_len = n;
+
+	n = optional_array(fcinfo, ARG_DENSE, "dense", &data);
+	if (n != m->n_dense)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+		                errmsg("wrong number of dense values for model \"%s\"", name),
+		                errdetail_plural("The model has %d dense feature; %d were given.",
+		                                 "The model has %d dense features; %d were given.",
+		                                 m->n_dense, m->n_dense, n)));
+	for (int i = 0; i < n; i++)
+		if (isnan(((const double *)data)[i]) || isinf(((const double *)data)[i]))
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			                errmsg("dense must not contain NaN or infinity")));
+	req->dense = data;
+	req->dense_len = n;
+
+	/* base and din do not use times, but a caller's mismatched arrays are still a mistake */
+	if (!PG_ARGISNULL(ARG_HISTORY_TIME)) {
+		n = optional_array(fcinfo, ARG_HISTORY_TIME, "history_time", &data);
+		if (n != req->history_len)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			                errmsg("history_time must have as many elements as history"),
+			                errdetail("history has %d elements; history_time has %d.",
+			                          req->history_len, n)));
+	}
+}
+
+/* Score req's candidates into state->scores; weights (may be NULL) as din_model_score. */
+static void
+score(FunctionCallInfo fcinfo, ScoreState *state, const DinModel *m, const DinRequest *req,
+      float *weights)
+{
+	size_t cap;
+	DinError err;
+
+	state->scratch = ensure(fcinfo, state->scratch, &state->scratch_floats,
+	                        din_model_scratch_floats(m, Max(req->n_candidates, 1)), sizeof(float));
+	cap = state->scores_cap;
+	state->scores = ensure(fcinfo, state->scores, &cap, Max(req->n_candidates, 1), sizeof(double));
+	state->scores_cap = (int)cap;
+	if (din_model_score(m, req, state->scratch, state->scores, weights, &err) != DIN_OK)
+		din_report(&err, NULL);
+}
+
+/*
+ * din_score(history, ad_id, ...) - click probability of one ad (SQL_API.md); NULL ad_id
+ * gives NULL.
+ */
+Datum
+din_score(PG_FUNCTION_ARGS)
+{
+	ScoreState *state;
+	const char *name;
+	const DinCacheEntry *entry;
+	DinRequest req;
+	int64 ad_id;
+
+	if (PG_ARGISNULL(ARG_TARGET))
+		PG_RETURN_NULL();
+	state = get_state(fcinfo);
+	name = model_name(fcinfo, state);
+	entry = cache_get(name, !state->called);
+	state->called = true;
+	read_request(fcinfo, name, entry->model, &req);
+	ad_id = PG_GETARG_INT64(ARG_TARGET);
+	req.candidates = &ad_id;
+	req.n_candidates = 1;
+	score(fcinfo, state, entry->model, &req, NULL);
+	PG_RETURN_FLOAT8(state->scores[0]);
+}
+
+/* din_score(history, candidates, ...) - scores in candidate order; NULL candidates give NULL. */
+Datum
+din_score_array(PG_FUNCTION_ARGS)
+{
+	ScoreState *state;
+	const char *name;
+	const DinCacheEntry *entry;
+	DinRequest req;
+	const void *candidates;
+	int n;
+	Datum *datums;
+	ArrayType *result;
+
+	if (PG_ARGISNULL(ARG_TARGET))
+		PG_RETURN_NULL();
+	state = get_state(fcinfo);
+	name = model_name(fcinfo, state);
+	entry = cache_get(name, !state->called);
+	state->called = true;
+	read_request(fcinfo, name, entry->model, &req);
+	n = array_elements(PG_GETARG_ARRAYTYPE_P(ARG_TARGET), "candidates", &candidates);
+	if (n == 0)
+		PG_RETURN_ARRAYTYPE_P(construct_empty_array(FLOAT8OID));
+	req.candidates = candidates;
+	req.n_candidates = n;
+	score(fcinfo, state, entry->model, &req, NULL);
+
+	datums = palloc(n * sizeof(Datum));
+	for (int i = 0; i < n; i++)
+		datums[i] = Float8GetDatum(state->scores[i]);
+	result = construct_array(datums, n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	PG_RETURN_ARRAYTYPE_P(result);
+}
+
+/*
+ * din_explain - one row (pos, item_id, weight) per behaviour the model used for ad_id: the
+ * most recent max_len of the history; pos is 1-based in the given array.
+ */
+Datum
+din_explain(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
+	ScoreState *state;
+	const char *name;
+	const DinCacheEntry *entry;
+	DinRequest req;
+	int64 ad_id;
+	int kept;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(ARG_TARGET))
+		return (Datum)0;
+	state = get_state(fcinfo);
+	name = model_name(fcinfo, state);
+	entry = cache_get(name, !state->called);
+	state->called = true;
+	read_request(fcinfo, name, entry->model, &req);
+	ad_id = PG_GETARG_INT64(ARG_TARGET);
+	req.candidates = &ad_id;
+	req.n_candidates = 1;
+	kept = Min(req.history_len, entry->model->max_len);
+	state->weights =
+	    ensure(fcinfo, state->weights, &state->weights_cap, Max(kept, 1), sizeof(float));
+	score(fcinfo, state, entry->model, &req, state->weights);
+
+	for (int t = 0; t < kept; t++) {
+		int index = req.history_len - kept + t;
+		Datum values[3] = {Int32GetDatum(index + 1), Int64GetDatum(req.history[index]),
+		                   Float8GetDatum((double)state->weights[t])};
+		bool nulls[3] = {false, false, false};
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum)0;
+}
