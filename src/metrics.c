@@ -3,16 +3,24 @@
  *
  * auc and gauc keep every row (exactness needs all scores), so their state is the rows
  * themselves: order-preserving 64-bit score keys (plus a user key for gauc), positives and
- * negatives in two growable arrays. The SQL state type is bytea, not internal, so Citus can
- * ship partial states between nodes (it refuses internal states) and PostgreSQL needs no
- * serialize/deserialize pair (it allows them only for internal). To keep a bytea state cheap
- * to grow, the running state is an expanded object: a read-write pointer PostgreSQL adopts
- * without copying, whose flat form (written only when a partial state crosses a process
- * boundary) is the bytea format below. An empty bytea is the empty state (the INITCOND).
+ * negatives apart. The SQL state type is bytea, not internal, so Citus can ship partial states
+ * between nodes (it refuses internal states) and PostgreSQL needs no serialize/deserialize
+ * pair (it allows them only for internal). The state has two forms behind that one type:
  *
- * Flat format, native byte order: MetricsFlatHeader, then npos records of the positives,
- * then nneg records of the negatives; a record is the score key (auc) or the user key and
- * the score key (gauc), 8 bytes each.
+ * - flat: a plain bytea (format below) with spare room, written in place while it has room
+ *   and reallocated at twice the size when full. No memory context of its own, so a GROUP BY
+ *   with a million small groups costs a million small pallocs, nothing more (PostgreSQL's
+ *   hash aggregate walks every child context of its memory on each new group).
+ * - expanded: past FLAT_MAX_RECORDS a state becomes an expanded object, a read-write pointer
+ *   PostgreSQL adopts without copying, whose arrays grow with repalloc. Few states get this
+ *   big, so their contexts stay few. Its flat form is written only when a partial state
+ *   crosses a process boundary.
+ *
+ * Flat format, native byte order, after the 4-byte varlena header: uint32 magic, uint32 kind,
+ * uint32 reserved, uint64 npos, uint64 nneg, uint64 capacity, then capacity records: the npos
+ * positives from the front, the nneg negatives at the back. A record is the score key (auc) or
+ * the user key then the score key (gauc), 8 bytes each. An empty bytea is the empty state
+ * (the INITCOND).
  *
  * logloss needs only a count and a sum, kept in a float8[3] (count, sum, compensation of a
  * Neumaier sum), updated in place like PostgreSQL's own float8_accum.
@@ -33,15 +41,17 @@
 #define METRICS_MAGIC 0x4d444e44 /* "DNDM" */
 #define METRICS_KIND_AUC 1
 #define METRICS_KIND_GAUC 2
-#define METRICS_MIN_CAPACITY 8
 #define LOGLOSS_EPS 1e-15
 
-typedef struct MetricsFlatHeader {
-	uint32 magic;
-	uint32 kind;
-	uint64 npos;
-	uint64 nneg;
-} MetricsFlatHeader;
+/* field offsets in the flat form, from VARDATA; records start 8-aligned at FLAT_FIELDS */
+#define FLAT_MAGIC 0
+#define FLAT_KIND 4
+#define FLAT_NPOS 12
+#define FLAT_NNEG 20
+#define FLAT_CAPACITY 28
+#define FLAT_FIELDS 36
+#define FLAT_MIN_RECORDS 8
+#define FLAT_MAX_RECORDS 32768
 
 typedef struct MetricsArray {
 	uint64 *words;
@@ -80,10 +90,75 @@ kind_width(uint32 kind)
 	return kind == METRICS_KIND_GAUC ? 2 : 1;
 }
 
+static Size
+kind_record(uint32 kind)
+{
+	return sizeof(uint64) * kind_width(kind);
+}
+
 static const char *
 kind_name(uint32 kind)
 {
 	return kind == METRICS_KIND_GAUC ? "gauc" : "auc";
+}
+
+static uint64
+get_u64(const char *fields, int offset)
+{
+	uint64 v;
+
+	memcpy(&v, fields + offset, sizeof v);
+	return v;
+}
+
+static void
+set_u64(char *fields, int offset, uint64 v)
+{
+	memcpy(fields + offset, &v, sizeof v);
+}
+
+/*
+ * flat_new: an empty flat state with room for capacity records, in the current memory
+ * context; the caller fills it through the view pointers and sets the counts.
+ */
+static bytea *
+flat_new(uint32 kind, Size capacity, Size npos, Size nneg)
+{
+	Size record = kind_record(kind);
+	bytea *flat;
+	char *fields;
+	uint32 magic = METRICS_MAGIC, reserved = 0;
+
+	if (capacity > (MaxAllocSize - VARHDRSZ - FLAT_FIELDS) / record)
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+		                errmsg("%s state of %zu rows exceeds the 1 GB limit of a bytea",
+		                       kind_name(kind), capacity),
+		                errhint("Partial states sent between processes are bytea values; run the "
+		                        "aggregate without parallel workers or over smaller groups.")));
+	flat = palloc(VARHDRSZ + FLAT_FIELDS + capacity * record);
+	SET_VARSIZE(flat, VARHDRSZ + FLAT_FIELDS + capacity * record);
+	fields = VARDATA(flat);
+	memcpy(fields + FLAT_MAGIC, &magic, sizeof magic);
+	memcpy(fields + FLAT_KIND, &kind, sizeof kind);
+	memcpy(fields + FLAT_KIND + 4, &reserved, sizeof reserved);
+	set_u64(fields, FLAT_NPOS, npos);
+	set_u64(fields, FLAT_NNEG, nneg);
+	set_u64(fields, FLAT_CAPACITY, capacity);
+	return flat;
+}
+
+static char *
+flat_pos(bytea *flat)
+{
+	return VARDATA(flat) + FLAT_FIELDS;
+}
+
+static char *
+flat_neg(bytea *flat, uint32 kind, Size nneg)
+{
+	Size capacity = get_u64(VARDATA(flat), FLAT_CAPACITY);
+
+	return flat_pos(flat) + (capacity - nneg) * kind_record(kind);
 }
 
 /* metrics_get_flat_size: a flat state must fit a bytea, which limits what a worker sends. */
@@ -91,43 +166,41 @@ static Size
 metrics_get_flat_size(ExpandedObjectHeader *eohptr)
 {
 	MetricsState *st = (MetricsState *)eohptr;
-	Size record = sizeof(uint64) * st->width;
 	Size rows = st->pos.n + st->neg.n;
 
-	if (rows > (MaxAllocSize - VARHDRSZ - sizeof(MetricsFlatHeader)) / record)
+	if (rows > (MaxAllocSize - VARHDRSZ - FLAT_FIELDS) / kind_record(st->kind))
 		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 		                errmsg("%s state of %zu rows exceeds the 1 GB limit of a bytea",
 		                       kind_name(st->kind), rows),
 		                errhint("Partial states sent between processes are bytea values; run the "
 		                        "aggregate without parallel workers or over smaller groups.")));
-	return VARHDRSZ + sizeof(MetricsFlatHeader) + rows * record;
+	return VARHDRSZ + FLAT_FIELDS + rows * kind_record(st->kind);
 }
 
 static void
 metrics_flatten_into(ExpandedObjectHeader *eohptr, void *result, Size allocated_size)
 {
 	MetricsState *st = (MetricsState *)eohptr;
-	MetricsFlatHeader header;
-	char *out = VARDATA(result);
-	Size record = sizeof(uint64) * st->width;
+	Size record = kind_record(st->kind);
+	char *fields = VARDATA(result);
+	uint32 magic = METRICS_MAGIC, reserved = 0;
 
 	SET_VARSIZE(result, allocated_size);
-	header.magic = METRICS_MAGIC;
-	header.kind = st->kind;
-	header.npos = st->pos.n;
-	header.nneg = st->neg.n;
-	memcpy(out, &header, sizeof header);
-	out += sizeof header;
-	memcpy(out, st->pos.words, st->pos.n * record);
-	out += st->pos.n * record;
-	memcpy(out, st->neg.words, st->neg.n * record);
+	memcpy(fields + FLAT_MAGIC, &magic, sizeof magic);
+	memcpy(fields + FLAT_KIND, &st->kind, sizeof st->kind);
+	memcpy(fields + FLAT_KIND + 4, &reserved, sizeof reserved);
+	set_u64(fields, FLAT_NPOS, st->pos.n);
+	set_u64(fields, FLAT_NNEG, st->neg.n);
+	set_u64(fields, FLAT_CAPACITY, st->pos.n + st->neg.n);
+	memcpy(fields + FLAT_FIELDS, st->pos.words, st->pos.n * record);
+	memcpy(fields + FLAT_FIELDS + st->pos.n * record, st->neg.words, st->neg.n * record);
 }
 
 static MetricsState *
 metrics_state_new(MemoryContext aggcontext, uint32 kind)
 {
 	MemoryContext objcxt =
-	    AllocSetContextCreate(aggcontext, "din metrics state", ALLOCSET_SMALL_SIZES);
+	    AllocSetContextCreate(aggcontext, "din metrics state", ALLOCSET_DEFAULT_SIZES);
 	MetricsState *st = MemoryContextAllocZero(objcxt, sizeof(MetricsState));
 
 	EOH_init_header(&st->hdr, &metrics_methods, objcxt);
@@ -140,13 +213,13 @@ metrics_state_new(MemoryContext aggcontext, uint32 kind)
 static void
 metrics_reserve(MetricsState *st, MetricsArray *a, Size extra)
 {
-	Size record = sizeof(uint64) * st->width;
+	Size record = kind_record(st->kind);
 	Size need = a->n + extra;
 	Size capacity;
 
 	if (need <= a->capacity)
 		return;
-	capacity = Max(a->capacity * 2, Max(need, (Size)METRICS_MIN_CAPACITY));
+	capacity = Max(a->capacity * 2, Max(need, (Size)FLAT_MIN_RECORDS));
 	if (capacity > MaxAllocHugeSize / record)
 		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 		                errmsg("%s state of %zu rows is too large", kind_name(st->kind), need)));
@@ -157,19 +230,25 @@ metrics_reserve(MetricsState *st, MetricsArray *a, Size extra)
 	a->capacity = capacity;
 }
 
-static pg_attribute_always_inline void
+static void
+put_record(char *at, uint32 kind, uint64 user_key, uint64 score_key)
+{
+	if (kind == METRICS_KIND_AUC)
+		memcpy(at, &score_key, sizeof score_key);
+	else {
+		memcpy(at, &user_key, sizeof user_key);
+		memcpy(at + sizeof user_key, &score_key, sizeof score_key);
+	}
+}
+
+static void
 metrics_push(MetricsState *st, bool positive, uint64 user_key, uint64 score_key)
 {
 	MetricsArray *a = positive ? &st->pos : &st->neg;
 
 	if (unlikely(a->n == a->capacity))
 		metrics_reserve(st, a, 1);
-	if (st->width == 1)
-		a->words[a->n] = score_key;
-	else {
-		a->words[2 * a->n] = user_key;
-		a->words[2 * a->n + 1] = score_key;
-	}
+	put_record((char *)a->words + a->n * kind_record(st->kind), st->kind, user_key, score_key);
 	a->n++;
 }
 
@@ -185,9 +264,10 @@ static void
 metrics_view(Datum d, MetricsView *v)
 {
 	bytea *flat;
-	const char *p;
+	const char *fields;
 	Size len, record;
-	MetricsFlatHeader header;
+	uint32 magic, kind;
+	uint64 npos, nneg, capacity;
 
 	memset(v, 0, sizeof *v);
 	if (VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d))) {
@@ -205,45 +285,127 @@ metrics_view(Datum d, MetricsView *v)
 		return;
 	}
 	flat = DatumGetByteaPP(d);
-	p = VARDATA_ANY(flat);
+	fields = VARDATA_ANY(flat);
 	len = VARSIZE_ANY_EXHDR(flat);
 	if (len == 0)
 		return;
-	if (len < sizeof header)
+	if (len < FLAT_FIELDS)
 		invalid_state("The value is shorter than a state header.");
-	memcpy(&header, p, sizeof header);
-	if (header.magic != METRICS_MAGIC ||
-	    (header.kind != METRICS_KIND_AUC && header.kind != METRICS_KIND_GAUC))
+	memcpy(&magic, fields + FLAT_MAGIC, sizeof magic);
+	memcpy(&kind, fields + FLAT_KIND, sizeof kind);
+	if (magic != METRICS_MAGIC || (kind != METRICS_KIND_AUC && kind != METRICS_KIND_GAUC))
 		invalid_state("The value does not start with a state header.");
-	record = sizeof(uint64) * kind_width(header.kind);
-	len -= sizeof header;
-	if (header.npos > len / record || header.nneg > len / record ||
-	    (header.npos + header.nneg) * record != len)
+	npos = get_u64(fields, FLAT_NPOS);
+	nneg = get_u64(fields, FLAT_NNEG);
+	capacity = get_u64(fields, FLAT_CAPACITY);
+	record = kind_record(kind);
+	len -= FLAT_FIELDS;
+	if (capacity != len / record || len % record != 0 || npos > capacity || nneg > capacity - npos)
 		invalid_state("The row counts disagree with the length of the value.");
-	v->kind = header.kind;
-	v->npos = header.npos;
-	v->nneg = header.nneg;
-	v->pos = p + sizeof header;
-	v->neg = v->pos + header.npos * record;
+	v->kind = kind;
+	v->npos = npos;
+	v->nneg = nneg;
+	v->pos = fields + FLAT_FIELDS;
+	v->neg = v->pos + (capacity - nneg) * record;
+}
+
+/*
+ * flat_writable: whether d is a flat state this call may change in place: one we built
+ * (4-byte header, aligned, in the aggregate's memory since PostgreSQL copies transition
+ * values there) with a valid header of this kind.
+ */
+static bool
+flat_writable(Datum d, uint32 kind)
+{
+	Pointer p = DatumGetPointer(d);
+	uint32 magic, got;
+
+	if (VARATT_IS_EXTENDED(p) || (uintptr_t)p % sizeof(uint64) != 0 ||
+	    VARSIZE(p) < VARHDRSZ + FLAT_FIELDS)
+		return false;
+	memcpy(&magic, VARDATA(p) + FLAT_MAGIC, sizeof magic);
+	memcpy(&got, VARDATA(p) + FLAT_KIND, sizeof got);
+	return magic == METRICS_MAGIC && got == kind;
+}
+
+static void
+check_kind(uint32 want, uint32 got)
+{
+	if (got != 0 && want != 0 && got != want)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+		                errmsg("cannot combine %s and %s aggregate states", kind_name(want),
+		                       kind_name(got))));
 }
 
 static void
 metrics_append(MetricsState *st, const MetricsView *v)
 {
-	Size record = sizeof(uint64) * st->width;
+	Size record = kind_record(st->kind);
 
 	if (v->kind == 0)
 		return;
-	if (v->kind != st->kind)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-		                errmsg("cannot combine %s and %s aggregate states", kind_name(st->kind),
-		                       kind_name(v->kind))));
+	check_kind(st->kind, v->kind);
 	metrics_reserve(st, &st->pos, v->npos);
 	memcpy((char *)(st->pos.words) + st->pos.n * record, v->pos, v->npos * record);
 	st->pos.n += v->npos;
 	metrics_reserve(st, &st->neg, v->nneg);
 	memcpy((char *)(st->neg.words) + st->neg.n * record, v->neg, v->nneg * record);
 	st->neg.n += v->nneg;
+}
+
+/*
+ * merge_states: a new state holding the rows of a and b (either may be empty) with room for
+ * extra more: flat while small, expanded beyond FLAT_MAX_RECORDS.
+ */
+static Datum
+merge_states(MemoryContext aggcontext, uint32 kind, const MetricsView *a, const MetricsView *b,
+             Size extra)
+{
+	Size record = kind_record(kind);
+	Size npos = a->npos + b->npos, nneg = a->nneg + b->nneg;
+	Size capacity = Max(2 * (npos + nneg + extra), (Size)FLAT_MIN_RECORDS);
+	bytea *flat;
+	char *pos, *neg;
+
+	if (capacity > FLAT_MAX_RECORDS) {
+		MetricsState *st = metrics_state_new(aggcontext, kind);
+
+		metrics_append(st, a);
+		metrics_append(st, b);
+		return EOHPGetRWDatum(&st->hdr);
+	}
+	/* in the per-call memory: PostgreSQL copies a new transition value into its own */
+	flat = flat_new(kind, capacity, npos, nneg);
+	pos = flat_pos(flat);
+	neg = flat_neg(flat, kind, nneg);
+	memcpy(pos, a->pos, a->npos * record);
+	memcpy(pos + a->npos * record, b->pos, b->npos * record);
+	memcpy(neg, a->neg, a->nneg * record);
+	memcpy(neg + a->nneg * record, b->neg, b->nneg * record);
+	return PointerGetDatum(flat);
+}
+
+/* flat_push: one row into a writable flat state; false when it is full. */
+static bool
+flat_push(Datum d, uint32 kind, bool positive, uint64 user_key, uint64 score_key)
+{
+	bytea *flat = (bytea *)DatumGetPointer(d);
+	char *fields = VARDATA(flat);
+	uint64 npos = get_u64(fields, FLAT_NPOS), nneg = get_u64(fields, FLAT_NNEG);
+	uint64 capacity = get_u64(fields, FLAT_CAPACITY);
+	Size record = kind_record(kind);
+
+	if (npos + nneg >= capacity)
+		return false;
+	if (positive) {
+		put_record(fields + FLAT_FIELDS + npos * record, kind, user_key, score_key);
+		set_u64(fields, FLAT_NPOS, npos + 1);
+	} else {
+		put_record(fields + FLAT_FIELDS + (capacity - nneg - 1) * record, kind, user_key,
+		           score_key);
+		set_u64(fields, FLAT_NNEG, nneg + 1);
+	}
+	return true;
 }
 
 static MemoryContext
@@ -257,35 +419,34 @@ aggregate_context(FunctionCallInfo fcinfo, const char *function)
 }
 
 /*
- * state_for_update: the state of argument 0 as an expanded object this call may change. Our
- * read-write object is changed in place (PostgreSQL then keeps it without a copy); anything
- * else (the empty INITCOND, a flat partial state) is copied into a new one once.
+ * push_row: the transition state of argument 0 plus one row. Our read-write expanded object
+ * and a flat state with room change in place (PostgreSQL then keeps them without a copy);
+ * otherwise the rows move to a state twice as large.
  */
-static MetricsState *
-state_for_update(FunctionCallInfo fcinfo, MemoryContext aggcontext, uint32 kind)
+static Datum
+push_row(FunctionCallInfo fcinfo, MemoryContext aggcontext, uint32 kind, bool positive,
+         uint64 user_key, uint64 score_key)
 {
-	MetricsView v;
-	MetricsState *st;
+	Datum d = PG_GETARG_DATUM(0);
+	MetricsView v, none;
 
-	if (!PG_ARGISNULL(0)) {
-		Datum d = PG_GETARG_DATUM(0);
-
-		if (VARATT_IS_EXTERNAL_EXPANDED_RW(DatumGetPointer(d))) {
-			metrics_view(d, &v);
-			if (v.expanded->kind != kind && kind != 0)
-				invalid_state("The state belongs to another aggregate.");
-			return v.expanded;
-		}
+	if (VARATT_IS_EXTERNAL_EXPANDED_RW(DatumGetPointer(d))) {
 		metrics_view(d, &v);
-		if (kind == 0)
-			kind = v.kind;
-		if (kind == 0)
-			return NULL;
-		st = metrics_state_new(aggcontext, kind);
-		metrics_append(st, &v);
-		return st;
+		check_kind(kind, v.kind);
+		metrics_push(v.expanded, positive, user_key, score_key);
+		return d;
 	}
-	return kind == 0 ? NULL : metrics_state_new(aggcontext, kind);
+	if (flat_writable(d, kind) && flat_push(d, kind, positive, user_key, score_key))
+		return d;
+	metrics_view(d, &v);
+	check_kind(kind, v.kind);
+	memset(&none, 0, sizeof none);
+	d = merge_states(aggcontext, kind, &v, &none, 1);
+	if (VARATT_IS_EXTERNAL_EXPANDED_RW(DatumGetPointer(d)))
+		metrics_push((MetricsState *)DatumGetEOHP(d), positive, user_key, score_key);
+	else
+		flat_push(d, kind, positive, user_key, score_key);
+	return d;
 }
 
 static double
@@ -321,10 +482,9 @@ auc_accumulate(FunctionCallInfo fcinfo, LabelType type)
 	MemoryContext aggcontext = aggregate_context(fcinfo, "din_auc_trans");
 	double score = read_score(fcinfo, 1);
 	bool label = read_label(fcinfo, 2, type);
-	MetricsState *st = state_for_update(fcinfo, aggcontext, METRICS_KIND_AUC);
 
-	metrics_push(st, label, 0, metrics_score_key(score));
-	PG_RETURN_DATUM(EOHPGetRWDatum(&st->hdr));
+	PG_RETURN_DATUM(
+	    push_row(fcinfo, aggcontext, METRICS_KIND_AUC, label, 0, metrics_score_key(score)));
 }
 
 static Datum
@@ -334,10 +494,9 @@ gauc_accumulate(FunctionCallInfo fcinfo, LabelType type)
 	int64 user_id = PG_GETARG_INT64(1);
 	double score = read_score(fcinfo, 2);
 	bool label = read_label(fcinfo, 3, type);
-	MetricsState *st = state_for_update(fcinfo, aggcontext, METRICS_KIND_GAUC);
 
-	metrics_push(st, label, metrics_user_key(user_id), metrics_score_key(score));
-	PG_RETURN_DATUM(EOHPGetRWDatum(&st->hdr));
+	PG_RETURN_DATUM(push_row(fcinfo, aggcontext, METRICS_KIND_GAUC, label,
+	                         metrics_user_key(user_id), metrics_score_key(score)));
 }
 
 PG_FUNCTION_INFO_V1(din_auc_trans);
@@ -389,30 +548,49 @@ PG_FUNCTION_INFO_V1(din_metrics_combine);
 
 /*
  * din_metrics_combine(bytea, bytea): the rows of both states, for auc and gauc alike. Not
- * strict, so it also serves callers (Citus) that start from a NULL state.
+ * strict, so it also serves callers (Citus) that start from a NULL state. The right state is
+ * only read: it may sit in a tuple or belong to another plan node.
  */
 Datum
 din_metrics_combine(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcontext = aggregate_context(fcinfo, "din_metrics_combine");
-	MetricsView right;
-	MetricsState *st;
+	MetricsView left, right;
+	Datum d;
+	Size record, npos_left, nneg_left;
+	bytea *flat;
 
-	if (PG_ARGISNULL(1)) {
+	memset(&left, 0, sizeof left);
+	memset(&right, 0, sizeof right);
+	if (!PG_ARGISNULL(1))
+		metrics_view(PG_GETARG_DATUM(1), &right);
+	if (right.kind == 0) {
 		if (PG_ARGISNULL(0))
 			PG_RETURN_NULL();
 		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 	}
-	metrics_view(PG_GETARG_DATUM(1), &right);
-	st = state_for_update(fcinfo, aggcontext, 0);
-	if (st == NULL) {
-		/* the left state is empty: keep the right one, copied into our context */
-		if (right.kind == 0)
-			PG_RETURN_DATUM(PG_ARGISNULL(0) ? PG_GETARG_DATUM(1) : PG_GETARG_DATUM(0));
-		st = metrics_state_new(aggcontext, right.kind);
+	if (PG_ARGISNULL(0))
+		PG_RETURN_DATUM(merge_states(aggcontext, right.kind, &left, &right, 0));
+	d = PG_GETARG_DATUM(0);
+	metrics_view(d, &left);
+	check_kind(right.kind, left.kind);
+	if (left.expanded && VARATT_IS_EXTERNAL_EXPANDED_RW(DatumGetPointer(d))) {
+		metrics_append(left.expanded, &right);
+		PG_RETURN_DATUM(d);
 	}
-	metrics_append(st, &right);
-	PG_RETURN_DATUM(EOHPGetRWDatum(&st->hdr));
+	if (!flat_writable(d, right.kind) || get_u64(VARDATA(DatumGetPointer(d)), FLAT_CAPACITY) <
+	                                         left.npos + left.nneg + right.npos + right.nneg)
+		PG_RETURN_DATUM(merge_states(aggcontext, right.kind, &left, &right, 0));
+	/* room enough: append in place */
+	flat = (bytea *)DatumGetPointer(d);
+	record = kind_record(right.kind);
+	npos_left = left.npos;
+	nneg_left = left.nneg;
+	memcpy(flat_pos(flat) + npos_left * record, right.pos, right.npos * record);
+	memcpy(flat_neg(flat, right.kind, nneg_left + right.nneg), right.neg, right.nneg * record);
+	set_u64(VARDATA(flat), FLAT_NPOS, npos_left + right.npos);
+	set_u64(VARDATA(flat), FLAT_NNEG, nneg_left + right.nneg);
+	PG_RETURN_DATUM(d);
 }
 
 static void
@@ -460,16 +638,22 @@ metrics_finish(Datum d, uint32 kind, MetricsGaucWeight weight)
 		memcpy(pos, v.pos, v.npos * record);
 		memcpy(neg, v.neg, v.nneg * record);
 	}
-	scratch = palloc_extended(Max(v.npos, v.nneg) * record, MCXT_ALLOC_HUGE);
-	counts = palloc(METRICS_SORT_COUNTS * sizeof(size_t));
+	scratch = NULL;
+	counts = NULL;
+	if (Max(v.npos, v.nneg) >= METRICS_RADIX_MIN) {
+		scratch = palloc_extended(Max(v.npos, v.nneg) * record, MCXT_ALLOC_HUGE);
+		counts = palloc(METRICS_SORT_COUNTS * sizeof(size_t));
+	}
 	sort_records(pos, scratch, counts, v.npos, width);
 	sort_records(neg, scratch, counts, v.nneg, width);
 	if (kind == METRICS_KIND_AUC)
 		result = metrics_auc_sorted(pos, v.npos, neg, v.nneg, 1, 0);
 	else
 		result = metrics_gauc_sorted(pos, v.npos, neg, v.nneg, weight);
-	pfree(scratch);
-	pfree(counts);
+	if (scratch) {
+		pfree(scratch);
+		pfree(counts);
+	}
 	if (!v.expanded) {
 		pfree(pos);
 		pfree(neg);

@@ -3,6 +3,7 @@
  */
 #include "metrics_core.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define DIGIT_BITS METRICS_DIGIT_BITS
@@ -34,6 +35,24 @@ metrics_user_key(int64_t user_id)
 	return (uint64_t)user_id ^ UINT64_C(0x8000000000000000);
 }
 
+static int
+compare_one(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int
+compare_two(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;
+
+	if (x[0] != y[0])
+		return (x[0] > y[0]) - (x[0] < y[0]);
+	return (x[1] > y[1]) - (x[1] < y[1]);
+}
+
 /*
  * LSD radix sort, least significant digit of the last word first. A digit every record
  * shares is skipped: its pass would be the identity. Scores in [0, 1] and small user ids
@@ -47,8 +66,10 @@ metrics_sort(uint64_t *data, uint64_t *scratch, size_t *count_storage, size_t n,
 	uint64_t *src = data;
 	uint64_t *dst = scratch;
 
-	if (n < 2)
+	if (n < METRICS_RADIX_MIN) {
+		qsort(data, n, sizeof(uint64_t) * width, width == 1 ? compare_one : compare_two);
 		return data;
+	}
 	memset(count_storage, 0, sizeof(size_t) * METRICS_SORT_COUNTS);
 	for (size_t i = 0; i < n; i++)
 		for (int w = 0; w < width; w++) {

@@ -26,10 +26,14 @@ uint64_t metrics_user_key(int64_t user_id);
 /* Entries of the counts workspace metrics_sort needs (records of at most 2 words). */
 #define METRICS_SORT_COUNTS (2 * METRICS_DIGITS_PER_WORD * (1 << METRICS_DIGIT_BITS))
 
+/* Below this many records a comparison sort beats clearing the radix counts. */
+#define METRICS_RADIX_MIN 2048
+
 /*
  * Sorts n records of width 64-bit words (1 or 2) ascending, comparing word 0 first. scratch
- * holds n * width words, counts METRICS_SORT_COUNTS entries. Returns the buffer holding the
- * sorted records (data or scratch; the other one holds some permutation of them).
+ * holds n * width words, counts METRICS_SORT_COUNTS entries (both may be NULL when n is below
+ * METRICS_RADIX_MIN). Returns the buffer holding the sorted records (data or scratch; the
+ * other one holds some permutation of them).
  */
 uint64_t *metrics_sort(uint64_t *data, uint64_t *scratch, size_t *counts, size_t n, int width,
                        MetricsPassHook hook);

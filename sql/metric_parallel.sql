@@ -1,0 +1,73 @@
+-- The metric aggregates under parallel plans: Partial Aggregate in workers, states combined in
+-- the leader, the same values as the serial plan.
+CREATE TABLE metric_par (campaign integer, user_id bigint, score float8, clicked boolean);
+-- deterministic pseudo-random rows: Knuth multiplicative hashing of i
+INSERT INTO metric_par
+SELECT i % 3, (i * 7919) % 5003,
+       ((i::bigint * 2654435761) % 1000003) / 1000003.0,
+       ((i::bigint * 40503) % 65537) < 65537 * (0.15 + 0.5 * ((i::bigint * 2654435761) % 1000003) / 1000003.0)
+FROM generate_series(1, 200000) i;
+ANALYZE metric_par;
+ALTER TABLE metric_par SET (parallel_workers = 2);
+SET max_parallel_workers_per_gather = 0;
+CREATE TEMP TABLE serial AS
+SELECT auc(score, clicked), gauc(user_id, score, clicked), gauc_clicks(user_id, score, clicked),
+       logloss(score, clicked), auc(score, clicked::int) AS auc_int, logloss(score, clicked::int) AS logloss_int
+FROM metric_par;
+CREATE TEMP TABLE serial_grouped AS
+SELECT campaign, auc(score, clicked), gauc(user_id, score, clicked), gauc_clicks(user_id, score, clicked),
+       logloss(score, clicked)
+FROM metric_par GROUP BY campaign;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF)
+SELECT auc(score, clicked), gauc(user_id, score, clicked), gauc_clicks(user_id, score, clicked),
+       logloss(score, clicked)
+FROM metric_par;
+CREATE TEMP TABLE parallel AS
+SELECT auc(score, clicked), gauc(user_id, score, clicked), gauc_clicks(user_id, score, clicked),
+       logloss(score, clicked), auc(score, clicked::int) AS auc_int, logloss(score, clicked::int) AS logloss_int
+FROM metric_par;
+-- auc and gauc sort every row in the final step: bit-for-bit equal; logloss sums in another order
+SELECT p.auc = s.auc AS auc, p.gauc = s.gauc AS gauc, p.gauc_clicks = s.gauc_clicks AS gauc_clicks,
+       abs(p.logloss - s.logloss) <= 1e-12 AS logloss, p.auc_int = s.auc AS auc_int,
+       abs(p.logloss_int - s.logloss) <= 1e-12 AS logloss_int
+FROM parallel p, serial s;
+SELECT round(auc::numeric, 12) AS auc, round(gauc::numeric, 12) AS gauc,
+       round(gauc_clicks::numeric, 12) AS gauc_clicks, round(logloss::numeric, 12) AS logloss
+FROM parallel;
+-- GROUP BY under a parallel plan
+SET enable_hashagg = off;
+EXPLAIN (COSTS OFF)
+SELECT campaign, auc(score, clicked), gauc(user_id, score, clicked) FROM metric_par GROUP BY campaign;
+SELECT g.campaign, g.auc = s.auc AS auc, g.gauc = s.gauc AS gauc, g.gauc_clicks = s.gauc_clicks AS gauc_clicks,
+       abs(g.logloss - s.logloss) <= 1e-12 AS logloss
+FROM (SELECT campaign, auc(score, clicked), gauc(user_id, score, clicked), gauc_clicks(user_id, score, clicked),
+             logloss(score, clicked)
+      FROM metric_par GROUP BY campaign) g
+JOIN serial_grouped s USING (campaign) ORDER BY campaign;
+RESET enable_hashagg;
+SET enable_sort = off;
+EXPLAIN (COSTS OFF)
+SELECT campaign, auc(score, clicked), gauc(user_id, score, clicked) FROM metric_par GROUP BY campaign;
+SELECT g.campaign, g.auc = s.auc AS auc, g.gauc = s.gauc AS gauc, g.gauc_clicks = s.gauc_clicks AS gauc_clicks,
+       abs(g.logloss - s.logloss) <= 1e-12 AS logloss
+FROM (SELECT campaign, auc(score, clicked), gauc(user_id, score, clicked), gauc_clicks(user_id, score, clicked),
+             logloss(score, clicked)
+      FROM metric_par GROUP BY campaign) g
+JOIN serial_grouped s USING (campaign) ORDER BY campaign;
+RESET enable_sort;
+-- the leader only gathers: every state it combines came through a tuple queue as a flat bytea
+SET parallel_leader_participation = off;
+SELECT p.auc = s.auc AS auc, p.gauc = s.gauc AS gauc, p.gauc_clicks = s.gauc_clicks AS gauc_clicks,
+       abs(p.logloss - s.logloss) <= 1e-12 AS logloss
+FROM (SELECT auc(score, clicked), gauc(user_id, score, clicked), gauc_clicks(user_id, score, clicked),
+             logloss(score, clicked) FROM metric_par) p, serial s;
+RESET parallel_leader_participation;
+-- a filter that leaves one class, and one that leaves no rows: NULL in parallel too
+SELECT auc(score, clicked), gauc(user_id, score, clicked), logloss(score, clicked) IS NOT NULL AS logloss
+FROM metric_par WHERE clicked;
+SELECT auc(score, clicked), gauc(user_id, score, clicked), logloss(score, clicked) FROM metric_par WHERE score > 2;
+DROP TABLE metric_par;
