@@ -1,0 +1,201 @@
+#!/bin/bash
+# test/run-all.sh - `make test`: every test suite of din, from a bare Debian 12 (as root).
+#
+#   1. install missing Debian packages (test/lib/deps.sh)
+#   2. build, install, run the pure-C unit tests
+#   3. regression tests (pg_regress, the Makefile's REGRESS list), pgTAP tests (pg_prove
+#      test/pgtap/*.sql) against one throwaway cluster, then the Perl TAP tests (prove
+#      test/t/*.pl, PostgreSQL::Test::Cluster makes its own nodes)
+#   4. stop every server, print a summary, exit 1 if anything failed
+#
+# Why a staging copy: CI runs from a root-owned clone, possibly under /root (mode 700), but
+# the server runs as the postgres OS user and must read test fixtures
+# (pg_read_binary_file of PG_ABS_SRCDIR/test/fixtures/...), and the Perl TAP tests run as
+# postgres (initdb refuses root). Changing permissions of the clone's parent directories
+# would touch things that are not ours, so the tree is copied to a fresh world-readable
+# directory under /tmp and everything is built and run there. pg_regress runs as root
+# (connecting as the postgres role through the socket), so results/ needs no special care;
+# on failure regression.diffs, results/ and the TAP logs are copied back into the clone.
+#
+# Environment: DIN_TEST_PORT (default 5520) the port of the regression cluster;
+# DIN_TEST_KEEP=1 keeps the staging directory; DIN_TEST_SKIP_DEPS=1 skips step 1.
+set -uo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PORT=${DIN_TEST_PORT:-5520}
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+export PG_CONFIG
+started=$(date +%s)
+
+suite_names=()
+suite_results=()
+record() { # record NAME passed|failed|skipped
+	suite_names+=("$1")
+	suite_results+=("$2")
+	echo "=== $1: $2"
+}
+
+summary() {
+	local i passed=0 failed=0 skipped=0
+	echo
+	echo "=== summary ($(($(date +%s) - started)) s)"
+	for i in "${!suite_names[@]}"; do
+		printf '  %-10s %s\n' "${suite_names[$i]}" "${suite_results[$i]}"
+		case ${suite_results[$i]} in
+		passed) passed=$((passed + 1)) ;;
+		failed) failed=$((failed + 1)) ;;
+		*) skipped=$((skipped + 1)) ;;
+		esac
+	done
+	[ "$skipped" -gt 0 ] && echo "  ($skipped skipped)"
+	echo "$passed passed, $failed failed"
+	[ "$failed" -eq 0 ]
+}
+
+# --- 1. packages -------------------------------------------------------------------------
+if [ "${DIN_TEST_SKIP_DEPS:-0}" != 1 ]; then
+	if ! bash "$REPO/test/lib/deps.sh"; then
+		record deps failed
+		summary
+		exit 1
+	fi
+fi
+
+. "$REPO/test/lib/cluster.sh"
+PGXS_DIR=$(dirname "$("$PG_CONFIG" --pgxs)")/..
+PG_REGRESS=$(cd "$PGXS_DIR" && pwd)/test/regress/pg_regress
+PERL_TEST_LIB=$(cd "$PGXS_DIR" && pwd)/test/perl
+
+# --- staging copy ------------------------------------------------------------------------
+WORK=$(mktemp -d /tmp/din-test.XXXXXX)
+chmod 755 "$WORK"
+SRC=$WORK/src
+mkdir "$SRC"
+tar -C "$REPO" --exclude=./.git --exclude=./results --exclude=./tmp_check \
+	--exclude=./regression.diffs --exclude=./regression.out --exclude=./build --exclude=__pycache__ \
+	--exclude='*.o' --exclude='*.so' --exclude='*.bc' --exclude=./test/unit/din_unit \
+	-cf - . | tar -C "$SRC" -xf -
+chmod -R a+rX "$SRC"
+
+# Stops a TAP node left behind by a killed prove: nothing may keep running.
+stop_stray_tap_nodes() {
+	local pid_file
+	for pid_file in "$WORK"/tap/tmp_check/t_*_data/pgdata/postmaster.pid; do
+		[ -f "$pid_file" ] || continue
+		cluster_as_owner "$PG_BINDIR/pg_ctl" stop -D "$(dirname "$pid_file")" -m immediate \
+			>/dev/null 2>&1 || true
+	done
+}
+
+cleanup() {
+	local status=$?
+	cluster_stop
+	stop_stray_tap_nodes
+	if [ "${DIN_TEST_KEEP:-0}" = 1 ]; then
+		echo "kept $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Keeps what a failed suite left, where CI (and a developer) will look: the clone's root.
+save_artifacts() {
+	local f
+	for f in "$@"; do
+		[ -e "$SRC/$f" ] || continue
+		rm -rf "${REPO:?}/$f"
+		mkdir -p "$(dirname "$REPO/$f")"
+		cp -r "$SRC/$f" "$REPO/$f"
+	done
+}
+
+# --- 2. build, install, unit tests -------------------------------------------------------
+cd "$SRC" || exit 1
+echo "=== build in $SRC"
+if make -s -j"$(nproc)" PG_CONFIG="$PG_CONFIG" && make -s install PG_CONFIG="$PG_CONFIG"; then
+	record build passed
+else
+	record build failed
+	summary
+	exit 1
+fi
+
+if [ -n "$(ls test/unit/*.c 2>/dev/null)" ]; then
+	if make -s unit PG_CONFIG="$PG_CONFIG"; then
+		record unit passed
+	else
+		record unit failed
+	fi
+else
+	record unit skipped
+fi
+
+# --- 3. one cluster for pg_regress and pgTAP ---------------------------------------------
+if ! cluster_start "$PORT" "$WORK/cluster"; then
+	record cluster failed
+	summary
+	exit 1
+fi
+trap cleanup EXIT # cluster_start installed its own; ours stops the cluster too
+
+# The Makefile's own REGRESS list, so this never disagrees with `make installcheck`.
+regress_tests=$(make -s --no-print-directory --eval 'print-regress: ; @echo $(REGRESS)' \
+	print-regress PG_CONFIG="$PG_CONFIG")
+if [ -n "$regress_tests" ]; then
+	echo "=== regress: $regress_tests"
+	if make installcheck PG_CONFIG="$PG_CONFIG"; then
+		record regress passed
+	else
+		record regress failed
+		if [ -f regression.diffs ]; then
+			echo "=== regression.diffs (first 400 lines; full file in $REPO/regression.diffs)"
+			head -n 400 regression.diffs
+		fi
+		save_artifacts regression.diffs regression.out results
+	fi
+else
+	record regress skipped
+fi
+
+if [ -n "$(ls test/pgtap/*.sql 2>/dev/null)" ]; then
+	cluster_psql -c 'CREATE DATABASE din_pgtap'
+	if pg_prove --psql-bin "$PG_BINDIR/psql" --dbname din_pgtap --ext .sql \
+		--failures test/pgtap/*.sql; then
+		record pgtap passed
+	else
+		record pgtap failed
+	fi
+else
+	record pgtap skipped
+fi
+
+cluster_stop
+
+# --- 4. Perl TAP tests, as the cluster owner (initdb refuses root) -----------------------
+if [ -n "$(ls test/t/*.pl 2>/dev/null)" ]; then
+	mkdir -p "$WORK/tap"
+	[ "$(id -u)" -eq 0 ] && chown "$CLUSTER_OWNER": "$WORK/tap"
+	# LANG: the nodes' initdb takes its locale from it, and C.UTF-8 always exists on Debian
+	# (a CI image may name a locale that was never generated).
+	if cluster_as_owner env PATH="$PG_BINDIR:$PATH" PG_REGRESS="$PG_REGRESS" \
+		TESTDIR="$WORK/tap" DIN_SRCDIR="$SRC" HOME="$WORK/tap" LANG=C.UTF-8 \
+		prove -I "$PERL_TEST_LIB" -I "$SRC/test/t" test/t/*.pl; then
+		record tap passed
+	else
+		record tap failed
+		if [ -d "$WORK/tap/tmp_check/log" ]; then
+			rm -rf "$REPO/tmp_check"
+			mkdir -p "$REPO/tmp_check"
+			cp -r "$WORK/tap/tmp_check/log" "$REPO/tmp_check/"
+			echo "=== TAP logs copied to $REPO/tmp_check/log"
+		fi
+	fi
+else
+	record tap skipped
+fi
+
+summary
