@@ -105,6 +105,16 @@ CREATE FUNCTION din_score(history bigint[], candidates bigint[], model text DEFA
 COMMENT ON FUNCTION din_score(bigint[], bigint[], text, bigint[], float8[], timestamptz[], timestamptz) IS
     'click probabilities of many candidates for one history, in candidate order';
 
+CREATE FUNCTION din_rank(history bigint[], candidates bigint[], k integer DEFAULT NULL,
+                         model text DEFAULT NULL, context bigint[] DEFAULT NULL,
+                         dense float8[] DEFAULT NULL, history_time timestamptz[] DEFAULT NULL,
+                         at timestamptz DEFAULT NULL)
+    RETURNS TABLE (ad_id bigint, score float8, rank integer)
+    AS 'MODULE_PATHNAME', 'din_rank'
+    LANGUAGE C STABLE PARALLEL SAFE ROWS 100;
+COMMENT ON FUNCTION din_rank(bigint[], bigint[], integer, text, bigint[], float8[], timestamptz[], timestamptz) IS
+    'the k best candidates for one history (all when k is NULL), by score, ties by ad_id';
+
 CREATE FUNCTION din_explain(history bigint[], ad_id bigint, model text DEFAULT NULL,
                             context bigint[] DEFAULT NULL, dense float8[] DEFAULT NULL,
                             history_time timestamptz[] DEFAULT NULL, at timestamptz DEFAULT NULL)

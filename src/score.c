@@ -20,27 +20,14 @@
 #include "cache.h"
 #include "din.h"
 #include "errors.h"
+#include "score.h"
 
 PG_FUNCTION_INFO_V1(din_score);
 PG_FUNCTION_INFO_V1(din_score_array);
 PG_FUNCTION_INFO_V1(din_explain);
 
-/* Argument positions shared by the three functions. */
-enum { ARG_HISTORY, ARG_TARGET, ARG_MODEL, ARG_CONTEXT, ARG_DENSE, ARG_HISTORY_TIME, ARG_AT };
-
-typedef struct ScoreState {
-	bool called;            /* false on the first call of this query's function expression */
-	char name[NAMEDATALEN]; /* the model argument as a C string, without a palloc per row */
-	float *scratch;
-	size_t scratch_floats;
-	double *scores;
-	int scores_cap;
-	float *weights;
-	size_t weights_cap;
-} ScoreState;
-
-static ScoreState *
-get_state(FunctionCallInfo fcinfo)
+ScoreState *
+score_get_state(FunctionCallInfo fcinfo)
 {
 	if (fcinfo->flinfo->fn_extra == NULL)
 		fcinfo->flinfo->fn_extra =
@@ -49,8 +36,8 @@ get_state(FunctionCallInfo fcinfo)
 }
 
 /* Grow *buf (in fn_mcxt) to at least need elements of size elem. */
-static void *
-ensure(FunctionCallInfo fcinfo, void *buf, size_t *cap, size_t need, size_t elem)
+void *
+score_ensure(FunctionCallInfo fcinfo, void *buf, size_t *cap, size_t need, size_t elem)
 {
 	if (buf != NULL && *cap >= need)
 		return buf;
@@ -63,19 +50,19 @@ ensure(FunctionCallInfo fcinfo, void *buf, size_t *cap, size_t need, size_t elem
 }
 
 /* The model named by the call, or din.default_model. */
-static const char *
-model_name(FunctionCallInfo fcinfo, ScoreState *state)
+const char *
+score_model_name(FunctionCallInfo fcinfo, ScoreState *state, int model_arg)
 {
 	text *t;
 	int len;
 
-	if (PG_ARGISNULL(ARG_MODEL)) {
+	if (PG_ARGISNULL(model_arg)) {
 		if (din_default_model == NULL || din_default_model[0] == '\0')
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("no model given"),
 			                errhint("Pass model => or SET din.default_model.")));
 		return din_default_model;
 	}
-	t = PG_GETARG_TEXT_PP(ARG_MODEL);
+	t = PG_GETARG_TEXT_PP(model_arg);
 	len = VARSIZE_ANY_EXHDR(t);
 	if (len >= NAMEDATALEN)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -86,8 +73,8 @@ model_name(FunctionCallInfo fcinfo, ScoreState *state)
 }
 
 /* Elements of a one-dimensional array without NULLs (NULL data when empty). */
-static int
-array_elements(ArrayType *a, const char *what, const void **data)
+int
+score_array_elements(ArrayType *a, const char *what, const void **data)
 {
 	if (ARR_NDIM(a) > 1)
 		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
@@ -110,12 +97,13 @@ optional_array(FunctionCallInfo fcinfo, int arg, const char *what, const void **
 		*data = NULL;
 		return 0;
 	}
-	return array_elements(PG_GETARG_ARRAYTYPE_P(arg), what, data);
+	return score_array_elements(PG_GETARG_ARRAYTYPE_P(arg), what, data);
 }
 
 /* Fill req (all but the candidates) from the arguments, checking them against the model. */
-static void
-read_request(FunctionCallInfo fcinfo, const char *name, const DinModel *m, DinRequest *req)
+void
+score_read_request(FunctionCallInfo fcinfo, int arg_shift, const char *name, const DinModel *m,
+                   DinRequest *req)
 {
 	const void *data;
 	int n;
@@ -124,7 +112,7 @@ read_request(FunctionCallInfo fcinfo, const char *name, const DinModel *m, DinRe
 	req->history_len = optional_array(fcinfo, ARG_HISTORY, "history", &data);
 	req->history = data;
 
-	n = optional_array(fcinfo, ARG_CONTEXT, "context", &data);
+	n = optional_array(fcinfo, ARG_CONTEXT + arg_shift, "context", &data);
 	if (n != m->n_context)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 		                errmsg("wrong number of context values for model \"%s\"", name),
@@ -134,7 +122,7 @@ read_request(FunctionCallInfo fcinfo, const char *name, const DinModel *m, DinRe
 	req->context = data;
 	req->context_len = n;
 
-	n = optional_array(fcinfo, ARG_DENSE, "dense", &data);
+	n = optional_array(fcinfo, ARG_DENSE + arg_shift, "dense", &data);
 	if (n != m->n_dense)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 		                errmsg("wrong number of dense values for model \"%s\"", name),
@@ -149,8 +137,8 @@ read_request(FunctionCallInfo fcinfo, const char *name, const DinModel *m, DinRe
 	req->dense_len = n;
 
 	/* base and din do not use times, but a caller's mismatched arrays are still a mistake */
-	if (!PG_ARGISNULL(ARG_HISTORY_TIME)) {
-		n = optional_array(fcinfo, ARG_HISTORY_TIME, "history_time", &data);
+	if (!PG_ARGISNULL(ARG_HISTORY_TIME + arg_shift)) {
+		n = optional_array(fcinfo, ARG_HISTORY_TIME + arg_shift, "history_time", &data);
 		if (n != req->history_len)
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			                errmsg("history_time must have as many elements as history"),
@@ -160,17 +148,19 @@ read_request(FunctionCallInfo fcinfo, const char *name, const DinModel *m, DinRe
 }
 
 /* Score req's candidates into state->scores; weights (may be NULL) as din_model_score. */
-static void
-score(FunctionCallInfo fcinfo, ScoreState *state, const DinModel *m, const DinRequest *req,
-      float *weights)
+void
+score_run(FunctionCallInfo fcinfo, ScoreState *state, const DinModel *m, const DinRequest *req,
+          float *weights)
 {
 	size_t cap;
 	DinError err;
 
-	state->scratch = ensure(fcinfo, state->scratch, &state->scratch_floats,
-	                        din_model_scratch_floats(m, Max(req->n_candidates, 1)), sizeof(float));
+	state->scratch =
+	    score_ensure(fcinfo, state->scratch, &state->scratch_floats,
+	                 din_model_scratch_floats(m, Max(req->n_candidates, 1)), sizeof(float));
 	cap = state->scores_cap;
-	state->scores = ensure(fcinfo, state->scores, &cap, Max(req->n_candidates, 1), sizeof(double));
+	state->scores =
+	    score_ensure(fcinfo, state->scores, &cap, Max(req->n_candidates, 1), sizeof(double));
 	state->scores_cap = (int)cap;
 	if (din_model_score(m, req, state->scratch, state->scores, weights, &err) != DIN_OK)
 		din_report(&err, NULL);
@@ -191,15 +181,15 @@ din_score(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(ARG_TARGET))
 		PG_RETURN_NULL();
-	state = get_state(fcinfo);
-	name = model_name(fcinfo, state);
+	state = score_get_state(fcinfo);
+	name = score_model_name(fcinfo, state, ARG_MODEL);
 	entry = cache_get(name, !state->called);
 	state->called = true;
-	read_request(fcinfo, name, entry->model, &req);
+	score_read_request(fcinfo, 0, name, entry->model, &req);
 	ad_id = PG_GETARG_INT64(ARG_TARGET);
 	req.candidates = &ad_id;
 	req.n_candidates = 1;
-	score(fcinfo, state, entry->model, &req, NULL);
+	score_run(fcinfo, state, entry->model, &req, NULL);
 	PG_RETURN_FLOAT8(state->scores[0]);
 }
 
@@ -218,17 +208,17 @@ din_score_array(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(ARG_TARGET))
 		PG_RETURN_NULL();
-	state = get_state(fcinfo);
-	name = model_name(fcinfo, state);
+	state = score_get_state(fcinfo);
+	name = score_model_name(fcinfo, state, ARG_MODEL);
 	entry = cache_get(name, !state->called);
 	state->called = true;
-	read_request(fcinfo, name, entry->model, &req);
-	n = array_elements(PG_GETARG_ARRAYTYPE_P(ARG_TARGET), "candidates", &candidates);
+	score_read_request(fcinfo, 0, name, entry->model, &req);
+	n = score_array_elements(PG_GETARG_ARRAYTYPE_P(ARG_TARGET), "candidates", &candidates);
 	if (n == 0)
 		PG_RETURN_ARRAYTYPE_P(construct_empty_array(FLOAT8OID));
 	req.candidates = candidates;
 	req.n_candidates = n;
-	score(fcinfo, state, entry->model, &req, NULL);
+	score_run(fcinfo, state, entry->model, &req, NULL);
 
 	datums = palloc(n * sizeof(Datum));
 	for (int i = 0; i < n; i++)
@@ -255,18 +245,18 @@ din_explain(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(ARG_TARGET))
 		return (Datum)0;
-	state = get_state(fcinfo);
-	name = model_name(fcinfo, state);
+	state = score_get_state(fcinfo);
+	name = score_model_name(fcinfo, state, ARG_MODEL);
 	entry = cache_get(name, !state->called);
 	state->called = true;
-	read_request(fcinfo, name, entry->model, &req);
+	score_read_request(fcinfo, 0, name, entry->model, &req);
 	ad_id = PG_GETARG_INT64(ARG_TARGET);
 	req.candidates = &ad_id;
 	req.n_candidates = 1;
 	kept = Min(req.history_len, entry->model->max_len);
 	state->weights =
-	    ensure(fcinfo, state->weights, &state->weights_cap, Max(kept, 1), sizeof(float));
-	score(fcinfo, state, entry->model, &req, state->weights);
+	    score_ensure(fcinfo, state->weights, &state->weights_cap, Max(kept, 1), sizeof(float));
+	score_run(fcinfo, state, entry->model, &req, state->weights);
 
 	for (int t = 0; t < kept; t++) {
 		int index = req.history_len - kept + t;

@@ -57,12 +57,12 @@ const char *din_dtype_name(DinDtype dtype);
  * rows in range). On success *out is malloc'd; free with din_model_free.
  */
 DinStatus din_model_build(const char *config, size_t config_len, const DinTensor *tensors,
-						  int n_tensors, DinModel **out, DinError *err);
+                          int n_tensors, DinModel **out, DinError *err);
 
 void din_model_free(DinModel *m);
 
 /* Architecture name of a config ("base", "din") without a full build, for the catalog. */
 DinStatus din_config_architecture(const char *config, size_t len, char *arch, size_t arch_len,
-								  DinError *err);
+                                  DinError *err);
 
 #endif

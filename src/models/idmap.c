@@ -31,7 +31,7 @@ din_idmap_build(DinIdMap *map, const int64_t *keys, int64_t n, const char *what,
 	while (cap < 2 * n) {
 		if (cap > (INT64_C(1) << 40))
 			return din_fail(err, DIN_ELIMIT, NULL, "%s has too many ids (%lld)", what,
-							(long long)n);
+			                (long long)n);
 		cap *= 2;
 	}
 	map->slots = calloc((size_t)cap, sizeof(int64_t));
@@ -45,7 +45,7 @@ din_idmap_build(DinIdMap *map, const int64_t *keys, int64_t n, const char *what,
 			if (keys[map->slots[pos] - 1] == keys[i]) {
 				din_idmap_free(map);
 				return din_fail(err, DIN_ECORRUPT, "Every id may appear only once.",
-								"%s has duplicate id %lld", what, (long long)keys[i]);
+				                "%s has duplicate id %lld", what, (long long)keys[i]);
 			}
 			pos = (pos + 1) & (uint64_t)(cap - 1);
 		}

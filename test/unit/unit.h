@@ -19,7 +19,7 @@ void unit_run(const char *name, void (*fn)(void));
 	do {                                                                                           \
 		if (!(cond)) {                                                                             \
 			unit_failed_checks++;                                                                  \
-			fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);              \
+			fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);             \
 		}                                                                                          \
 	} while (0)
 
@@ -29,7 +29,7 @@ void unit_run(const char *name, void (*fn)(void));
 		if (a_ != b_) {                                                                            \
 			unit_failed_checks++;                                                                  \
 			fprintf(stderr, "  %s:%d: %s == %lld, expected %s == %lld\n", __FILE__, __LINE__, #a,  \
-					a_, #b, b_);                                                                   \
+			        a_, #b, b_);                                                                   \
 		}                                                                                          \
 	} while (0)
 
@@ -38,10 +38,10 @@ void unit_run(const char *name, void (*fn)(void));
 	do {                                                                                           \
 		double a_ = (double)(a), b_ = (double)(b);                                                 \
 		double s_ = fabs(b_) > 1.0 ? fabs(b_) : 1.0;                                               \
-		if (!(fabs(a_ - b_) <= (tol) * s_)) {                                                      \
+		if (!(fabs(a_ - b_) <= (tol)*s_)) {                                                        \
 			unit_failed_checks++;                                                                  \
 			fprintf(stderr, "  %s:%d: %s = %.9g, expected %s = %.9g (tol %g)\n", __FILE__,         \
-					__LINE__, #a, a_, #b, b_, (double)(tol));                                      \
+			        __LINE__, #a, a_, #b, b_, (double)(tol));                                      \
 		}                                                                                          \
 	} while (0)
 
@@ -49,8 +49,8 @@ void unit_run(const char *name, void (*fn)(void));
 	do {                                                                                           \
 		if (strstr((hay), (needle)) == NULL) {                                                     \
 			unit_failed_checks++;                                                                  \
-			fprintf(stderr, "  %s:%d: \"%s\" does not contain \"%s\"\n", __FILE__, __LINE__,      \
-					(hay), (needle));                                                              \
+			fprintf(stderr, "  %s:%d: \"%s\" does not contain \"%s\"\n", __FILE__, __LINE__,       \
+			        (hay), (needle));                                                              \
 		}                                                                                          \
 	} while (0)
 
