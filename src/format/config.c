@@ -12,10 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const root_keys[] = {"format", "architecture", "max_len",   "fields",
-                                        "item",   "target",       "behaviour", "context",
-                                        "dense",  "attention",    "tower",     NULL};
-static const char *const arch_names[] = {"base", "din", NULL};
+static const char *const root_keys[] = {
+    "format",  "architecture", "max_len",   "fields", "item",     "target",    "behaviour",
+    "context", "dense",        "attention", "tower",  "sequence", "evolution", NULL};
+static const char *const arch_names[] = {"base", "din", "dien", NULL};
 
 static int
 valid_field_name(const JsonValue *v)
@@ -295,6 +295,7 @@ read_input(Cfg *c, const DinModel *m, const JsonValue *v, int i, DinTowerInput *
 	             {"history_sum", DIN_IN_HISTORY_SUM, 1},
 	             {"history_mean", DIN_IN_HISTORY_MEAN, 1},
 	             {"attention", DIN_IN_ATTENTION, 1},
+	             {"interest", DIN_IN_ATTENTION, 0},
 	             {"target*attention", DIN_IN_TARGET_X_ATTENTION, 0},
 	             {"target*history_sum", DIN_IN_TARGET_X_HISTORY_SUM, 0},
 	             {"dense", DIN_IN_DENSE, 0}};
@@ -328,6 +329,17 @@ read_input(Cfg *c, const DinModel *m, const JsonValue *v, int i, DinTowerInput *
 		                i, s);
 	in->kind = kinds[kind].kind;
 	in->offset = 0;
+	/* DIEN's interest feeds the tower through the attention slot (m->att_width wide) */
+	if ((m->arch == DIN_ARCH_DIEN) != (strcmp(kinds[kind].name, "interest") == 0) &&
+	    (in->kind == DIN_IN_ATTENTION || in->kind == DIN_IN_TARGET_X_ATTENTION))
+		return cfg_fail(c, DIN_ECORRUPT,
+		                "config key tower.inputs[%d] is %s, which needs "
+		                "architecture %s",
+		                i, s, m->arch == DIN_ARCH_DIEN ? "din" : "dien");
+	if (m->arch == DIN_ARCH_DIEN && in->kind == DIN_IN_ATTENTION) {
+		in->width = m->att_width;
+		return DIN_OK;
+	}
 	switch (in->kind) {
 	case DIN_IN_CONTEXT:
 		if (m->n_context == 0)
@@ -514,7 +526,18 @@ build(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 	TRY(read_slots(c, m, root));
 	TRY(read_context(c, m, own, root));
 	TRY(read_items(c, m, own));
-	TRY(read_attention(c, m, own, root));
+	if (m->arch == DIN_ARCH_DIEN)
+		TRY(cfg_dien(c, m, own, root));
+	else {
+		static const char *const dien_only[] = {"sequence", "evolution", NULL};
+
+		for (int i = 0; dien_only[i] != NULL; i++)
+			if (json_get(root, dien_only[i]) != NULL)
+				return cfg_fail(c, DIN_ECORRUPT,
+				                "config key %s is allowed only with architecture dien",
+				                dien_only[i]);
+		TRY(read_attention(c, m, own, root));
+	}
 	TRY(read_tower(c, m, own, root));
 	for (int i = 0; i < c->n_tensors; i++)
 		if (!c->used[i])

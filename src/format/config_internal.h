@@ -84,6 +84,13 @@ DinStatus cfg_maybe(Cfg *c, const char *name, DinDtype dtype, int ndim, int64_t 
 DinStatus cfg_batchnorm(Cfg *c, const JsonValue *bn, const char *path, const char *prefix, int n,
                         DinBN *out);
 
+/* One layer object at path (units, bias, batch_norm, activation), tensors prefix.* */
+DinStatus cfg_layer(Cfg *c, const JsonValue *v, const char *path, const char *prefix, int in,
+                    DinLayer *layer);
+
+/* The dien blocks (config_dien.c): sequence, attention, evolution. */
+DinStatus cfg_dien(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root);
+
 /* A block's layers: arr is a JSON array; first layer input width `in`; tensors prefix.i.* */
 DinStatus cfg_layers(Cfg *c, const JsonValue *arr, const char *path, const char *prefix, int in,
                      int min_layers, DinLayer **layers, int *n_layers);

@@ -372,7 +372,7 @@ cfg_activation(Cfg *c, const JsonValue *v, const char *path, const char *prefix,
 }
 
 /* One layer {"units", "bias", "batch_norm", "activation"} with tensors prefix.* */
-static DinStatus
+DinStatus
 cfg_layer(Cfg *c, const JsonValue *v, const char *path, const char *prefix, int in, DinLayer *layer)
 {
 	static const char *const keys[] = {"units", "bias", "batch_norm", "activation", NULL};

@@ -7,6 +7,7 @@
  * Everything lives in the caller's scratch (din_model_scratch_floats): nothing is allocated.
  */
 #include "model.h"
+#include "dien.h"
 #include "../nn/linear_strided.h"
 
 #include <math.h>
@@ -22,7 +23,7 @@ typedef struct Plan {
 	int pair_cap;  /* rows of the pair buffers: >= max_len, so one candidate always fits */
 	int chunk_cap; /* most candidates of one chunk */
 	int pair_w;    /* width of the pair buffers */
-	size_t keys, queries, item_bias, context, hist_sum, hist_mean, dense, pooled, interest;
+	size_t keys, queries, item_bias, context, hist_sum, hist_mean, dense, pooled, interest, dien;
 	size_t hk, hq, tmp, pair_a, pair_b, att_score;
 	size_t tower_x, tower_a, tower_b;
 	size_t total;
@@ -84,6 +85,10 @@ make_plan(const DinModel *m, int n_cand, Plan *p)
 		p->pair_a = take(&at, (size_t)p->pair_cap * p->pair_w);
 		p->pair_b = take(&at, (size_t)p->pair_cap * p->pair_w);
 		p->att_score = take(&at, p->pair_cap);
+	}
+	if (m->arch == DIN_ARCH_DIEN) {
+		p->interest = take(&at, (size_t)n_cand * m->att_width);
+		p->dien = take(&at, dien_scratch_floats(m, n_cand));
 	}
 	for (int l = 0; l < m->n_tower; l++)
 		tower_max = max_int(tower_max, m->tower[l].out);
@@ -335,8 +340,7 @@ static void
 tower_row(const DinModel *m, const Plan *p, const float *s, int c, float *x)
 {
 	const float *q = s + p->queries + (size_t)c * m->E;
-	int u_width = m->att_output.out > 0 ? m->att_output.out : m->E;
-	const float *u = m->arch == DIN_ARCH_DIN ? s + p->interest + (size_t)c * u_width : NULL;
+	const float *u = m->arch != DIN_ARCH_BASE ? s + p->interest + (size_t)c * m->att_width : NULL;
 
 	for (int i = 0; i < m->n_inputs; i++) {
 		const DinTowerInput *in = &m->inputs[i];
@@ -492,6 +496,9 @@ din_model_score(const DinModel *m, const DinRequest *req, float *scratch, double
 		return st;
 	if (m->arch == DIN_ARCH_DIN)
 		attention(m, &p, scratch, T, weights);
+	else if (m->arch == DIN_ARCH_DIEN)
+		dien_interest(m, scratch + p.keys, T, scratch + p.queries, req->n_candidates,
+		              scratch + p.dien, scratch + p.interest, weights);
 	else if (weights != NULL)
 		for (size_t i = 0; i < (size_t)req->n_candidates * T; i++)
 			weights[i] = 1.0f / (float)T;

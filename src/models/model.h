@@ -9,25 +9,36 @@
 #ifndef DIN_MODEL_H
 #define DIN_MODEL_H
 
+#include "../nn/gru.h"
 #include "../nn/nn.h"
 #include "../nn/status.h"
 
 #include <stdint.h>
 
-#define DIN_MAX_SLOTS 16	/* item id + side attributes */
+#define DIN_MAX_SLOTS 16 /* item id + side attributes */
 #define DIN_MAX_NAME 64
 #define DIN_MAX_LEN_LIMIT 10000
 
-typedef enum DinArch { DIN_ARCH_BASE = 0, DIN_ARCH_DIN } DinArch;
+typedef enum DinArch { DIN_ARCH_BASE = 0, DIN_ARCH_DIN, DIN_ARCH_DIEN } DinArch;
+
+/* DIEN interest evolution (docs/FORMAT.md "architecture dien"). */
+typedef enum DinEvolution {
+	DIN_EVO_AUGRU = 0,
+	DIN_EVO_AGRU,
+	DIN_EVO_AIGRU,
+	DIN_EVO_GRU_POOLING
+} DinEvolution;
+
+typedef enum DinDienScore { DIN_DIEN_SCORE_UNIT = 0, DIN_DIEN_SCORE_BILINEAR } DinDienScore;
 
 typedef enum DinOovKind { DIN_OOV_ERROR = 0, DIN_OOV_ZERO, DIN_OOV_ROW } DinOovKind;
 
 /* raw id -> row; open addressing over a power-of-two table of row+1 (0 = empty). */
 typedef struct DinIdMap {
 	const int64_t *keys; /* key of each entry index */
-	int64_t n;			 /* number of keys */
-	int64_t *slots;		 /* [cap]: entry index + 1, 0 = empty */
-	int64_t cap;		 /* 0 = no map */
+	int64_t n;           /* number of keys */
+	int64_t *slots;      /* [cap]: entry index + 1, 0 = empty */
+	int64_t cap;         /* 0 = no map */
 } DinIdMap;
 
 typedef struct DinField {
@@ -69,7 +80,7 @@ typedef struct DinModel {
 
 	/* items: raw item id -> attribute raw ids */
 	int n_attr;
-	DinIdMap items;			/* keys = item ids (items.id) */
+	DinIdMap items;            /* keys = item ids (items.id) */
 	const int64_t *item_attrs; /* [items.n, n_attr] */
 
 	/* slots: 0 = item id, k >= 1 = attribute k-1; each names a field index */
@@ -80,7 +91,7 @@ typedef struct DinModel {
 	int E;
 
 	int n_context;
-	int *context;		 /* field index of each context entry */
+	int *context;        /* field index of each context entry */
 	int *context_offset; /* [n_context + 1] */
 	int n_dense;
 
@@ -91,9 +102,18 @@ typedef struct DinModel {
 	float att_out_bias;
 	int att_softmax;
 	int att_scale;
-	DinBN att_output_bn;   /* n == 0: absent */
-	DinLayer att_output;   /* out == 0: absent (linear, no activation) */
-	int att_width;		   /* width of the pooled interest u */
+	DinBN att_output_bn; /* n == 0: absent */
+	DinLayer att_output; /* out == 0: absent (linear, no activation) */
+	int att_width;       /* width of the pooled interest u (dien: H) */
+
+	/* dien: the unit above (att_layers, att_out_*, att_softmax) scores [q, h, q-h, q*h] */
+	DinGru dien_extractor;
+	DinGru dien_evolution;
+	DinEvolution dien_evo;
+	DinGruGate dien_gate; /* augru: its form; agru: DIN_GATE_AGRU */
+	DinDienScore dien_score;
+	DinLayer dien_query;        /* out == 0: the target itself is the query */
+	const float *dien_bilinear; /* [H, E] */
 
 	/* tower */
 	int n_inputs;
@@ -105,8 +125,8 @@ typedef struct DinModel {
 	DinHeadKind head;
 	int head_in;
 	const float *head_weight; /* [1 or 2, head_in] */
-	const float *head_bias;	  /* [1 or 2] or NULL */
-	const float *item_bias;	  /* [rows of target field 0] or NULL */
+	const float *head_bias;   /* [1 or 2] or NULL */
+	const float *item_bias;   /* [rows of target field 0] or NULL */
 	int head_column;
 	float head_epsilon;
 
@@ -116,7 +136,7 @@ typedef struct DinModel {
 /* One scoring request: one history, one or more candidates. */
 typedef struct DinRequest {
 	const int64_t *history; /* raw item ids, oldest first; NULL when history_len == 0 */
-	int history_len;		/* may exceed max_len: the most recent max_len are used */
+	int history_len;        /* may exceed max_len: the most recent max_len are used */
 	const int64_t *context;
 	int context_len;
 	const double *dense;
@@ -135,8 +155,8 @@ size_t din_model_scratch_floats(const DinModel *m, int n_candidates);
  * weights, kept = min(history_len, max_len), for the behaviours history[history_len - kept ..]
  * (base models write the uniform 1/kept). Returns DIN_OK or fills err.
  */
-DinStatus din_model_score(const DinModel *m, const DinRequest *req, float *scratch,
-						  double *scores, float *weights, DinError *err);
+DinStatus din_model_score(const DinModel *m, const DinRequest *req, float *scratch, double *scores,
+                          float *weights, DinError *err);
 
 /* Row of raw id `id` in field f, or -1 when unknown (the caller applies the oov rule). */
 int64_t din_field_row(const DinField *f, int64_t id);
@@ -149,7 +169,7 @@ int64_t din_idmap_find(const DinIdMap *map, int64_t key);
  * DIN_ECORRUPT on a duplicate key, naming `what` ("vocabulary of field item").
  */
 DinStatus din_idmap_build(DinIdMap *map, const int64_t *keys, int64_t n, const char *what,
-						  DinError *err);
+                          DinError *err);
 void din_idmap_free(DinIdMap *map);
 
 #endif

@@ -204,7 +204,13 @@ nn_linear_strided(const float *x, int ldx, int n, int in, const float *w, int ld
 {
 	if (n <= 0 || out <= 0)
 		return;
-	if (use_sgemm && n >= NN_SGEMM_MIN_ROWS && (double)n * in * out >= NN_SGEMM_MIN_MACS)
+	/*
+	 * The blocked kernel beats serial OpenBLAS sgemm on din's narrow shapes (in 36..200) even
+	 * with OpenBLAS's Haswell kernels (test/bench/sgemm_peak.c measures both).
+	 */
+	if (linear_small == nn_linear_avx2 && n >= NN_BLOCKED_MIN_ROWS)
+		nn_linear_avx2_blocked(x, ldx, n, in, w, ldw, out, b, y);
+	else if (use_sgemm && n >= NN_SGEMM_MIN_ROWS && (double)n * in * out >= NN_SGEMM_MIN_MACS)
 		nn_linear_sgemm(x, ldx, n, in, w, ldw, out, b, y);
 	else
 		linear_small(x, ldx, n, in, w, ldw, out, b, y);

@@ -26,6 +26,14 @@ void nn_linear_avx2(const float *x, int ldx, int n, int in, const float *w, int 
                     const float *b, float *y);
 int nn_has_avx2(void);
 
+/* Register-blocked AVX2/FMA kernel (linear_blocked.c) for products of many rows; needs
+ * nn_has_avx2(). */
+void nn_linear_avx2_blocked(const float *x, int ldx, int n, int in, const float *w, int ldw,
+                            int out, const float *b, float *y);
+
+/* Rows from which the blocked kernel beats the dot-product one (packing W costs ~one row). */
+#define NN_BLOCKED_MIN_ROWS 8
+
 /* The large-product path (OpenBLAS sgemm), whatever nn_init decided, for tests and benches. */
 void nn_linear_sgemm(const float *x, int ldx, int n, int in, const float *w, int ldw, int out,
                      const float *b, float *y);

@@ -158,8 +158,10 @@ class _Layout:
         if self.tdims != self.bdims or len(self.target) != 1 + len(self.attributes):
             raise ValueError("target and behaviour disagree")
         self.E = sum(self.tdims)
-        self.att = config.get("attention") if self.arch == "din" else None
-        if self.att is not None:
+        self.att = config.get("attention") if self.arch in ("din", "dien") else None
+        if self.arch == "dien":
+            self._dien_layout(config)
+        elif self.att is not None:
             self.att_layers = _layer_specs(self.att["layers"])
             self.out_bias = self.att.get("out_bias", True)
             self.normalization = self.att.get("normalization", "none")
@@ -181,6 +183,24 @@ class _Layout:
         self.head = head
         self.in_width = sum(self._input_width(i) for i in self.inputs)
 
+    def _dien_layout(self, config):
+        seq, evo, att = config["sequence"], config["evolution"], self.att
+        self.H = self.U = seq["hidden"]
+        self.seq_conv = seq["convention"]
+        self.evo_type = evo["type"]
+        self.evo_form = evo.get("form", "paper")
+        self.evo_conv = evo.get("convention", self.seq_conv)
+        self.att_type = att.get("type", "din")
+        self.normalization = att.get("normalization", "softmax")
+        self.scale = False
+        self.output = None
+        self.query = None
+        if self.att_type == "din":
+            self.att_layers = _layer_specs(att["layers"])
+            self.out_bias = att.get("out_bias", True)
+            if att.get("query_projection") is not None:
+                self.query = _layer_specs([att["query_projection"]])[0]
+
     @staticmethod
     def _offsets(dims):
         return np.concatenate([[0], np.cumsum(dims)]).astype(int)
@@ -190,6 +210,8 @@ class _Layout:
         src, _, k = name.partition(":")
         if src == "dense":
             return src, 0, self.dense
+        if src == "interest":
+            return src, 0, self.H
         if src in ("target*attention", "target*history_sum"):
             return src, 0, self.E
         if src == "context":
@@ -346,22 +368,54 @@ class DinRef(torch.nn.Module):
             if act["beta"]:
                 self._add(prefix + ".act.beta", torch.ones(units))
 
+    def _layer_params(self, prefix, spec, inp):
+        spec["activation"] = _act_defaults(spec["activation"])
+        self._linear(prefix, spec["units"], inp, spec["bias"])
+        if spec["batch_norm"] is not None:
+            self._bn(prefix + ".bn", spec["units"])
+        self._act_params(prefix, spec["activation"], spec["units"])
+        return spec["units"]
+
     def _mlp(self, block, specs, inp):
         for i, spec in enumerate(specs):
-            spec["activation"] = _act_defaults(spec["activation"])
-            prefix = "%s.%d" % (block, i)
-            self._linear(prefix, spec["units"], inp, spec["bias"])
-            if spec["batch_norm"] is not None:
-                self._bn(prefix + ".bn", spec["units"])
-            self._act_params(prefix, spec["activation"], spec["units"])
-            inp = spec["units"]
+            inp = self._layer_params("%s.%d" % (block, i), spec, inp)
         return inp
+
+    def _gru_params(self, prefix, conv, inp, H):
+        b = 1.0 / math.sqrt(H)
+
+        def u(*shape):
+            return torch.empty(*shape).uniform_(-b, b)
+        if conv == "pytorch":
+            self._add(prefix + ".weight_ih", u(3 * H, inp))
+            self._add(prefix + ".weight_hh", u(3 * H, H))
+            self._add(prefix + ".bias_ih", u(3 * H))
+            self._add(prefix + ".bias_hh", u(3 * H))
+        else:
+            self._add(prefix + ".gates.weight", u(2 * H, inp + H))
+            self._add(prefix + ".gates.bias", torch.ones(2 * H))
+            self._add(prefix + ".candidate.weight", u(H, inp + H))
+            self._add(prefix + ".candidate.bias", torch.zeros(H))
+
+    def _dien_params(self):
+        L = self.L
+        self._gru_params("sequence.gru", L.seq_conv, L.E, L.H)
+        if L.att_type == "bilinear":
+            self._add("attention.bilinear.weight", torch.eye(L.H, L.E))
+        else:
+            if L.query is not None:
+                self._layer_params("attention.query", L.query, L.E)
+            last = self._mlp("attention.mlp", L.att_layers, 4 * L.H)
+            self._linear("attention.out", 1, last, L.out_bias)
+        self._gru_params("evolution.gru", L.evo_conv, L.H, L.H)
 
     def _build(self):
         L = self.L
         for f in self.config["fields"]:
             self._add("fields.%s.weight" % f["name"], torch.randn(f["rows"], f["dim"]) * 0.1)
-        if L.att is not None:
+        if L.arch == "dien":
+            self._dien_params()
+        elif L.att is not None:
             last = self._mlp("attention.mlp", L.att_layers, 4 * L.E)
             self._linear("attention.out", 1, last, L.out_bias)
             if L.output:
@@ -463,17 +517,123 @@ class DinRef(torch.nn.Module):
             return p * x + alpha * (1.0 - p) * x
         raise ValueError("unknown activation %s" % t)
 
+    def _run_layer(self, prefix, spec, x):
+        x = x @ self.t(prefix + ".weight").t()
+        b = self.t(prefix + ".bias")
+        if b is not None:
+            x = x + b
+        if spec["batch_norm"] is not None:
+            x = self._batch_norm(prefix + ".bn", spec["batch_norm"].get("eps", 1e-5), x)
+        return self._activation(prefix, spec["activation"], x)
+
     def _run_mlp(self, block, specs, x):
         for i, spec in enumerate(specs):
-            prefix = "%s.%d" % (block, i)
-            x = x @ self.t(prefix + ".weight").t()
-            b = self.t(prefix + ".bias")
-            if b is not None:
-                x = x + b
-            if spec["batch_norm"] is not None:
-                x = self._batch_norm(prefix + ".bn", spec["batch_norm"].get("eps", 1e-5), x)
-            x = self._activation(prefix, spec["activation"], x)
+            x = self._run_layer("%s.%d" % (block, i), spec, x)
         return x
+
+    # -- DIEN (FORMAT.md "architecture dien"; reference/models.md §1.7-1.8, §4) ----------------
+    def _torch_gru(self, prefix, x):
+        """Every step's state [B, T, H] of PyTorch's own GRU kernel (what nn.GRU.forward calls)
+        over x [B, T, I] from zero. A padded tail does not change the states before it, so no
+        packing is needed. (functional_call on nn.GRU would keep its cached _flat_weights.)"""
+        w_ih = self.t(prefix + ".weight_ih")
+        h0 = torch.zeros(1, x.shape[0], w_ih.shape[0] // 3, dtype=x.dtype)
+        weights = [w_ih, self.t(prefix + ".weight_hh"), self.t(prefix + ".bias_ih"),
+                   self.t(prefix + ".bias_hh")]
+        out, _ = torch._VF.gru(x, h0, weights, True, 1, 0.0, False, False, True)
+        return out
+
+    def _gru_cell(self, prefix, conv, x, h, a=None, gate="plain"):
+        """One step, written out: returns h'. gate: plain | augru_paper | augru_code | agru."""
+        H = h.shape[-1]
+        if conv == "pytorch":
+            gi = x @ self.t(prefix + ".weight_ih").t() + self.t(prefix + ".bias_ih")
+            gh = h @ self.t(prefix + ".weight_hh").t() + self.t(prefix + ".bias_hh")
+            r = torch.sigmoid(gi[:, :H] + gh[:, :H])
+            u = torch.sigmoid(gi[:, H:2 * H] + gh[:, H:2 * H])
+            c = torch.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
+        else:
+            # TF GRUCell: [r | u] = sigmoid([x, h] Wg + bg); c = tanh([x, r*h] Wc + bc)
+            g = torch.sigmoid(torch.cat([x, h], -1) @ self.t(prefix + ".gates.weight").t()
+                              + self.t(prefix + ".gates.bias"))
+            r, u = g[:, :H], g[:, H:]
+            c = torch.tanh(torch.cat([x, r * h], -1) @ self.t(prefix + ".candidate.weight").t()
+                           + self.t(prefix + ".candidate.bias"))
+        if gate == "plain":
+            return u * h + (1 - u) * c
+        a = a.unsqueeze(-1)
+        if gate == "augru_paper":
+            v = a * u
+            return (1 - v) * h + v * c
+        if gate == "augru_code":
+            v = (1 - a) * u
+            return v * h + (1 - v) * c
+        return (1 - a) * h + a * c
+
+    def _run_gru(self, prefix, conv, x, mask, a=None, gate="plain"):
+        """(states [B, T, H], final state at the last valid step [B, H]; 0 when empty)."""
+        B, T, _ = x.shape
+        H = self.L.H
+        if conv == "pytorch" and gate == "plain" and T > 0:
+            states = self._torch_gru(prefix, x)
+        else:
+            h = torch.zeros(B, H, dtype=x.dtype)
+            out = []
+            for t in range(T):
+                h = self._gru_cell(prefix, conv, x[:, t], h,
+                                   None if a is None else a[:, t], gate)
+                out.append(h)
+            states = torch.stack(out, 1) if out else torch.zeros(B, 0, H, dtype=x.dtype)
+        m = mask.to(x.dtype).unsqueeze(-1)
+        states = states * m
+        last = (mask.sum(1) - 1).clamp_min(0)
+        final = states[torch.arange(B), last] if T > 0 else torch.zeros(B, H, dtype=x.dtype)
+        return states, final * (mask.sum(1) > 0).to(x.dtype).unsqueeze(-1)
+
+    def _dien_scores(self, q, h, mask):
+        """Raw scores [B, T] between the target q [B, E] and states h [B, T, H] (0 at pads)."""
+        L = self.L
+        B, T, H = h.shape
+        if L.att_type == "bilinear":
+            s = torch.einsum("bth,he,be->bt", h, self.t("attention.bilinear.weight"), q)
+            return s * mask.to(s.dtype)
+        if L.query is not None:
+            q = self._run_layer("attention.query", L.query, q)
+        qe = q.unsqueeze(1).expand(B, T, H)
+        z = torch.cat([qe, h, qe - h, qe * h], -1)[mask]
+        o = self._run_mlp("attention.mlp", L.att_layers, z) @ self.t("attention.out.weight").t()
+        if self.t("attention.out.bias") is not None:
+            o = o + self.t("attention.out.bias")
+        return torch.zeros(B, T, dtype=h.dtype).masked_scatter(mask, o.squeeze(-1))
+
+    def _normalize(self, s, mask):
+        if self.L.normalization != "softmax" or s.shape[1] == 0:
+            return s * mask.to(s.dtype)
+        filled = s.masked_fill(~mask, -1e30)
+        ex = torch.exp(filled - filled.max(1, keepdim=True).values) * mask.to(s.dtype)
+        return ex / ex.sum(1, keepdim=True).clamp_min(torch.finfo(s.dtype).tiny)
+
+    def _dien_states(self, k, mask):
+        """The states the attention reads: extractor states, or GRU2's for the pooling type."""
+        L = self.L
+        h, _ = self._run_gru("sequence.gru", L.seq_conv, k, mask)
+        if L.evo_type == "gru_attention_pooling":
+            h, _ = self._run_gru("evolution.gru", L.evo_conv, h, mask)
+        return h
+
+    def _dien(self, q, k, mask):
+        """(interest [B, H], attention weights [B, T]) of DIEN."""
+        L = self.L
+        h = self._dien_states(k, mask)
+        w = self._normalize(self._dien_scores(q, h, mask), mask)
+        if L.evo_type == "gru_attention_pooling":
+            return (w.unsqueeze(-1) * h).sum(1), w
+        if L.evo_type == "aigru":
+            _, u = self._run_gru("evolution.gru", L.evo_conv, h * w.unsqueeze(-1), mask)
+        else:
+            gate = "agru" if L.evo_type == "agru" else "augru_" + L.evo_form
+            _, u = self._run_gru("evolution.gru", L.evo_conv, h, mask, w, gate)
+        return u, w
 
     def _embed(self, names, rows):
         """Concatenated rows of the tables in names; rows [..., len(names)], -1 = zero."""
@@ -551,7 +711,9 @@ class DinRef(torch.nn.Module):
         if L.dense:
             srcs["dense"] = torch.as_tensor(np.asarray(dense), dtype=dt).reshape(B, L.dense)
         w = None
-        if L.att is not None:
+        if L.arch == "dien":
+            srcs["interest"], w = self._dien(q, k, mask)
+        elif L.att is not None:
             u, w = self._attention(q, k, mask)
             srcs["attention"] = u
             if "target*attention" in need:
@@ -617,8 +779,11 @@ class DinRef(torch.nn.Module):
         hist_rows = torch.as_tensor(hist_rows, dtype=torch.long)
         hist_len = torch.as_tensor(hist_len, dtype=torch.long)
         mask = torch.arange(hist_rows.shape[1]).unsqueeze(0) < hist_len.unsqueeze(1)
-        return self._scores(self._embed(self.L.target, target_rows),
-                            self._embed(self.L.behaviour, hist_rows), mask)
+        q = self._embed(self.L.target, target_rows)
+        k = self._embed(self.L.behaviour, hist_rows)
+        if self.L.arch == "dien":
+            return self._dien_scores(q, self._dien_states(k, mask), mask)
+        return self._scores(q, k, mask)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -644,7 +809,13 @@ class Scorer:
             attrs = np.asarray(tensors["items.attributes"])
             for i, raw in enumerate(tensors["items.id"]):
                 self.items[int(raw)] = [int(a) for a in attrs[i]]
-        for specs in ([L.att_layers] if L.att is not None else []) + [L.tower_layers]:
+        self._dien = None
+        if L.arch == "dien":
+            # The DIEN recurrences in float64 through the module's code (nn.GRU for PyTorch
+            # weights); C is checked against it.
+            self._dien = DinRef(config).load_tensors(tensors).double().eval()
+        for specs in ([L.att_layers] if getattr(L, "att_layers", None) else []) + \
+                [L.tower_layers]:
             for spec in specs:
                 spec["activation"] = _act_defaults(spec["activation"])
 
@@ -786,7 +957,15 @@ class Scorer:
             srcs["context"] = np.concatenate([self._embed([n], [r])
                                               for n, r in zip(L.context, crow)])
         w = np.zeros(0)
-        if L.att is not None:
+        if L.arch == "dien":
+            with torch.no_grad():
+                T = len(hrows)
+                u, wt = self._dien._dien(torch.tensor(q[None, :]),
+                                         torch.tensor(K.reshape(1, T, L.E)),
+                                         torch.ones(1, T, dtype=torch.bool))
+            srcs["interest"] = u[0].numpy()
+            w = wt[0].numpy()
+        elif L.att is not None:
             w = self._weights(q, K)
             u = w @ K if len(hrows) else np.zeros(L.E)
             if L.output:

@@ -198,8 +198,138 @@ def base_dien_dnn():
                 unknown_ctx=[[]])
 
 
+def _dien_items(n_items, n_cate, mul, add):
+    ids = np.arange(n_items)
+    return ids, (ids * mul + add) % n_cate
+
+
+def _dien(max_len, fields, sequence, attention, evolution, tower, context=()):
+    return {"format": 1, "architecture": "dien", "max_len": max_len, "fields": fields,
+            "item": {"attributes": ["cate"]}, "target": ["item", "cate"],
+            "behaviour": ["item", "cate"], "context": list(context),
+            "sequence": sequence, "attention": attention, "evolution": evolution,
+            "tower": tower}
+
+
+def dien_deepctr_torch_augru():
+    """DeepCTR-Torch DIEN(gru_type="AUGRU"): nn.GRU extractor, LAU 64-16 Dice, softmax, paper
+    AUGRU whose bias_ih and bias_hh are one tensor (its registration bug), interest first."""
+    cfg = _dien(10, [{"name": "item", "rows": 300, "dim": 8},
+                     {"name": "cate", "rows": 40, "dim": 8},
+                     {"name": "user", "rows": 100, "dim": 4, "oov": "zero"}],
+                {"type": "gru", "hidden": 16, "convention": "pytorch"},
+                {"type": "din", "normalization": "softmax",
+                 "layers": [{"units": 64, "activation": _dice(1e-8, affine=True)},
+                            {"units": 16, "activation": _dice(1e-8, affine=True)}]},
+                {"type": "augru", "form": "paper", "convention": "pytorch"},
+                {"inputs": ["interest", "context", "target:0", "target:1"],
+                 "layers": [{"units": 32, "activation": {"type": "relu"}},
+                            {"units": 16, "activation": {"type": "relu"}}],
+                 "head": {"type": "sigmoid", "bias": True}},
+                context=["user"])
+    return dict(config=cfg, items=_dien_items(300, 40, 7, 3), vocab=None, scalar_alpha=False,
+                item_pool=list(range(300)), unknown_items=[], ctx_pools=[list(range(100))],
+                unknown_ctx=[[100, 250, -1]],
+                tie=[("evolution.gru.bias_ih", "evolution.gru.bias_hh")])
+
+
+def dien_code_augru_tf():
+    """mouna99/dien Model_DIN_V2_Gru_Vec_attGru: TF GRUCells, query projection f1 + PReLU,
+    80-40 sigmoid unit + softmax, code-form AUGRU, bn1 + 2-way softmax head."""
+    cfg = _dien(12, [{"name": "user", "rows": 60, "dim": 6},
+                     {"name": "item", "rows": 240, "dim": 6},
+                     {"name": "cate", "rows": 20, "dim": 6}],
+                {"type": "gru", "hidden": 10, "convention": "tensorflow"},
+                {"type": "din", "normalization": "softmax",
+                 "query_projection": {"units": 10, "activation": {"type": "prelu"}},
+                 "layers": [{"units": 80, "activation": {"type": "sigmoid"}},
+                            {"units": 40, "activation": {"type": "sigmoid"}}]},
+                {"type": "augru", "form": "code", "convention": "tensorflow"},
+                {"inputs": ["context", "target", "history_sum", "target*history_sum",
+                            "interest"],
+                 "input_batch_norm": {"eps": 1e-3},
+                 "layers": [{"units": 20, "activation": {"type": "prelu"}},
+                            {"units": 8, "activation": {"type": "prelu"}}],
+                 "head": {"type": "softmax2", "column": 0, "epsilon": 1e-8}},
+                context=["user"])
+    return dict(config=cfg, items=_dien_items(240, 20, 11, 5), vocab=None, scalar_alpha=False,
+                item_pool=list(range(240)), unknown_items=[], ctx_pools=[list(range(60))],
+                unknown_ctx=[[]])
+
+
+def dien_agru():
+    """AGRU (DeepCTR-Torch gru_type="AGRU"): the attention score replaces the update gate."""
+    cfg = _dien(8, [{"name": "item", "rows": 200, "dim": 6},
+                    {"name": "cate", "rows": 25, "dim": 4}],
+                {"type": "gru", "hidden": 10, "convention": "pytorch"},
+                {"type": "din",
+                 "layers": [{"units": 16, "activation": {"type": "relu"}},
+                            {"units": 8, "activation": {"type": "relu"}}]},
+                {"type": "agru", "convention": "pytorch"},
+                {"inputs": ["interest", "target"],
+                 "layers": [{"units": 16, "activation": {"type": "relu"}}],
+                 "head": {"type": "sigmoid"}})
+    return dict(config=cfg, items=_dien_items(200, 25, 5, 2), vocab=None, scalar_alpha=False,
+                item_pool=list(range(200)), unknown_items=[], ctx_pools=[], unknown_ctx=[])
+
+
+def dien_aigru():
+    """AIGRU on raw (unnormalized) scores, TF extractor feeding a PyTorch-convention GRU."""
+    cfg = _dien(9, [{"name": "item", "rows": 180, "dim": 5},
+                    {"name": "cate", "rows": 15, "dim": 5}],
+                {"type": "gru", "hidden": 10, "convention": "tensorflow"},
+                {"type": "din", "normalization": "none",
+                 "layers": [{"units": 12, "activation": _dice(1e-9)}]},
+                {"type": "aigru", "convention": "pytorch"},
+                {"inputs": ["target", "interest"],
+                 "layers": [{"units": 16, "activation": {"type": "relu"}},
+                            {"units": 8, "activation": {"type": "sigmoid"}}],
+                 "head": {"type": "sigmoid"}})
+    return dict(config=cfg, items=_dien_items(180, 15, 3, 1), vocab=None, scalar_alpha=False,
+                item_pool=list(range(180)), unknown_items=[], ctx_pools=[], unknown_ctx=[])
+
+
+def dien_gru_pooling():
+    """DeepCTR-Torch DIEN defaults (gru_type="GRU"): GRU -> GRU -> LAU (relu) pooling."""
+    cfg = _dien(10, [{"name": "item", "rows": 220, "dim": 6},
+                     {"name": "cate", "rows": 30, "dim": 6},
+                     {"name": "user", "rows": 50, "dim": 4}],
+                {"type": "gru", "hidden": 12, "convention": "pytorch"},
+                {"type": "din", "normalization": "softmax",
+                 "layers": [{"units": 64, "activation": {"type": "relu"}},
+                            {"units": 16, "activation": {"type": "relu"}}]},
+                {"type": "gru_attention_pooling", "convention": "pytorch"},
+                {"inputs": ["interest", "context", "target:0", "target:1"],
+                 "layers": [{"units": 32, "activation": {"type": "relu"}},
+                            {"units": 16, "activation": {"type": "relu"}}],
+                 "head": {"type": "sigmoid"}},
+                context=["user"])
+    return dict(config=cfg, items=_dien_items(220, 30, 13, 4), vocab=None, scalar_alpha=False,
+                item_pool=list(range(220)), unknown_items=[], ctx_pools=[list(range(50))],
+                unknown_ctx=[[]])
+
+
+def dien_bilinear():
+    """FuxiCTR / torch-rechub style: bilinear h_t W e_a + softmax, paper AUGRU, BN tower."""
+    cfg = _dien(11, [{"name": "item", "rows": 260, "dim": 8, "oov": "zero"},
+                     {"name": "cate", "rows": 30, "dim": 8}],
+                {"type": "gru", "hidden": 12, "convention": "pytorch"},
+                {"type": "bilinear", "normalization": "softmax"},
+                {"type": "augru", "convention": "pytorch"},
+                {"inputs": ["interest", "target"],
+                 "layers": [{"units": 24, "batch_norm": {"eps": 1e-5},
+                             "activation": {"type": "relu"}},
+                            {"units": 12, "batch_norm": {"eps": 1e-5},
+                             "activation": {"type": "relu"}}],
+                 "head": {"type": "sigmoid"}})
+    return dict(config=cfg, items=_dien_items(260, 30, 7, 2), vocab=None, scalar_alpha=False,
+                item_pool=list(range(260)), unknown_items=[], ctx_pools=[], unknown_ctx=[])
+
+
 VARIANTS = [din_deepctr_torch, din_repo, din_fuxi_vocab, din_misc_acts, base_mean,
             base_dien_dnn]
+DIEN_VARIANTS = [dien_deepctr_torch_augru, dien_code_augru_tf, dien_agru, dien_aigru,
+                 dien_gru_pooling, dien_bilinear]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,6 +418,8 @@ def random_tensors(model, rng):
         leaf = name.rsplit(".", 1)[1]
         if name.startswith("fields."):
             val = rng.normal(0, 0.6, shape)
+        elif leaf in ("weight_ih", "weight_hh"):
+            val = rng.normal(0, 1.2 / np.sqrt(shape[1]), shape)
         elif name == "head.item_bias":
             val = rng.normal(0, 0.3, shape)
         elif ".bn." in name or name.startswith("tower.input_bn") or ".act." in name:
@@ -323,6 +455,8 @@ def calibrate(v, model, batch, rng):
             valid = np.arange(s.shape[1])[None, :] < batch[2][:, None]
             spread = np.std(s[valid])
             w = model.t("attention.out.weight")
+            if w is None:
+                w = model.t("attention.bilinear.weight")
             if L.normalization == "softmax":
                 # Softmax weights that differ visibly within a row.
                 target = 1.5 * (np.sqrt(L.E) if L.scale else 1.0)
@@ -367,7 +501,10 @@ def build(v, seed):
     rng = np.random.default_rng(seed)
     model = dinref.DinRef(v["config"], items=v["items"], vocab=v["vocab"],
                           scalar_alpha=v["scalar_alpha"])
-    model.load_tensors(random_tensors(model, rng))
+    weights = random_tensors(model, rng)
+    for a, b in v.get("tie", []):
+        weights[a] = weights[b]
+    model.load_tensors(weights)
     rows = make_rows(v, rng)
     scorer = dinref.Scorer(v["config"], model.tensors())
     batch = scorer.encode_batch(rows)
@@ -393,7 +530,7 @@ def write_variant(name, v, seed):
             p = scorer.score(h, c, ctx, d)
             f.write("%d,%s,%d,%s,%s,%.17g\n" % (i, pg_array(h), c, pg_array(ctx), pg_array(d),
                                                 p))
-    if v["config"]["architecture"] == "din":
+    if v["config"]["architecture"] in ("din", "dien"):
         nonempty = [i for i, r in enumerate(rows) if r[0]]
         long = [i for i in nonempty if len(rows[i][0]) > v["config"]["max_len"]][:5]
         pick = sorted(set(long) | set(nonempty[:N_EXPLAIN - len(long)]))
@@ -564,7 +701,7 @@ def check_variant(name, v):
     rel32 = np.max(np.abs(p32 - expected) / expected)
     rel64 = np.max(np.abs(p64 - expected) / expected)
     assert rel32 < 1e-5 and rel64 < 1e-12, (name, rel32, rel64)
-    if cfg["architecture"] == "din":
+    if cfg["architecture"] in ("din", "dien"):
         with torch.no_grad():
             w = model.attention_weights(*batch).numpy()
         for i, pos, weight in _read_explain(os.path.join(OUT, name + ".explain.csv")):
@@ -573,7 +710,7 @@ def check_variant(name, v):
             assert abs(w[i - 1, t] - weight) < 1e-12 * max(1.0, abs(weight)), (name, i, pos)
     q = np.quantile(expected, [0.05, 0.5, 0.95])
     att = ""
-    if cfg["architecture"] == "din":
+    if cfg["architecture"] in ("din", "dien"):
         spread = [np.ptp(w[i, :n]) for i, n in enumerate(batch[2]) if n > 1]
         att = "  weight range in a row (median) %.3f" % np.median(spread)
     print("%-18s rows %d  p5/p50/p95 %.3f %.3f %.3f  f32 rel %.1e  f64 rel %.1e%s"
@@ -643,9 +780,91 @@ def check_deepctr_torch_modules():
     print("din_deepctr_torch vs plain torch modules: max rel %.1e" % worst)
 
 
+def _spoil(name, change=None, drop=(), add=None):
+    """A DIEN fixture's model with its config changed (change(cfg) edits a deep copy) and/or
+    tensors dropped or added."""
+    cfg, t = dinref.read_model(os.path.join(OUT, name + ".safetensors"))
+    cfg = json.loads(json.dumps(cfg))
+    if change:
+        change(cfg)
+    t = {k: v for k, v in t.items() if k not in drop}
+    t.update(add or {})
+    return dinref.encode_model(cfg, t)
+
+
+BAD_DIEN = [
+    ("evolution_type", "unknown config value evolution.type \"lstm\"",
+     lambda: _spoil("dien_agru", lambda c: c["evolution"].update(type="lstm"))),
+    ("form_on_agru", "config key evolution.form applies to augru only",
+     lambda: _spoil("dien_agru", lambda c: c["evolution"].update(form="code"))),
+    ("query_width", "the din unit needs the query as wide as sequence.hidden (16 vs 12)",
+     lambda: _spoil("dien_bilinear", lambda c: c.update(attention={
+         "type": "din", "layers": [{"units": 4, "activation": {"type": "relu"}}]}))),
+    ("missing_gru_bias", "missing tensor evolution.gru.bias_hh",
+     lambda: _spoil("dien_agru", drop=["evolution.gru.bias_hh"])),
+    ("wrong_convention", "tensorflow convention on PyTorch weights: missing gates.weight",
+     lambda: _spoil("dien_agru", lambda c: c["sequence"].update(convention="tensorflow"))),
+    ("aux_net_tensor", "unexpected tensor (the training-only auxiliary net)",
+     lambda: _spoil("dien_agru", add={"aux.0.weight": np.ones((4, 20), np.float32)})),
+    ("attention_input", "tower input attention needs architecture din",
+     lambda: _spoil("dien_agru", lambda c: c["tower"].update(inputs=["attention", "target"]))),
+    ("sequence_on_din", "config key sequence is allowed only with architecture dien",
+     lambda: _spoil("din_deepctr_torch", lambda c: c.update(
+         sequence={"type": "gru", "hidden": 16, "convention": "pytorch"}))),
+]
+
+
+def write_bad_dien():
+    d = os.path.join(OUT, "bad_dien")
+    os.makedirs(d, exist_ok=True)
+    lines = ["# DIEN files din must refuse (generated by test/reference/make_fixtures.py)", "",
+             "Each is a valid fixture model spoiled in one way.", ""]
+    for name, expectation, fn in BAD_DIEN:
+        with open(os.path.join(d, name + ".safetensors"), "wb") as f:
+            f.write(fn())
+        lines.append("- `%s.safetensors`: %s" % (name, expectation))
+    with open(os.path.join(d, "README.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def check_gru_cells(name):
+    """The written-out PyTorch cell (used by the attentional GRUs) against nn.GRU itself."""
+    cfg, t = dinref.read_model(os.path.join(OUT, name + ".safetensors"))
+    model = dinref.DinRef(cfg).load_tensors(t).double().eval()
+    torch.manual_seed(5)
+    H = cfg["sequence"]["hidden"]
+    worst, checked = 0.0, []
+    for prefix, block in (("sequence.gru", "sequence"), ("evolution.gru", "evolution")):
+        conv = cfg[block].get("convention", cfg["sequence"]["convention"])
+        if conv != "pytorch":
+            continue
+        checked.append(prefix)
+        inp = model.t(prefix + ".weight_ih").shape[1]
+        x = torch.randn(7, 9, inp, dtype=torch.float64)
+        with torch.no_grad():
+            ref = model._torch_gru(prefix, x)
+            h = torch.zeros(7, H, dtype=torch.float64)
+            for s in range(9):
+                h = model._gru_cell(prefix, "pytorch", x[:, s], h)
+                worst = max(worst, float((h - ref[:, s]).abs().max()))
+    assert worst < 1e-12, (name, worst)
+    if checked:
+        print("%s: written-out GRU cell vs nn.GRU (%s) max abs %.1e"
+              % (name, ", ".join(checked), worst))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     written = {}
+    only_dien = "--dien" in sys.argv
+    for seed, fn in enumerate(DIEN_VARIANTS, 101):
+        write_variant(fn.__name__, fn(), 1000 + seed)
+    for fn in DIEN_VARIANTS:
+        check_variant(fn.__name__, fn())
+        check_gru_cells(fn.__name__)
+    write_bad_dien()
+    if only_dien:
+        return
     for seed, fn in enumerate(VARIANTS, 1):
         v = fn()
         written[fn.__name__] = write_variant(fn.__name__, v, 1000 + seed)

@@ -154,7 +154,7 @@ check_variant(const char *variant)
 		return;
 	CHECK_INT(din_file_read(buf, len, &file, &err), DIN_OK);
 	CHECK_INT(din_model_build(file.config, file.config_len, file.tensors, file.n_tensors, &m, &err),
-			  DIN_OK);
+	          DIN_OK);
 	if (m == NULL) {
 		fprintf(stderr, "  %s: %s\n", variant, err.msg);
 		return;
@@ -196,7 +196,7 @@ check_variant(const char *variant)
 		if (rel > 1e-5) {
 			bad++;
 			fprintf(stderr, "  %s row %d: din %.9g, reference %.9g\n", variant, r->id, score,
-					r->expected);
+			        r->expected);
 		}
 		kept = r->n_hist < m->max_len ? r->n_hist : m->max_len;
 		for (int t = 0; explain != NULL && t < kept; t++) {
@@ -207,13 +207,13 @@ check_variant(const char *variant)
 			explained++;
 			if (fabs(weights[t] - w) > 1e-5 * fmax(1.0, fabs(w))) {
 				bad++;
-				fprintf(stderr, "  %s row %d pos %d: weight %.9g, reference %.9g\n", variant,
-						r->id, r->n_hist - kept + t + 1, weights[t], w);
+				fprintf(stderr, "  %s row %d pos %d: weight %.9g, reference %.9g\n", variant, r->id,
+				        r->n_hist - kept + t + 1, weights[t], w);
 			}
 		}
 	}
 	printf("# %s: %d rows, %d attention weights, worst relative error %.2e\n", variant, rows,
-		   explained, worst);
+	       explained, worst);
 	CHECK(rows >= 300);
 	CHECK_INT(bad, 0);
 	if (explain != NULL) {
@@ -265,6 +265,42 @@ test_fixture_base_dien_dnn(void)
 	check_variant("base_dien_dnn");
 }
 
+static void
+test_fixture_dien_deepctr_torch_augru(void)
+{
+	check_variant("dien_deepctr_torch_augru");
+}
+
+static void
+test_fixture_dien_code_augru_tf(void)
+{
+	check_variant("dien_code_augru_tf");
+}
+
+static void
+test_fixture_dien_agru(void)
+{
+	check_variant("dien_agru");
+}
+
+static void
+test_fixture_dien_aigru(void)
+{
+	check_variant("dien_aigru");
+}
+
+static void
+test_fixture_dien_gru_pooling(void)
+{
+	check_variant("dien_gru_pooling");
+}
+
+static void
+test_fixture_dien_bilinear(void)
+{
+	check_variant("dien_bilinear");
+}
+
 /* Every file in fixtures/bad is refused by the reader or the builder, naming the culprit. */
 static void
 test_fixture_bad_files(void)
@@ -273,16 +309,16 @@ test_fixture_bad_files(void)
 		const char *file;
 		const char *needle;
 	} cases[] = {
-		{"truncated", ""},
-		{"header_past_end", ""},
-		{"nan_weight", "tower.0.weight"},
-		{"unknown_dtype", "F16"},
-		{"wrong_shape", "fields.item.weight"},
-		{"unknown_config_key", "tower.dropout"},
-		{"missing_tensor", "tower.1.bias"},
-		{"extra_tensor", "tower.2.weight"},
-		{"format_2", "format"},
-		{"unknown_activation", "swish"},
+	    {"truncated", ""},
+	    {"header_past_end", ""},
+	    {"nan_weight", "tower.0.weight"},
+	    {"unknown_dtype", "F16"},
+	    {"wrong_shape", "fields.item.weight"},
+	    {"unknown_config_key", "tower.dropout"},
+	    {"missing_tensor", "tower.1.bias"},
+	    {"extra_tensor", "tower.2.weight"},
+	    {"format_2", "format"},
+	    {"unknown_activation", "swish"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -301,13 +337,112 @@ test_fixture_bad_files(void)
 			continue;
 		st = din_file_read(buf, len, &file, &err);
 		if (st == DIN_OK) {
-			st = din_model_build(file.config, file.config_len, file.tensors, file.n_tensors,
-								 &m, &err);
+			st = din_model_build(file.config, file.config_len, file.tensors, file.n_tensors, &m,
+			                     &err);
 			din_file_free(&file);
 		}
 		CHECK(st != DIN_OK);
 		if (st != DIN_OK)
 			CHECK_STR_CONTAINS(err.msg, cases[i].needle);
+		din_model_free(m);
+		free(buf);
+	}
+}
+
+/* Every file in fixtures/bad_dien is refused by the builder, naming the culprit. */
+static void
+test_fixture_bad_dien_files(void)
+{
+	static const struct {
+		const char *file;
+		const char *needle;
+	} cases[] = {
+	    {"evolution_type", "evolution.type has unknown value \"lstm\""},
+	    {"form_on_agru", "evolution.form applies to augru only"},
+	    {"query_width", "the query is 16 wide but sequence.hidden is 12"},
+	    {"missing_gru_bias", "missing tensor evolution.gru.bias_hh"},
+	    {"wrong_convention", "missing tensor sequence.gru.gates.weight"},
+	    {"aux_net_tensor", "unexpected tensor aux.0.weight"},
+	    {"attention_input", "needs architecture din"},
+	    {"sequence_on_din", "config key sequence is allowed only with architecture dien"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char path[256];
+		size_t len;
+		uint8_t *buf;
+		DinFile file;
+		DinModel *m = NULL;
+		DinError err;
+
+		snprintf(path, sizeof(path), FIXTURES "bad_dien/%s.safetensors", cases[i].file);
+		buf = read_all(path, &len);
+		CHECK(buf != NULL);
+		if (buf == NULL)
+			continue;
+		CHECK_INT(din_file_read(buf, len, &file, &err), DIN_OK);
+		CHECK_INT(
+		    din_model_build(file.config, file.config_len, file.tensors, file.n_tensors, &m, &err),
+		    DIN_ECORRUPT);
+		CHECK_STR_CONTAINS(err.msg, cases[i].needle);
+		din_file_free(&file);
+		din_model_free(m);
+		free(buf);
+	}
+}
+
+/* Many candidates in one call score as each alone, and the weights line up per candidate. */
+static void
+test_fixture_dien_batch(void)
+{
+	static const char *const variants[] = {"dien_deepctr_torch_augru", "dien_code_augru_tf",
+	                                       "dien_aigru", "dien_gru_pooling", "dien_bilinear"};
+
+	for (size_t v = 0; v < sizeof(variants) / sizeof(variants[0]); v++) {
+		char path[256];
+		size_t len;
+		uint8_t *buf;
+		DinFile file;
+		DinModel *m = NULL;
+		DinError err;
+		int64_t hist[30], cand[40], ctx[1] = {3};
+		double many[40], one;
+		float *scratch, *w_many, w_one[30];
+		DinRequest req = {0};
+
+		snprintf(path, sizeof(path), FIXTURES "%s.safetensors", variants[v]);
+		buf = read_all(path, &len);
+		CHECK(buf != NULL);
+		if (buf == NULL)
+			continue;
+		CHECK_INT(din_file_read(buf, len, &file, &err), DIN_OK);
+		CHECK_INT(
+		    din_model_build(file.config, file.config_len, file.tensors, file.n_tensors, &m, &err),
+		    DIN_OK);
+		for (int i = 0; i < 30; i++)
+			hist[i] = (i * 37 + 11) % 150;
+		for (int i = 0; i < 40; i++)
+			cand[i] = (i * 53 + 7) % 150;
+		scratch = malloc(din_model_scratch_floats(m, 40) * sizeof(float));
+		w_many = malloc((size_t)40 * m->max_len * sizeof(float));
+		req.history = hist;
+		req.history_len = 30;
+		req.context = ctx;
+		req.context_len = m->n_context;
+		req.candidates = cand;
+		req.n_candidates = 40;
+		CHECK_INT(din_model_score(m, &req, scratch, many, w_many, &err), DIN_OK);
+		for (int c = 0; c < 40; c++) {
+			req.candidates = &cand[c];
+			req.n_candidates = 1;
+			CHECK_INT(din_model_score(m, &req, scratch, &one, w_one, &err), DIN_OK);
+			CHECK_CLOSE(many[c], one, 1e-6);
+			for (int t = 0; t < m->max_len; t++)
+				CHECK_CLOSE(w_many[c * m->max_len + t], w_one[t], 1e-6);
+		}
+		free(scratch);
+		free(w_many);
+		din_file_free(&file);
 		din_model_free(m);
 		free(buf);
 	}
@@ -324,5 +459,13 @@ suite_fixtures(void)
 	RUN(test_fixture_din_misc_acts);
 	RUN(test_fixture_base_mean);
 	RUN(test_fixture_base_dien_dnn);
+	RUN(test_fixture_dien_deepctr_torch_augru);
+	RUN(test_fixture_dien_code_augru_tf);
+	RUN(test_fixture_dien_agru);
+	RUN(test_fixture_dien_aigru);
+	RUN(test_fixture_dien_gru_pooling);
+	RUN(test_fixture_dien_bilinear);
 	RUN(test_fixture_bad_files);
+	RUN(test_fixture_bad_dien_files);
+	RUN(test_fixture_dien_batch);
 }

@@ -45,8 +45,8 @@ linear_double(const float *x, int ldx, int n, int in, const float *w, int ldw, i
 }
 
 #define MAXN 96
-#define MAXIN 160
-#define MAXOUT 80
+#define MAXIN 320
+#define MAXOUT 320
 
 static float lx[MAXN * MAXIN], lw[MAXOUT * MAXIN], lb[MAXOUT], ly[MAXN * MAXOUT],
     lref[MAXN * MAXOUT];
@@ -75,6 +75,9 @@ check_linear_shape(int n, int in, int out, int with_bias)
 		CHECK_CLOSE(ly[i], ld[i], 1e-5);
 	if (nn_has_avx2()) {
 		nn_linear_avx2(lx, in, n, in, lw, in, out, b, ly);
+		for (int i = 0; i < n * out; i++)
+			CHECK_CLOSE(ly[i], ld[i], 1e-5);
+		nn_linear_avx2_blocked(lx, in, n, in, lw, in, out, b, ly);
 		for (int i = 0; i < n * out; i++)
 			CHECK_CLOSE(ly[i], ld[i], 1e-5);
 	}
@@ -108,6 +111,18 @@ test_linear_large_products_match_reference(void)
 	}
 }
 
+/* The blocked kernel across k-blocks (in > 64), output strips (out > 256) and row tails. */
+static void
+test_linear_blocked_shapes(void)
+{
+	static const int shapes[][3] = {{13, 162, 200}, {9, 36, 80},   {21, 70, 300},
+	                                {8, 1, 3},      {11, 130, 17}, {5, 0, 9}};
+
+	nn_init();
+	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
+		check_linear_shape(shapes[s][0], shapes[s][1], shapes[s][2], s % 2 == 0);
+}
+
 /* Column blocks of a wider weight, as the attention unit splits its first layer. */
 static void
 test_linear_strided_views(void)
@@ -133,6 +148,9 @@ test_linear_strided_views(void)
 
 		nn_linear_avx2(x + 3, LDX, N, IN, w + 18, LDW, OUT, b, y);
 		nn_linear_portable(x + 3, LDX, N, IN, w + 18, LDW, OUT, b, yp);
+		for (int i = 0; i < N * OUT; i++)
+			CHECK_CLOSE(y[i], yp[i], 1e-5);
+		nn_linear_avx2_blocked(x + 3, LDX, N, IN, w + 18, LDW, OUT, b, y);
 		for (int i = 0; i < N * OUT; i++)
 			CHECK_CLOSE(y[i], yp[i], 1e-5);
 	}
@@ -403,6 +421,7 @@ suite_nn(void)
 	RUN(test_linear_small_products_match_reference);
 	RUN(test_linear_large_products_match_reference);
 	RUN(test_linear_strided_views);
+	RUN(test_linear_blocked_shapes);
 	RUN(test_dot);
 	RUN(test_sigmoid_extremes);
 	RUN(test_softmax_extremes);

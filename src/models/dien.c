@@ -1,0 +1,229 @@
+/*
+ * dien.c - DIEN's interest: extractor GRU over the behaviours, attention of each candidate over
+ * the extractor states, then the attention-driven evolution GRU (reference/models.md §4).
+ *
+ * The extractor depends only on the history, so it runs once per request whatever the number
+ * of candidates; so does the evolution GRU's input product (every candidate's evolution reads
+ * the same extractor states). Per candidate remain the attention and the hidden-side products
+ * of the evolution, which run for all candidates of a step at once.
+ */
+#include "dien.h"
+
+#include <string.h>
+
+/* Rows of the attention unit's buffers: a whole history, several candidates when they fit. */
+#define UNIT_ROWS 2048
+
+typedef struct DienPlan {
+	int M, H, C, unit_rows, unit_w;
+	size_t xp, states, states2, bias, gwork, scores, query, acol, cand_xp, unit_a, unit_b, total;
+} DienPlan;
+
+static inline int
+imax(int a, int b)
+{
+	return a > b ? a : b;
+}
+
+static size_t
+take(size_t *at, size_t n)
+{
+	size_t off = *at;
+
+	*at += (n + 15) & ~(size_t)15;
+	return off;
+}
+
+static void
+plan(const DinModel *m, int C, DienPlan *p)
+{
+	int H = m->dien_extractor.hidden, M = m->max_len, wmax = 4 * H;
+	size_t at = 0;
+
+	memset(p, 0, sizeof(*p));
+	p->M = M;
+	p->H = H;
+	p->C = C;
+	for (int l = 0; l < m->att_n_layers; l++)
+		wmax = imax(wmax, m->att_layers[l].out);
+	p->unit_w = wmax;
+	p->unit_rows = imax(M, (long)C * M < UNIT_ROWS ? C * M : UNIT_ROWS);
+	p->xp = take(&at, (size_t)M * 3 * H);
+	p->states = take(&at, (size_t)M * H);
+	p->states2 = take(&at, (size_t)M * H);
+	p->bias = take(&at, (size_t)3 * H);
+	p->gwork = take(&at, gru_work_floats(&m->dien_extractor, imax(C, 1)) +
+	                         gru_work_floats(&m->dien_evolution, imax(C, 1)));
+	p->scores = take(&at, (size_t)C * M);
+	p->query = take(&at, (size_t)C * H);
+	p->acol = take(&at, C);
+	p->cand_xp = take(&at, (size_t)C * 3 * H);
+	if (m->dien_score == DIN_DIEN_SCORE_UNIT) {
+		p->unit_a = take(&at, (size_t)p->unit_rows * wmax);
+		p->unit_b = take(&at, (size_t)p->unit_rows * wmax);
+	}
+	p->total = at;
+}
+
+size_t
+dien_scratch_floats(const DinModel *m, int n_cand)
+{
+	DienPlan p;
+
+	plan(m, imax(n_cand, 1), &p);
+	return p.total;
+}
+
+/* states[T, H] of a plain GRU over x[T, in], from the zero state. */
+static void
+run_gru(const DinGru *g, const float *x, int T, float *xp, float *states, float *work)
+{
+	int H = g->hidden;
+
+	gru_input(g, x, T, 1, xp);
+	for (int t = 0; t < T; t++) {
+		float *h = states + (size_t)t * H;
+
+		if (t == 0)
+			memset(h, 0, sizeof(float) * H);
+		else
+			memcpy(h, h - H, sizeof(float) * H);
+		gru_step(g, DIN_GATE_PLAIN, xp + (size_t)t * 3 * H, 0, NULL, 1, h, work);
+	}
+}
+
+/* The query of each candidate: its target vector, or the projection (DIEN repo's f1 + PReLU). */
+static const float *
+queries_of(const DinModel *m, const DienPlan *p, float *s, const float *targets)
+{
+	const DinLayer *q = &m->dien_query;
+
+	if (q->out == 0)
+		return targets;
+	nn_layer(q, targets, p->C, s + p->query);
+	return s + p->query;
+}
+
+/* Raw scores[C, T] of the unit on [q, h_t, q - h_t, q * h_t]. */
+static void
+unit_scores(const DinModel *m, const DienPlan *p, float *s, const float *q, const float *h, int T)
+{
+	int H = p->H, chunk = imax(1, p->unit_rows / T);
+	float *scores = s + p->scores;
+
+	for (int c0 = 0; c0 < p->C; c0 += chunk) {
+		int nc = p->C - c0 < chunk ? p->C - c0 : chunk, rows = nc * T, width = 4 * H;
+		float *cur = s + p->unit_a, *other = s + p->unit_b;
+
+		for (int c = 0; c < nc; c++) {
+			const float *qc = q + (size_t)(c0 + c) * H;
+
+			for (int t = 0; t < T; t++) {
+				float *z = cur + ((size_t)c * T + t) * 4 * H;
+				const float *ht = h + (size_t)t * H;
+
+				for (int j = 0; j < H; j++) {
+					z[j] = qc[j];
+					z[H + j] = ht[j];
+					z[2 * H + j] = qc[j] - ht[j];
+					z[3 * H + j] = qc[j] * ht[j];
+				}
+			}
+		}
+		for (int l = 0; l < m->att_n_layers; l++) {
+			float *swap;
+
+			nn_layer(&m->att_layers[l], cur, rows, other);
+			swap = cur;
+			cur = other;
+			other = swap;
+			width = m->att_layers[l].out;
+		}
+		for (int i = 0; i < rows; i++)
+			scores[(size_t)c0 * T + i] =
+			    nn_dot(cur + (size_t)i * width, m->att_out_weight, width) + m->att_out_bias;
+	}
+}
+
+/* Attention weights[C, T] of every candidate over the states h[T, H]. */
+static void
+attend(const DinModel *m, const DienPlan *p, float *s, const float *targets, const float *h, int T)
+{
+	int H = p->H, C = p->C;
+	float *scores = s + p->scores;
+
+	if (m->dien_score == DIN_DIEN_SCORE_BILINEAR) {
+		/* h_t W e_a: W e_a once per candidate, then one dot per step */
+		float *we = s + p->query;
+
+		nn_linear(targets, C, m->E, H, m->dien_bilinear, NULL, we);
+		for (int c = 0; c < C; c++)
+			for (int t = 0; t < T; t++)
+				scores[(size_t)c * T + t] = nn_dot(h + (size_t)t * H, we + (size_t)c * H, H);
+	} else
+		unit_scores(m, p, s, queries_of(m, p, s, targets), h, T);
+	if (m->att_softmax)
+		for (int c = 0; c < C; c++)
+			nn_softmax(scores + (size_t)c * T, T);
+}
+
+void
+dien_interest(const DinModel *m, const float *keys, int T, const float *queries, int C, float *work,
+              float *interest, float *weights)
+{
+	const DinGru *ex = &m->dien_extractor, *ev = &m->dien_evolution;
+	DienPlan p;
+	int H = ex->hidden;
+	float *s = work, *states, *scores, *gwork;
+
+	plan(m, C, &p);
+	states = s + p.states;
+	scores = s + p.scores;
+	gwork = s + p.gwork;
+	memset(interest, 0, sizeof(float) * (size_t)C * H);
+	if (T == 0)
+		return;
+	run_gru(ex, keys, T, s + p.xp, states, gwork);
+
+	if (m->dien_evo == DIN_EVO_GRU_POOLING) {
+		/* GRU -> GRU -> attention pooling: the second GRU is history-only too */
+		float *states2 = s + p.states2;
+
+		run_gru(ev, states, T, s + p.xp, states2, gwork);
+		attend(m, &p, s, queries, states2, T);
+		for (int c = 0; c < C; c++)
+			for (int t = 0; t < T; t++) {
+				float w = scores[(size_t)c * T + t];
+				const float *ht = states2 + (size_t)t * H;
+				float *u = interest + (size_t)c * H;
+
+				for (int j = 0; j < H; j++)
+					u[j] += w * ht[j];
+			}
+	} else {
+		float *acol = s + p.acol, *xp = s + p.xp;
+
+		attend(m, &p, s, queries, states, T);
+		/* AIGRU scales the input a_t h_t; its product is linear, so scale x W^T per candidate */
+		gru_input(ev, states, T, m->dien_evo != DIN_EVO_AIGRU, xp);
+		if (m->dien_evo == DIN_EVO_AIGRU)
+			gru_input_bias(ev, s + p.bias);
+		for (int t = 0; t < T; t++) {
+			const float *xt = xp + (size_t)t * 3 * H;
+
+			for (int c = 0; c < C; c++)
+				acol[c] = scores[(size_t)c * T + t];
+			if (m->dien_evo == DIN_EVO_AIGRU) {
+				float *cx = s + p.cand_xp;
+
+				for (int c = 0; c < C; c++)
+					for (int j = 0; j < 3 * H; j++)
+						cx[(size_t)c * 3 * H + j] = acol[c] * xt[j] + s[p.bias + j];
+				gru_step(ev, DIN_GATE_PLAIN, cx, 3 * H, NULL, C, interest, gwork);
+			} else
+				gru_step(ev, m->dien_gate, xt, 0, acol, C, interest, gwork);
+		}
+	}
+	if (weights)
+		memcpy(weights, scores, sizeof(float) * (size_t)C * T);
+}

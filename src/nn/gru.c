@@ -1,0 +1,137 @@
+/*
+ * gru.c - GRU steps for DIEN's extractor and evolution layers (see gru.h).
+ *
+ * The gate formulas follow the framework that trained the weights: PyTorch multiplies the reset
+ * gate into the hidden product (r * (W_hn h + b_hn)), TF into the state before it (W_c (r * h)).
+ * The two are not interconvertible, so both are kept.
+ */
+#include "gru.h"
+#include "linear_strided.h"
+#include "nn.h"
+
+#include <math.h>
+
+static inline float
+sigm(float x)
+{
+	return 1.0f / (1.0f + expf(-x));
+}
+
+void
+gru_input(const DinGru *g, const float *x, int n, int with_bias, float *xp)
+{
+	int H = g->hidden, in = g->in;
+
+	if (g->conv == DIN_GRU_PYTORCH) {
+		nn_linear(x, n, in, 3 * H, g->w_ih, with_bias ? g->b_ih : NULL, xp);
+		return;
+	}
+	/* the x columns of the [out, in+H] kernels, written into one [n, 3H] row layout */
+	for (int i = 0; i < n; i++) {
+		const float *xi = x + (size_t)i * in;
+		float *row = xp + (size_t)i * 3 * H;
+
+		for (int o = 0; o < 2 * H; o++)
+			row[o] = nn_dot(xi, g->gate_w + (size_t)o * (in + H), in) +
+			         (with_bias ? g->gate_b[o] : 0.0f);
+		for (int o = 0; o < H; o++)
+			row[2 * H + o] = nn_dot(xi, g->cand_w + (size_t)o * (in + H), in) +
+			                 (with_bias ? g->cand_b[o] : 0.0f);
+	}
+}
+
+void
+gru_input_bias(const DinGru *g, float *bias)
+{
+	int H = g->hidden;
+
+	for (int o = 0; o < 3 * H; o++)
+		bias[o] = g->conv == DIN_GRU_PYTORCH ? g->b_ih[o]
+		                                     : (o < 2 * H ? g->gate_b[o] : g->cand_b[o - 2 * H]);
+}
+
+size_t
+gru_work_floats(const DinGru *g, int n)
+{
+	/* pytorch: the hidden products [n, 3H]; tf: gates [n, 2H], r*h [n, H], candidate [n, H] */
+	return (size_t)n * 4 * g->hidden;
+}
+
+/* The next state from update gate u, candidate c, old state h and score a. */
+static inline float
+mix(DinGruGate gate, float u, float c, float h, float a)
+{
+	float v;
+
+	switch (gate) {
+	case DIN_GATE_AUGRU_PAPER:
+		v = a * u;
+		return (1.0f - v) * h + v * c;
+	case DIN_GATE_AUGRU_CODE:
+		v = (1.0f - a) * u;
+		return v * h + (1.0f - v) * c;
+	case DIN_GATE_AGRU:
+		return (1.0f - a) * h + a * c;
+	case DIN_GATE_PLAIN:
+		break;
+	}
+	return u * h + (1.0f - u) * c;
+}
+
+static void
+step_pytorch(const DinGru *g, DinGruGate gate, const float *xp, int ldxp, const float *a, int n,
+             float *h, float *hh)
+{
+	int H = g->hidden;
+
+	nn_linear(h, n, H, 3 * H, g->w_hh, g->b_hh, hh);
+	for (int i = 0; i < n; i++) {
+		const float *x = xp + (size_t)i * ldxp, *p = hh + (size_t)i * 3 * H;
+		float *hi = h + (size_t)i * H, ai = a ? a[i] : 0.0f;
+
+		for (int j = 0; j < H; j++) {
+			float r = sigm(x[j] + p[j]);
+			float z = sigm(x[H + j] + p[H + j]);
+			float c = tanhf(x[2 * H + j] + r * p[2 * H + j]);
+
+			hi[j] = mix(gate, z, c, hi[j], ai);
+		}
+	}
+}
+
+static void
+step_tf(const DinGru *g, DinGruGate gate, const float *xp, int ldxp, const float *a, int n,
+        float *h, float *work)
+{
+	int H = g->hidden, ld = g->in + H;
+	float *gates = work, *rh = work + (size_t)n * 2 * H, *cand = rh + (size_t)n * H;
+
+	nn_linear_strided(h, H, n, H, g->gate_w + g->in, ld, 2 * H, NULL, gates);
+	for (int i = 0; i < n; i++) {
+		const float *x = xp + (size_t)i * ldxp;
+		float *gi = gates + (size_t)i * 2 * H;
+
+		for (int j = 0; j < 2 * H; j++)
+			gi[j] = sigm(x[j] + gi[j]);
+		for (int j = 0; j < H; j++)
+			rh[(size_t)i * H + j] = gi[j] * h[(size_t)i * H + j];
+	}
+	nn_linear_strided(rh, H, n, H, g->cand_w + g->in, ld, H, NULL, cand);
+	for (int i = 0; i < n; i++) {
+		const float *x = xp + (size_t)i * ldxp, *u = gates + (size_t)i * 2 * H + H;
+		float *hi = h + (size_t)i * H, ai = a ? a[i] : 0.0f;
+
+		for (int j = 0; j < H; j++)
+			hi[j] = mix(gate, u[j], tanhf(x[2 * H + j] + cand[(size_t)i * H + j]), hi[j], ai);
+	}
+}
+
+void
+gru_step(const DinGru *g, DinGruGate gate, const float *xp, int ldxp, const float *a, int n,
+         float *h, float *work)
+{
+	if (g->conv == DIN_GRU_PYTORCH)
+		step_pytorch(g, gate, xp, ldxp, a, n, h, work);
+	else
+		step_tf(g, gate, xp, ldxp, a, n, h, work);
+}
