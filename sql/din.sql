@@ -127,3 +127,58 @@ COMMENT ON FUNCTION din_explain(bigint[], bigint, text, bigint[], float8[], time
 REVOKE EXECUTE ON FUNCTION din_import(text, bytea, boolean, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION din_import_file(text, text, boolean, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION din_drop(text) FROM PUBLIC;
+
+-- ---- model cache (issue 4): invalidation triggers, din_load, din_cache -------------------
+
+-- A change of a model's row that changes what it scores gets a new generation even when the
+-- statement did not set one, so that caches keyed by generation see it (a comment does not).
+CREATE FUNCTION din_models_new_generation() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.generation = OLD.generation
+       AND (NEW.name, NEW.architecture, NEW.config) IS DISTINCT FROM
+           (OLD.name, OLD.architecture, OLD.config) THEN
+        NEW.generation := nextval('@extschema@.din_generation');
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER din_models_new_generation BEFORE UPDATE ON din_models
+    FOR EACH ROW EXECUTE FUNCTION din_models_new_generation();
+
+-- Every statement that changes din_models queues a relcache invalidation of it, sent at
+-- commit: backends compare their cached generations again at their next statement.
+CREATE FUNCTION din_models_changed() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'din_models_changed'
+    LANGUAGE C;
+CREATE TRIGGER din_models_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON din_models
+    FOR EACH STATEMENT EXECUTE FUNCTION din_models_changed();
+
+-- Direct updates and deletes of weight, item and vocabulary rows (not din_import, din_drop or
+-- a cascade from din_models) give every model a new generation. Not INSERT: pg_restore
+-- inserts these rows after din_models, and must keep the dumped generations; whoever adds
+-- rows to an existing model by hand runs UPDATE din_models SET generation = DEFAULT.
+CREATE FUNCTION din_model_rows_changed() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'din_model_rows_changed'
+    LANGUAGE C;
+CREATE TRIGGER din_model_rows_changed AFTER UPDATE OR DELETE OR TRUNCATE ON din_tensors
+    FOR EACH STATEMENT EXECUTE FUNCTION din_model_rows_changed();
+CREATE TRIGGER din_model_rows_changed AFTER UPDATE OR DELETE OR TRUNCATE ON din_items
+    FOR EACH STATEMENT EXECUTE FUNCTION din_model_rows_changed();
+CREATE TRIGGER din_model_rows_changed AFTER UPDATE OR DELETE OR TRUNCATE ON din_vocab
+    FOR EACH STATEMENT EXECUTE FUNCTION din_model_rows_changed();
+
+CREATE FUNCTION din_load(model text)
+    RETURNS bigint
+    AS 'MODULE_PATHNAME', 'din_load'
+    LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION din_load(text) IS
+    'load a model into the cache (shared memory when din is preloaded); returns its bytes there';
+
+CREATE FUNCTION din_cache()
+    RETURNS TABLE (model text, version integer, generation bigint, bytes bigint, backends integer,
+                   loads bigint, hits bigint, last_used timestamptz)
+    AS 'MODULE_PATHNAME', 'din_cache'
+    LANGUAGE C VOLATILE PARALLEL RESTRICTED ROWS 10;
+COMMENT ON FUNCTION din_cache() IS
+    'loaded model versions of this database: bytes, backends mapping them, loads, hits, last use';

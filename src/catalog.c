@@ -10,6 +10,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
@@ -64,7 +65,10 @@ typedef struct DinQueryText {
 } DinQueryText;
 
 static const DinQueryText query_text[Q_COUNT] = {
-    [Q_GENERATION] = {"SELECT generation FROM @.din_models WHERE name = $1", 1, {TEXTOID}},
+    /* xmin and tableoid: is the row this transaction's own, and which din_models it is in */
+    [Q_GENERATION] = {"SELECT generation, xmin, tableoid FROM @.din_models WHERE name = $1",
+                      1,
+                      {TEXTOID}},
     [Q_MODEL] = {"SELECT config::text, generation, version,"
                  " coalesce(jsonb_array_length(config->'item'->'attributes'), 0)"
                  " FROM @.din_models WHERE name = $1",
@@ -117,6 +121,8 @@ static const DinQueryText query_text[Q_COUNT] = {
 };
 
 static SPIPlanPtr plans[Q_COUNT];
+
+bool din_catalog_writing = false;
 
 /* The schema din was created in; pg_extension has no syscache in PostgreSQL 15. */
 static Oid
@@ -222,7 +228,7 @@ corrupt(const char *model, const char *fmt, ...)
 }
 
 bool
-catalog_generation(const char *name, int64 *generation)
+catalog_generation(const char *name, DinGeneration *out)
 {
 	Datum arg = CStringGetTextDatum(name);
 	bool found;
@@ -230,10 +236,14 @@ catalog_generation(const char *name, int64 *generation)
 	spi_connect();
 	found = run(Q_GENERATION, &arg, NULL, true) > 0;
 	if (found) {
+		HeapTuple tuple = SPI_tuptable->vals[0];
+		TupleDesc desc = SPI_tuptable->tupdesc;
 		bool isnull;
 
-		*generation =
-		    DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		out->generation = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+		out->uncommitted = TransactionIdIsCurrentTransactionId(
+		    DatumGetTransactionId(SPI_getbinval(tuple, desc, 2, &isnull)));
+		out->relid = DatumGetObjectId(SPI_getbinval(tuple, desc, 3, &isnull));
 	}
 	SPI_finish();
 	return found;
@@ -700,7 +710,10 @@ validate_file(const uint8 *bytes, size_t len, ImportFile *out)
 		din_file_free(&file);
 		din_report(&err, "invalid model file: ");
 	}
-	out->architecture = model->arch == DIN_ARCH_DIN ? "din" : "base";
+	out->architecture = model->arch == DIN_ARCH_BST   ? "bst"
+	                    : model->arch == DIN_ARCH_DIEN ? "dien"
+	                    : model->arch == DIN_ARCH_DIN ? "din"
+	                                                  : "base";
 	din_model_free(model);
 
 	out->config = alloc_or_free(file.config_len + 1, &file);
@@ -774,6 +787,25 @@ catalog_import(const char *name, bytea *data, bool replace, const char *comment)
 	return version;
 }
 
+/* catalog_import with din_catalog_writing set, also if it fails. */
+static int32
+catalog_import_writing(const char *name, bytea *data, bool replace, const char *comment)
+{
+	volatile int32 version = 0;
+
+	din_catalog_writing = true;
+	PG_TRY();
+	{
+		version = catalog_import(name, data, replace, comment);
+	}
+	PG_FINALLY();
+	{
+		din_catalog_writing = false;
+	}
+	PG_END_TRY();
+	return version;
+}
+
 /*
  * din_import - store a model file under a name (SQL_API.md). The rows are written in the
  * caller's transaction; the file is validated completely before the first one.
@@ -799,7 +831,7 @@ din_import(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(3))
 		comment = text_to_cstring(PG_GETARG_TEXT_PP(3));
 
-	version = catalog_import(name, PG_GETARG_BYTEA_PP(1), replace, comment);
+	version = catalog_import_writing(name, PG_GETARG_BYTEA_PP(1), replace, comment);
 	cache_forget(name);
 	PG_RETURN_INT32(version);
 }
@@ -847,11 +879,20 @@ din_drop(PG_FUNCTION_ARGS)
 {
 	char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	Datum arg = CStringGetTextDatum(name);
-	bool found;
+	volatile bool found = false;
 
-	spi_connect();
-	found = run(Q_DROP, &arg, NULL, false) > 0;
-	SPI_finish();
+	din_catalog_writing = true;
+	PG_TRY();
+	{
+		spi_connect();
+		found = run(Q_DROP, &arg, NULL, false) > 0;
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		din_catalog_writing = false;
+	}
+	PG_END_TRY();
 	cache_forget(name);
 	PG_RETURN_BOOL(found);
 }

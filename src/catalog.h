@@ -21,8 +21,21 @@ typedef struct DinStored {
 	int32 version;
 } DinStored;
 
-/* catalog_generation - the generation of model `name`; false when there is no such model. */
-bool catalog_generation(const char *name, int64 *generation);
+/*
+ * din_catalog_writing - din_import or din_drop is writing the model tables: they set the
+ * generation of the one model they change, so the tables' triggers need not bump any.
+ */
+extern bool din_catalog_writing;
+
+/* What the cache needs to know of a model's din_models row. */
+typedef struct DinGeneration {
+	int64 generation;
+	Oid relid;        /* din_models itself: a re-created extension starts generations anew */
+	bool uncommitted; /* written by this transaction: its weights are not for other backends */
+} DinGeneration;
+
+/* catalog_generation - the din_models row of model `name`; false when there is no such model. */
+bool catalog_generation(const char *name, DinGeneration *out);
 
 /*
  * catalog_load - read every row of model `name`, allocating in mcxt (tensor data 8-byte

@@ -6,8 +6,10 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "cache.h"
 #include "din.h"
 #include "nn/nn.h"
+#include "shmem.h"
 
 PG_MODULE_MAGIC;
 
@@ -22,6 +24,8 @@ _PG_init(void)
 	                           "Model that din_score, din_explain use when model is NULL.",
 	                           "Empty means no default: a call must name its model.",
 	                           &din_default_model, "", PGC_USERSET, 0, NULL, NULL, NULL);
+	shmem_init();
 	MarkGUCPrefixReserved("din");
+	cache_init();
 	nn_init();
 }

@@ -9,12 +9,14 @@
 
 #include <math.h>
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
 #include "cache.h"
@@ -136,7 +138,7 @@ score_read_request(FunctionCallInfo fcinfo, int arg_shift, const char *name, con
 	req->dense = data;
 	req->dense_len = n;
 
-	/* base and din do not use times, but a caller's mismatched arrays are still a mistake */
+	/* base, din and dien do not use times, but mismatched arrays are still a mistake */
 	if (!PG_ARGISNULL(ARG_HISTORY_TIME + arg_shift)) {
 		n = optional_array(fcinfo, ARG_HISTORY_TIME + arg_shift, "history_time", &data);
 		if (n != req->history_len)
@@ -144,7 +146,10 @@ score_read_request(FunctionCallInfo fcinfo, int arg_shift, const char *name, con
 			                errmsg("history_time must have as many elements as history"),
 			                errdetail("history has %d elements; history_time has %d.",
 			                          req->history_len, n)));
+		req->history_time = data;
 	}
+	req->at = PG_ARGISNULL(ARG_AT + arg_shift) ? GetCurrentStatementStartTimestamp()
+	                                           : PG_GETARG_TIMESTAMPTZ(ARG_AT + arg_shift);
 }
 
 /* Score req's candidates into state->scores; weights (may be NULL) as din_model_score. */

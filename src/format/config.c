@@ -14,8 +14,9 @@
 
 static const char *const root_keys[] = {
     "format",  "architecture", "max_len",   "fields", "item",     "target",    "behaviour",
-    "context", "dense",        "attention", "tower",  "sequence", "evolution", NULL};
-static const char *const arch_names[] = {"base", "din", "dien", NULL};
+    "context", "dense",        "attention", "tower",  "sequence", "evolution", "sessions",
+    "extractor", "interacting", "session_attention", "interacting_attention", "transformer", NULL};
+static const char *const arch_names[] = {"base", "din", "dien", "dsin", "bst", NULL};
 
 static int
 valid_field_name(const JsonValue *v)
@@ -298,7 +299,9 @@ read_input(Cfg *c, const DinModel *m, const JsonValue *v, int i, DinTowerInput *
 	             {"interest", DIN_IN_ATTENTION, 0},
 	             {"target*attention", DIN_IN_TARGET_X_ATTENTION, 0},
 	             {"target*history_sum", DIN_IN_TARGET_X_HISTORY_SUM, 0},
-	             {"dense", DIN_IN_DENSE, 0}};
+	             {"dense", DIN_IN_DENSE, 0},
+	             {"session_interest", DIN_IN_ATTENTION, 0},
+	             {"session_interacting", DIN_IN_ATTENTION, 0}};
 	const char *colon, *s;
 	size_t base_len;
 	int kind = -1, slice = -1;
@@ -329,14 +332,19 @@ read_input(Cfg *c, const DinModel *m, const JsonValue *v, int i, DinTowerInput *
 		                i, s);
 	in->kind = kinds[kind].kind;
 	in->offset = 0;
+	if (strncmp(kinds[kind].name, "session_", 8) == 0 ||
+	    (m->arch == DIN_ARCH_DSIN &&
+	     (in->kind == DIN_IN_ATTENTION || in->kind == DIN_IN_TARGET_X_ATTENTION)))
+		return cfg_dsin_input(c, m, kinds[kind].name, i, in);
 	/* DIEN's interest feeds the tower through the attention slot (m->att_width wide) */
-	if ((m->arch == DIN_ARCH_DIEN) != (strcmp(kinds[kind].name, "interest") == 0) &&
+	if ((m->arch == DIN_ARCH_DIEN || m->arch == DIN_ARCH_BST) !=
+	        (strcmp(kinds[kind].name, "interest") == 0) &&
 	    (in->kind == DIN_IN_ATTENTION || in->kind == DIN_IN_TARGET_X_ATTENTION))
 		return cfg_fail(c, DIN_ECORRUPT,
 		                "config key tower.inputs[%d] is %s, which needs "
 		                "architecture %s",
-		                i, s, m->arch == DIN_ARCH_DIEN ? "din" : "dien");
-	if (m->arch == DIN_ARCH_DIEN && in->kind == DIN_IN_ATTENTION) {
+		                i, s, m->arch == DIN_ARCH_DIEN ? "din" : "dien or bst");
+	if ((m->arch == DIN_ARCH_DIEN || m->arch == DIN_ARCH_BST) && in->kind == DIN_IN_ATTENTION) {
 		in->width = m->att_width;
 		return DIN_OK;
 	}
@@ -526,9 +534,41 @@ build(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 	TRY(read_slots(c, m, root));
 	TRY(read_context(c, m, own, root));
 	TRY(read_items(c, m, own));
+	if (m->arch != DIN_ARCH_DSIN) {
+		static const char *const dsin_only[] = {"sessions", "extractor", "interacting",
+		                                        "session_attention", "interacting_attention",
+		                                        NULL};
+
+		for (int i = 0; dsin_only[i] != NULL; i++)
+			if (json_get(root, dsin_only[i]) != NULL)
+				return cfg_fail(c, DIN_ECORRUPT,
+				                "config key %s is allowed only with architecture dsin",
+				                dsin_only[i]);
+	}
+	if (m->arch != DIN_ARCH_BST && json_get(root, "transformer") != NULL)
+		return cfg_fail(c, DIN_ECORRUPT,
+		                "config key transformer is allowed only with architecture bst");
 	if (m->arch == DIN_ARCH_DIEN)
 		TRY(cfg_dien(c, m, own, root));
-	else {
+	else if (m->arch == DIN_ARCH_BST) {
+		static const char *const not_bst[] = {"sequence", "evolution", NULL};
+
+		for (int i = 0; not_bst[i] != NULL; i++)
+			if (json_get(root, not_bst[i]) != NULL)
+				return cfg_fail(c, DIN_ECORRUPT,
+				                "config key %s is not allowed with architecture bst",
+				                not_bst[i]);
+		TRY(cfg_bst(c, m, own, root));
+	} else if (m->arch == DIN_ARCH_DSIN) {
+		static const char *const not_dsin[] = {"sequence", "evolution", "attention", NULL};
+
+		for (int i = 0; not_dsin[i] != NULL; i++)
+			if (json_get(root, not_dsin[i]) != NULL)
+				return cfg_fail(c, DIN_ECORRUPT,
+				                "config key %s is not allowed with architecture dsin",
+				                not_dsin[i]);
+		TRY(cfg_dsin(c, m, own, root));
+	} else {
 		static const char *const dien_only[] = {"sequence", "evolution", NULL};
 
 		for (int i = 0; dien_only[i] != NULL; i++)
@@ -603,6 +643,8 @@ din_model_free(DinModel *m)
 		free(own->att_layers);
 		free(own->tower);
 		free(own->inputs);
+		cfg_dsin_free(own->dsin);
+		free(own->bst);
 		free(own);
 	}
 	free(m);

@@ -34,6 +34,8 @@ typedef struct ModelOwned {
 	DinLayer *att_layers;
 	DinLayer *tower;
 	DinTowerInput *inputs;
+	struct DinDsin *dsin;
+	struct DinBst *bst;
 } ModelOwned;
 
 typedef struct Cfg {
@@ -90,6 +92,15 @@ DinStatus cfg_layer(Cfg *c, const JsonValue *v, const char *path, const char *pr
 
 /* The dien blocks (config_dien.c): sequence, attention, evolution. */
 DinStatus cfg_dien(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root);
+
+/* The dsin blocks (config_dsin.c): sessions, extractor, interacting and the two units. */
+DinStatus cfg_dsin(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root);
+/* Tower input session_interest / session_interacting (or a din input a dsin model lacks). */
+DinStatus cfg_dsin_input(Cfg *c, const DinModel *m, const char *name, int i, DinTowerInput *in);
+void cfg_dsin_free(struct DinDsin *d);
+
+/* The bst block (config_bst.c): transformer, and attention for the attention read-out. */
+DinStatus cfg_bst(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root);
 
 /* A block's layers: arr is a JSON array; first layer input width `in`; tensors prefix.i.* */
 DinStatus cfg_layers(Cfg *c, const JsonValue *arr, const char *path, const char *prefix, int in,

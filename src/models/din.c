@@ -8,7 +8,10 @@
  */
 #include "model.h"
 #include "dien.h"
+#include "dsin.h"
+#include "bst.h"
 #include "../nn/linear_strided.h"
+#include "../nn/rowops.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -89,6 +92,14 @@ make_plan(const DinModel *m, int n_cand, Plan *p)
 	if (m->arch == DIN_ARCH_DIEN) {
 		p->interest = take(&at, (size_t)n_cand * m->att_width);
 		p->dien = take(&at, dien_scratch_floats(m, n_cand));
+	}
+	if (m->arch == DIN_ARCH_DSIN) {
+		p->interest = take(&at, (size_t)n_cand * m->att_width);
+		p->dien = take(&at, dsin_scratch_floats(m, n_cand));
+	}
+	if (m->arch == DIN_ARCH_BST) {
+		p->interest = take(&at, (size_t)n_cand * m->att_width);
+		p->dien = take(&at, bst_scratch_floats(m, n_cand));
 	}
 	for (int l = 0; l < m->n_tower; l++)
 		tower_max = max_int(tower_max, m->tower[l].out);
@@ -232,24 +243,10 @@ attention_first_layer(const DinModel *m, const Plan *p, float *s, const float *q
 	for (int i = 0; i < nc * U; i++)
 		hq[i] += tmp[i];
 	for (int c = 0; c < nc; c++)
-		for (int t = 0; t < T; t++) {
-			float *pr = prod + ((size_t)c * T + t) * E;
-			const float *qc = q + (size_t)c * E, *kt = keys + (size_t)t * E;
-
-			/* Auto-vectorized */
-			for (int j = 0; j < E; j++)
-				pr[j] = qc[j] * kt[j];
-		}
+		nn_rows_mul(prod + (size_t)c * T * E, q + (size_t)c * E, keys, T, E);
 	nn_linear_strided(prod, E, nc * T, E, wp, ld, U, NULL, a);
 	for (int c = 0; c < nc; c++)
-		for (int t = 0; t < T; t++) {
-			float *ar = a + ((size_t)c * T + t) * U;
-			const float *hqc = hq + (size_t)c * U, *hkt = hk + (size_t)t * U;
-
-			/* Auto-vectorized */
-			for (int j = 0; j < U; j++)
-				ar[j] += hqc[j] + hkt[j];
-		}
+		nn_rows_add2(a + (size_t)c * T * U, hq + (size_t)c * U, hk, T, U);
 	if (l0->bn.n > 0)
 		nn_batchnorm(&l0->bn, a, nc * T);
 	act.units = U;
@@ -279,8 +276,7 @@ attention_chunk(const DinModel *m, const Plan *p, float *s, int c0, int nc, int 
 		other = swap;
 		width = m->att_layers[l].out;
 	}
-	for (int i = 0; i < nc * T; i++)
-		score[i] = nn_dot(cur + (size_t)i * width, m->att_out_weight, width) + m->att_out_bias;
+	nn_rows_dot(score, cur, nc * T, width, m->att_out_weight, m->att_out_bias);
 	if (m->att_scale) {
 		float inv = 1.0f / sqrtf((float)E);
 
@@ -295,14 +291,7 @@ attention_chunk(const DinModel *m, const Plan *p, float *s, int c0, int nc, int 
 			nn_softmax(w, T);
 		if (weights)
 			memcpy(weights + (size_t)(c0 + c) * T, w, sizeof(float) * T);
-		memset(u, 0, sizeof(float) * E);
-		for (int t = 0; t < T; t++) {
-			const float *kt = keys + (size_t)t * E;
-
-			/* Auto-vectorized */
-			for (int j = 0; j < E; j++)
-				u[j] += w[t] * kt[j];
-		}
+		nn_rows_pool(u, w, keys, T, E);
 	}
 }
 
@@ -496,7 +485,19 @@ din_model_score(const DinModel *m, const DinRequest *req, float *scratch, double
 		return st;
 	if (m->arch == DIN_ARCH_DIN)
 		attention(m, &p, scratch, T, weights);
-	else if (m->arch == DIN_ARCH_DIEN)
+	else if (m->arch == DIN_ARCH_DSIN) {
+		st = dsin_interest(m, scratch + p.keys,
+		                   req->history_time ? req->history_time + (req->history_len - T) : NULL,
+		                   T, req->at, scratch + p.queries, req->n_candidates, scratch + p.dien,
+		                   scratch + p.interest, weights, err);
+		if (st != DIN_OK)
+			return st;
+	} else if (m->arch == DIN_ARCH_BST) {
+		st = bst_interest(m, req, scratch + p.keys, T, scratch + p.queries, req->n_candidates,
+		                  scratch + p.dien, scratch + p.interest, weights, err);
+		if (st != DIN_OK)
+			return st;
+	} else if (m->arch == DIN_ARCH_DIEN)
 		dien_interest(m, scratch + p.keys, T, scratch + p.queries, req->n_candidates,
 		              scratch + p.dien, scratch + p.interest, weights);
 	else if (weights != NULL)

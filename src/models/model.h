@@ -19,7 +19,13 @@
 #define DIN_MAX_NAME 64
 #define DIN_MAX_LEN_LIMIT 10000
 
-typedef enum DinArch { DIN_ARCH_BASE = 0, DIN_ARCH_DIN, DIN_ARCH_DIEN } DinArch;
+typedef enum DinArch {
+	DIN_ARCH_BASE = 0,
+	DIN_ARCH_DIN,
+	DIN_ARCH_DIEN,
+	DIN_ARCH_DSIN,
+	DIN_ARCH_BST
+} DinArch;
 
 /* DIEN interest evolution (docs/FORMAT.md "architecture dien"). */
 typedef enum DinEvolution {
@@ -115,6 +121,12 @@ typedef struct DinModel {
 	DinLayer dien_query;        /* out == 0: the target itself is the query */
 	const float *dien_bilinear; /* [H, E] */
 
+	/* dsin (dsin.h): sessions, extractor, Bi-LSTM and its two units; att_width = E + inter_w */
+	struct DinDsin *dsin;
+
+	/* bst (bst.h): positions and transformer blocks; att_width = the block width D */
+	struct DinBst *bst;
+
 	/* tower */
 	int n_inputs;
 	DinTowerInput *inputs;
@@ -143,6 +155,13 @@ typedef struct DinRequest {
 	int dense_len;
 	const int64_t *candidates;
 	int n_candidates;
+	/*
+	 * Times for session and time-position models (dsin, bst), as PostgreSQL timestamptz:
+	 * microseconds since 2000-01-01 UTC. history_time has history_len entries or is NULL;
+	 * at is the target's time (the SQL `at`, by default the statement's start).
+	 */
+	const int64_t *history_time;
+	int64_t at;
 } DinRequest;
 
 /* Floats of scratch din_model_score needs for up to n_candidates candidates. */

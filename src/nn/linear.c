@@ -205,10 +205,12 @@ nn_linear_strided(const float *x, int ldx, int n, int in, const float *w, int ld
 	if (n <= 0 || out <= 0)
 		return;
 	/*
-	 * The blocked kernel beats serial OpenBLAS sgemm on din's narrow shapes (in 36..200) even
-	 * with OpenBLAS's Haswell kernels (test/bench/sgemm_peak.c measures both).
+	 * With AVX2 every product goes to the blocked kernel, whatever its size: it runs at about
+	 * serial OpenBLAS's speed on din's narrow shapes (test/bench/sgemm_peak.c measures both),
+	 * and one kernel makes a candidate's score independent of how many candidates share its
+	 * request (din_rank and the array form equal per-row din_score to the last bit).
 	 */
-	if (linear_small == nn_linear_avx2 && n >= NN_BLOCKED_MIN_ROWS)
+	if (linear_small == nn_linear_avx2)
 		nn_linear_avx2_blocked(x, ldx, n, in, w, ldw, out, b, y);
 	else if (use_sgemm && n >= NN_SGEMM_MIN_ROWS && (double)n * in * out >= NN_SGEMM_MIN_MACS)
 		nn_linear_sgemm(x, ldx, n, in, w, ldw, out, b, y);

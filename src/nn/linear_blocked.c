@@ -22,92 +22,139 @@ mask_of(int valid)
 }
 
 /*
- * y[mr, nv*8] (+)= x[mr, kc] P[kc, nv*8]: P packed with row stride ldp. first: start from the
- * bias (bp, padded) instead of y. valid: outputs of this tile that exist (tail masking).
+ * The full 6 x 16 tile: y[6, 16] (+)= x[6, kc] P[kc, 16], written out so the twelve
+ * accumulators are registers whatever the compiler's unrolling heuristics decide.
  */
-/* always_inline: constant mr and nv keep the accumulators in registers */
-__attribute__((target("avx2,fma"), always_inline)) static inline void
-tile(int mr, int nv, const float *x, int ldx, int kc, const float *p, int ldp, float *y, int ldy,
-     int first, const float *bp, int valid)
+__attribute__((target("avx2,fma"))) static void
+tile6x16(const float *x, int ldx, int kc, const float *p, int ldp, float *y, int ldy, int first,
+         const float *bp)
 {
-	__m256 acc[6][2];
-	__m256i m0 = mask_of(valid), m1 = mask_of(valid - 8);
+	__m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+	const float *x0 = x, *x1 = x + ldx, *x2 = x + 2 * (size_t)ldx, *x3 = x + 3 * (size_t)ldx;
+	const float *x4 = x + 4 * (size_t)ldx, *x5 = x + 5 * (size_t)ldx;
 
-	for (int r = 0; r < mr; r++)
-		for (int v = 0; v < nv; v++) {
-			if (first)
-				acc[r][v] = _mm256_loadu_ps(bp + 8 * v);
-			else
-				acc[r][v] = _mm256_maskload_ps(y + (size_t)r * ldy + 8 * v, v ? m1 : m0);
-		}
+	if (first) {
+		c00 = c10 = c20 = c30 = c40 = c50 = _mm256_loadu_ps(bp);
+		c01 = c11 = c21 = c31 = c41 = c51 = _mm256_loadu_ps(bp + 8);
+	} else {
+#define LOADROW(r)                                                                                 \
+	c##r##0 = _mm256_loadu_ps(y + r * (size_t)ldy);                                                \
+	c##r##1 = _mm256_loadu_ps(y + r * (size_t)ldy + 8)
+		LOADROW(0);
+		LOADROW(1);
+		LOADROW(2);
+		LOADROW(3);
+		LOADROW(4);
+		LOADROW(5);
+#undef LOADROW
+	}
 	for (int k = 0; k < kc; k++) {
 		__m256 w0 = _mm256_loadu_ps(p + (size_t)k * ldp);
-		__m256 w1 = nv > 1 ? _mm256_loadu_ps(p + (size_t)k * ldp + 8) : w0;
+		__m256 w1 = _mm256_loadu_ps(p + (size_t)k * ldp + 8);
+		__m256 a;
 
-		/* keep w in registers: folding the loads into each FMA makes the loop load-bound */
-		__asm__("" : "+x"(w0), "+x"(w1));
-
-		for (int r = 0; r < mr; r++) {
-			__m256 xr = _mm256_broadcast_ss(x + (size_t)r * ldx + k);
-
-			acc[r][0] = _mm256_fmadd_ps(xr, w0, acc[r][0]);
-			if (nv > 1)
-				acc[r][1] = _mm256_fmadd_ps(xr, w1, acc[r][1]);
-		}
+#define ROW(r)                                                                                     \
+	a = _mm256_broadcast_ss(x##r + k);                                                             \
+	c##r##0 = _mm256_fmadd_ps(a, w0, c##r##0);                                                     \
+	c##r##1 = _mm256_fmadd_ps(a, w1, c##r##1)
+		ROW(0);
+		ROW(1);
+		ROW(2);
+		ROW(3);
+		ROW(4);
+		ROW(5);
+#undef ROW
 	}
-	for (int r = 0; r < mr; r++)
-		for (int v = 0; v < nv; v++)
-			_mm256_maskstore_ps(y + (size_t)r * ldy + 8 * v, v ? m1 : m0, acc[r][v]);
+#define STOREROW(r)                                                                                \
+	_mm256_storeu_ps(y + r * (size_t)ldy, c##r##0);                                                \
+	_mm256_storeu_ps(y + r * (size_t)ldy + 8, c##r##1)
+	STOREROW(0);
+	STOREROW(1);
+	STOREROW(2);
+	STOREROW(3);
+	STOREROW(4);
+	STOREROW(5);
+#undef STOREROW
 }
 
-/* tile() with constant mr and nv, so the accumulators live in registers. */
+/*
+ * Any smaller tile (row tail, output tail): y[mr, valid] (+)= x[mr, kc] P[kc, valid], one
+ * row at a time, tails by masked loads and stores.
+ */
 __attribute__((target("avx2,fma"))) static void
-tile_dispatch(int mr, int nv, const float *x, int ldx, int kc, const float *p, int ldp, float *y,
-              int ldy, int first, const float *bp, int valid)
+tile_edge(int mr, const float *x, int ldx, int kc, const float *p, int ldp, float *y, int ldy,
+          int first, const float *bp, int valid)
 {
-#define TILE(R, V) tile(R, V, x, ldx, kc, p, ldp, y, ldy, first, bp, valid)
-	if (nv == 2)
-		switch (mr) {
-		case 6:
-			TILE(6, 2);
-			return;
-		case 5:
-			TILE(5, 2);
-			return;
-		case 4:
-			TILE(4, 2);
-			return;
-		case 3:
-			TILE(3, 2);
-			return;
-		case 2:
-			TILE(2, 2);
-			return;
-		default:
-			TILE(1, 2);
-			return;
+	__m256i m0 = mask_of(valid), m1 = mask_of(valid - 8);
+
+	for (int r = 0; r < mr; r++) {
+		const float *xr = x + (size_t)r * ldx;
+		float *yr = y + (size_t)r * ldy;
+		__m256 c0 = first ? _mm256_loadu_ps(bp) : _mm256_maskload_ps(yr, m0);
+		__m256 c1 = first ? _mm256_loadu_ps(bp + 8) : _mm256_maskload_ps(yr + 8, m1);
+
+		for (int k = 0; k < kc; k++) {
+			__m256 a = _mm256_broadcast_ss(xr + k);
+
+			c0 = _mm256_fmadd_ps(a, _mm256_loadu_ps(p + (size_t)k * ldp), c0);
+			c1 = _mm256_fmadd_ps(a, _mm256_loadu_ps(p + (size_t)k * ldp + 8), c1);
 		}
-	switch (mr) {
-	case 6:
-		TILE(6, 1);
-		return;
-	case 5:
-		TILE(5, 1);
-		return;
-	case 4:
-		TILE(4, 1);
-		return;
-	case 3:
-		TILE(3, 1);
-		return;
-	case 2:
-		TILE(2, 1);
-		return;
-	default:
-		TILE(1, 1);
-		return;
+		_mm256_maskstore_ps(yr, m0, c0);
+		_mm256_maskstore_ps(yr + 8, m1, c1);
 	}
-#undef TILE
+}
+
+/* 8 x 8 transpose: rows r of src (stride lds) become columns of dst (stride ldd). */
+__attribute__((target("avx2,fma"))) static inline void
+transpose8(const float *src, size_t lds, float *dst, size_t ldd)
+{
+	__m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds);
+	__m256 r2 = _mm256_loadu_ps(src + 2 * lds), r3 = _mm256_loadu_ps(src + 3 * lds);
+	__m256 r4 = _mm256_loadu_ps(src + 4 * lds), r5 = _mm256_loadu_ps(src + 5 * lds);
+	__m256 r6 = _mm256_loadu_ps(src + 6 * lds), r7 = _mm256_loadu_ps(src + 7 * lds);
+	__m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+	__m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+	__m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+	__m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+	__m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+	__m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+	__m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+	__m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+
+	_mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+	_mm256_storeu_ps(dst + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
+	_mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
+	_mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
+	_mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
+	_mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
+	_mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
+	_mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+/*
+ * packed[k, o] = w[o, k] for k < kc, o < oc, zero for oc <= o < ldp. Packing runs on every
+ * call (a one-candidate call packs the whole tower), so it goes 8 x 8 blocks at a time.
+ */
+__attribute__((target("avx2,fma"))) static void
+pack(const float *w, int ldw, int oc, int kc, float *packed, int ldp)
+{
+	int o8 = oc & ~7, k8 = kc & ~7;
+
+	for (int o = 0; o < o8; o += 8) {
+		for (int k = 0; k < k8; k += 8)
+			transpose8(w + (size_t)o * ldw + k, ldw, packed + (size_t)k * ldp + o, ldp);
+		for (int k = k8; k < kc; k++)
+			for (int r = 0; r < 8; r++)
+				packed[(size_t)k * ldp + o + r] = w[(size_t)(o + r) * ldw + k];
+	}
+	for (int k = 0; k < kc; k++) {
+		float *pk = packed + (size_t)k * ldp;
+
+		for (int o = o8; o < oc; o++)
+			pk[o] = w[(size_t)o * ldw + k];
+		for (int o = oc; o < ldp; o++)
+			pk[o] = 0.0f;
+	}
 }
 
 __attribute__((target("avx2,fma"))) void
@@ -132,22 +179,19 @@ nn_linear_avx2_blocked(const float *x, int ldx, int n, int in, const float *w, i
 		for (int k0 = 0; k0 < in; k0 += KC) {
 			int kc = in - k0 < KC ? in - k0 : KC;
 
-			for (int k = 0; k < kc; k++) {
-				float *pk = packed + (size_t)k * ldp;
-
-				for (int o = 0; o < oc; o++)
-					pk[o] = w[(size_t)(o0 + o) * ldw + k0 + k];
-				for (int o = oc; o < ldp; o++)
-					pk[o] = 0.0f;
-			}
+			pack(w + (size_t)o0 * ldw + k0, ldw, oc, kc, packed, ldp);
 			for (int i0 = 0; i0 < n; i0 += 6) {
 				int mr = n - i0 < 6 ? n - i0 : 6;
 
 				for (int t = 0; t < oc; t += 16) {
-					int valid = oc - t, nv = valid > 8 ? 2 : 1;
+					const float *xt = x + (size_t)i0 * ldx + k0;
+					float *yt = y + (size_t)i0 * out + o0 + t;
 
-					tile_dispatch(mr, nv, x + (size_t)i0 * ldx + k0, ldx, kc, packed + t, ldp,
-					              y + (size_t)i0 * out + o0 + t, out, k0 == 0, bias + t, valid);
+					if (mr == 6 && oc - t >= 16)
+						tile6x16(xt, ldx, kc, packed + t, ldp, yt, out, k0 == 0, bias + t);
+					else
+						tile_edge(mr, xt, ldx, kc, packed + t, ldp, yt, out, k0 == 0, bias + t,
+						          oc - t);
 				}
 			}
 		}

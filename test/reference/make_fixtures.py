@@ -856,6 +856,14 @@ def check_gru_cells(name):
 def main():
     os.makedirs(OUT, exist_ok=True)
     written = {}
+    if "--dsin" in sys.argv:
+        import make_dsin_fixtures
+        make_dsin_fixtures.main()
+        return
+    if "--bst" in sys.argv:
+        import make_bst_fixtures
+        make_bst_fixtures.main()
+        return
     only_dien = "--dien" in sys.argv
     for seed, fn in enumerate(DIEN_VARIANTS, 101):
         write_variant(fn.__name__, fn(), 1000 + seed)

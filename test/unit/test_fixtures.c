@@ -81,10 +81,16 @@ typedef struct Row {
 	int64_t hist[MAX_IDS], ctx[64], ad;
 	double dense[64];
 	double expected;
+	int n_times; /* -1: NULL history_time */
+	int64_t times[MAX_IDS], at;
 } Row;
 
+/*
+ * A row of id,history,ad_id,context,dense[,history_time,at],expected; `timed` when the header
+ * has the two time columns (timestamptz microseconds since 2000-01-01).
+ */
 static int
-parse_row(char *line, Row *r)
+parse_row(char *line, Row *r, int timed)
 {
 	static double vals[MAX_IDS];
 	char *p = line;
@@ -106,6 +112,15 @@ parse_row(char *line, Row *r)
 	r->n_dense = n < 0 ? 0 : n;
 	for (int i = 0; i < r->n_dense; i++)
 		r->dense[i] = vals[i];
+	r->n_times = -1;
+	r->at = INT64_MAX;
+	if (timed) {
+		r->n_times = parse_field(&p, vals);
+		for (int i = 0; i < r->n_times; i++)
+			r->times[i] = (int64_t)vals[i];
+		if (parse_field(&p, vals) > 0)
+			r->at = (int64_t)vals[0];
+	}
 	parse_field(&p, vals);
 	r->expected = vals[0];
 	return 1;
@@ -144,7 +159,7 @@ check_variant(const char *variant)
 	Row *r = malloc(sizeof(Row));
 	float *scratch;
 	float *weights;
-	int rows = 0, bad = 0, explained = 0;
+	int rows = 0, bad = 0, explained = 0, timed;
 	double worst = 0;
 
 	snprintf(path, sizeof(path), FIXTURES "%s.safetensors", variant);
@@ -169,14 +184,17 @@ check_variant(const char *variant)
 	CHECK(csv != NULL);
 	if (fgets(line, sizeof(line), csv) == NULL)
 		return;
+	timed = strstr(line, "history_time") != NULL;
 	while (fgets(line, sizeof(line), csv) != NULL) {
 		DinRequest req = {0};
 		double score;
 		double rel;
 		int kept;
 
-		parse_row(line, r);
+		parse_row(line, r, timed);
 		req.history = r->hist;
+		req.history_time = r->n_times >= 0 ? r->times : NULL;
+		req.at = r->at;
 		req.history_len = r->n_hist;
 		req.context = r->ctx;
 		req.context_len = r->n_ctx;
@@ -299,6 +317,18 @@ static void
 test_fixture_dien_bilinear(void)
 {
 	check_variant("dien_bilinear");
+}
+
+static void
+test_fixture_dsin_deepctr(void)
+{
+	check_variant("dsin_deepctr");
+}
+
+static void
+test_fixture_dsin_bias_ln(void)
+{
+	check_variant("dsin_bias_ln");
 }
 
 /* Every file in fixtures/bad is refused by the reader or the builder, naming the culprit. */
@@ -448,6 +478,30 @@ test_fixture_dien_batch(void)
 	}
 }
 
+static void
+test_fixture_bst_rechub(void)
+{
+	check_variant("bst_rechub");
+}
+
+static void
+test_fixture_bst_fuxi(void)
+{
+	check_variant("bst_fuxi");
+}
+
+static void
+test_fixture_bst_deepctr(void)
+{
+	check_variant("bst_deepctr");
+}
+
+static void
+test_fixture_bst_timegap_prenorm(void)
+{
+	check_variant("bst_timegap_prenorm");
+}
+
 void suite_fixtures(void);
 
 void
@@ -462,6 +516,12 @@ suite_fixtures(void)
 	RUN(test_fixture_dien_deepctr_torch_augru);
 	RUN(test_fixture_dien_code_augru_tf);
 	RUN(test_fixture_dien_agru);
+	RUN(test_fixture_dsin_deepctr);
+	RUN(test_fixture_dsin_bias_ln);
+	RUN(test_fixture_bst_rechub);
+	RUN(test_fixture_bst_fuxi);
+	RUN(test_fixture_bst_deepctr);
+	RUN(test_fixture_bst_timegap_prenorm);
 	RUN(test_fixture_dien_aigru);
 	RUN(test_fixture_dien_gru_pooling);
 	RUN(test_fixture_dien_bilinear);

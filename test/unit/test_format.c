@@ -719,7 +719,7 @@ test_config_binds_base(void)
 	CHECK_INT(din_config_architecture(base_config, strlen(base_config), arch, sizeof(arch), &err),
 	          DIN_OK);
 	CHECK(strcmp(arch, "base") == 0);
-	CHECK_INT(din_config_architecture("{\"architecture\": \"dsin\"}", 24, arch, sizeof(arch), &err),
+	CHECK_INT(din_config_architecture("{\"architecture\": \"sasr\"}", 24, arch, sizeof(arch), &err),
 	          DIN_ECORRUPT);
 	CHECK_STR_CONTAINS(err.msg, "architecture");
 }

@@ -5,6 +5,7 @@
 #include "unit.h"
 #include "nn/nn.h"
 #include "nn/linear_strided.h"
+#include "nn/rowops.h"
 #include "nn/sigmoid_kernels.h"
 
 #include <stdint.h>
@@ -415,6 +416,46 @@ test_layer_composes_linear_bn_activation(void)
 		}
 }
 
+/* The attention unit's row steps, with E and U not multiples of 8 (masked tails). */
+static void
+test_rows_ops_match_loops(void)
+{
+	enum { T = 7, E = 36, U = 43 };
+	static float q[E], k[T * E], p[T * E], h[U], g[T * U], a[T * U], a0[T * U], w[T], u[E], s[T];
+
+	nn_init();
+	fill(q, E);
+	fill(k, T * E);
+	fill(h, U);
+	fill(g, T * U);
+	fill(a, T * U);
+	fill(w, T);
+	for (int i = 0; i < T * U; i++)
+		a0[i] = a[i];
+	nn_rows_mul(p, q, k, T, E);
+	nn_rows_add2(a, h, g, T, U);
+	nn_rows_dot(s, g, T, U, h, 0.5f);
+	nn_rows_pool(u, w, k, T, E);
+	for (int t = 0; t < T; t++) {
+		double d = 0.5;
+
+		for (int j = 0; j < E; j++)
+			CHECK_CLOSE(p[t * E + j], (double)q[j] * k[t * E + j], 1e-6);
+		for (int j = 0; j < U; j++) {
+			CHECK_CLOSE(a[t * U + j], (double)a0[t * U + j] + h[j] + g[t * U + j], 1e-5);
+			d += (double)g[t * U + j] * h[j];
+		}
+		CHECK_CLOSE(s[t], d, 1e-5);
+	}
+	for (int j = 0; j < E; j++) {
+		double d = 0;
+
+		for (int t = 0; t < T; t++)
+			d += (double)w[t] * k[t * E + j];
+		CHECK_CLOSE(u[j], d, 1e-5);
+	}
+}
+
 void
 suite_nn(void)
 {
@@ -422,6 +463,7 @@ suite_nn(void)
 	RUN(test_linear_large_products_match_reference);
 	RUN(test_linear_strided_views);
 	RUN(test_linear_blocked_shapes);
+	RUN(test_rows_ops_match_loops);
 	RUN(test_dot);
 	RUN(test_sigmoid_extremes);
 	RUN(test_softmax_extremes);

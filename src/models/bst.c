@@ -1,0 +1,368 @@
+/*
+ * bst.c - BST's interest: the behaviour sequence (plus the candidate when appended) through N
+ * transformer blocks, then the read-out (reference/models.md §1.10, §6).
+ *
+ * Cost. Self-attention over n rows is O(n² D) per block. Without the target in the sequence
+ * (DeepCTR) nothing in the blocks depends on the candidate: they run once per request and only
+ * the read-out runs per candidate. With the target appended, every behaviour row attends to the
+ * candidate, so from block 1 on each candidate has its own sequence: O(L² D + L D (D + F)) per
+ * candidate and block. What does not depend on the candidate runs once per request: the
+ * behaviour rows with their positions and their Q/K/V projections in block 0 (and block 0's
+ * pre-norm). The last block computes only the rows the read-out reads: with the target
+ * read-out that is one query row, so a one-block torch-rechub model costs O(L D) per candidate
+ * beyond its own projections.
+ */
+#include "bst.h"
+#include "../nn/attention.h"
+#include "../nn/self_attention.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct BstPlan {
+	int M, n, D, F, wmax;
+	size_t xh, qkv_h, x, xq, xk, lq, lk, qkv, att, proj, y, h, probs, mwork, unit_a, unit_b, scores,
+	    total;
+} BstPlan;
+
+static size_t
+take(size_t *at, size_t n)
+{
+	size_t off = *at;
+
+	*at += (n + 15) & ~(size_t)15;
+	return off;
+}
+
+static void
+plan(const DinModel *m, BstPlan *p)
+{
+	const DinBst *b = m->bst;
+	size_t at = 0, nD;
+
+	memset(p, 0, sizeof(*p));
+	p->M = m->max_len;
+	p->n = m->max_len + 1;
+	p->D = b->D;
+	p->F = b->ffn_units;
+	nD = (size_t)p->n * p->D;
+	p->xh = take(&at, (size_t)p->M * p->D);
+	p->qkv_h = take(&at, (size_t)p->M * 3 * p->D);
+	p->x = take(&at, nD);
+	p->xq = take(&at, nD);
+	p->xk = take(&at, nD);
+	p->lq = take(&at, nD);
+	p->lk = take(&at, nD);
+	p->qkv = take(&at, 3 * nD);
+	p->att = take(&at, nD);
+	p->proj = take(&at, nD);
+	p->y = take(&at, nD);
+	p->h = take(&at, (size_t)p->n * p->F);
+	p->probs = take(&at, p->n);
+	p->mwork = take(&at, p->n);
+	if (b->readout == DIN_BST_READ_ATTENTION) {
+		p->wmax = 4 * m->E;
+		for (int l = 0; l < m->att_n_layers; l++)
+			if (m->att_layers[l].out > p->wmax)
+				p->wmax = m->att_layers[l].out;
+		p->unit_a = take(&at, (size_t)p->M * p->wmax);
+		p->unit_b = take(&at, (size_t)p->M * p->wmax);
+		p->scores = take(&at, p->M);
+	}
+	p->total = at;
+}
+
+size_t
+bst_scratch_floats(const DinModel *m, int n_cand)
+{
+	BstPlan p;
+
+	plan(m, &p);
+	return p.total;
+}
+
+static int
+slot_of(int align_end, int width, int T, int t)
+{
+	if (t == T)
+		return width;
+	return align_end ? width - T + t : t;
+}
+
+static int
+bucket_of(const DinBstPosition *pos, double gap)
+{
+	int k = 0;
+
+	while (k < pos->n_bounds && pos->bounds[k] <= gap)
+		k++;
+	return k;
+}
+
+/*
+ * Row t of n sequence rows (t == T: the target) from its E-wide item vector: the item, the
+ * concatenated positions, then the added ones. at_gap: the row's time gap in seconds.
+ */
+static void
+sequence_row(const DinBst *b, int E, const float *item, int T, int t, double gap, float *row)
+{
+	int col = E;
+
+	memcpy(row, item, sizeof(float) * E);
+	memset(row + E, 0, sizeof(float) * (b->D - E));
+	for (int k = 0; k < b->n_pos; k++) {
+		const DinBstPosition *pos = &b->pos[k];
+		int r = pos->time_gap ? bucket_of(pos, gap) : slot_of(pos->align_end, pos->width, T, t);
+		const float *e = pos->table + (size_t)r * pos->dim;
+		float *dst = pos->concat ? row + col : row;
+
+		for (int j = 0; j < pos->dim; j++)
+			dst[j] += pos->scale * e[j];
+		if (pos->concat)
+			col += pos->dim;
+	}
+}
+
+/* qkv[n, 3D] (row = [q | k | v]) of the rows xq (queries) and xk (keys, values). */
+static void
+project(const DinBstBlock *blk, int D, const float *xq, const float *xk, int n, float *qkv,
+        float *tmp)
+{
+	const float *w[3] = {blk->wq, blk->wk, blk->wv}, *bias[3] = {blk->bq, blk->bk, blk->bv};
+
+	if (n == 0)
+		return;
+	if (xq == xk && blk->wk == blk->wq + (size_t)D * D && blk->wv == blk->wk + (size_t)D * D &&
+	    (blk->bq == NULL || (blk->bk == blk->bq + D && blk->bv == blk->bk + D))) {
+		/* PyTorch's in_proj: one product for all three */
+		nn_linear(xq, n, D, 3 * D, blk->wq, blk->bq, qkv);
+		return;
+	}
+	for (int s = 0; s < 3; s++) {
+		nn_linear(s == 0 ? xq : xk, n, D, D, w[s], bias[s], tmp);
+		for (int i = 0; i < n; i++)
+			memcpy(qkv + (size_t)i * 3 * D + s * D, tmp + (size_t)i * D, sizeof(float) * D);
+	}
+}
+
+/*
+ * One block over the n rows in s + p->x (T behaviours first, target last when appended):
+ * output rows [r0, n) into s + p->y. n_pre rows' projections come from s + p->qkv_h (block 0,
+ * candidate-independent). probs: the last row's head-averaged weights over the n keys, or NULL.
+ */
+static void
+run_block(const DinModel *m, const BstPlan *p, float *s, int bi, int n, int T, int r0, int n_pre,
+          float *probs)
+{
+	const DinBst *b = m->bst;
+	const DinBstBlock *blk = &b->blocks[bi];
+	int D = b->D, nq = n - r0;
+	float *x = s + p->x, *xq = x, *xk = x, *qkv = s + p->qkv, *att = s + p->att;
+	float *proj = s + p->proj, *y = s + p->y, *in_q, *in_k;
+
+	if (blk->pe_q != NULL) {
+		/* DeepCTR re-adds its own position tables, x sqrt(D), at every block */
+		float sc = sqrtf((float)D);
+
+		xq = s + p->xq;
+		xk = s + p->xk;
+		for (int t = 0; t < n; t++) {
+			int slot = slot_of(b->bp_align_end, b->bp_width, T, t);
+
+			for (int j = 0; j < D; j++) {
+				xq[(size_t)t * D + j] = x[(size_t)t * D + j] + sc * blk->pe_q[(size_t)slot * D + j];
+				xk[(size_t)t * D + j] = x[(size_t)t * D + j] + sc * blk->pe_k[(size_t)slot * D + j];
+			}
+		}
+	}
+	in_q = xq;
+	in_k = xk;
+	if (b->pre_norm) {
+		in_q = s + p->lq;
+		memcpy(in_q + (size_t)n_pre * D, xq + (size_t)n_pre * D, sizeof(float) * (n - n_pre) * D);
+		layer_norm(in_q + (size_t)n_pre * D, n - n_pre, D, blk->ln1_w, blk->ln1_b, b->eps);
+		in_k = in_q;
+		if (xk != xq) {
+			in_k = s + p->lk;
+			memcpy(in_k, xk, sizeof(float) * n * D);
+			layer_norm(in_k, n, D, blk->ln1_w, blk->ln1_b, b->eps);
+		}
+	}
+	if (n_pre > 0)
+		memcpy(qkv, s + p->qkv_h, sizeof(float) * (size_t)n_pre * 3 * D);
+	project(blk, D, in_q + (size_t)n_pre * D,
+	        in_k == in_q ? in_q + (size_t)n_pre * D : in_k + (size_t)n_pre * D, n - n_pre,
+	        qkv + (size_t)n_pre * 3 * D, proj);
+
+	/* attention of the needed query rows; the last row alone when its weights are wanted */
+	nn_mha(qkv + (size_t)r0 * 3 * D, 3 * D, probs ? nq - 1 : nq, qkv + D, 3 * D, qkv + 2 * D, 3 * D,
+	       n, D, b->heads, NULL, att, NULL, s + p->mwork);
+	if (probs)
+		nn_mha(qkv + (size_t)(n - 1) * 3 * D, 3 * D, 1, qkv + D, 3 * D, qkv + 2 * D, 3 * D, n, D,
+		       b->heads, NULL, att + (size_t)(nq - 1) * D, probs, s + p->mwork);
+	if (blk->wo != NULL) {
+		nn_linear(att, nq, D, D, blk->wo, blk->bo, proj);
+		memcpy(att, proj, sizeof(float) * nq * D);
+	}
+	for (size_t i = 0; i < (size_t)nq * D; i++)
+		y[i] = att[i] + xq[(size_t)r0 * D + i];
+	if (!b->pre_norm)
+		layer_norm(y, nq, D, blk->ln1_w, blk->ln1_b, b->eps);
+
+	/* feed-forward */
+	if (b->pre_norm) {
+		memcpy(proj, y, sizeof(float) * nq * D);
+		layer_norm(proj, nq, D, blk->ln2_w, blk->ln2_b, b->eps);
+		nn_layer(&blk->ffn1, proj, nq, s + p->h);
+	} else
+		nn_layer(&blk->ffn1, y, nq, s + p->h);
+	nn_linear(s + p->h, nq, blk->ffn1.out, D, blk->ffn2.weight, blk->ffn2.bias, att);
+	for (size_t i = 0; i < (size_t)nq * D; i++)
+		y[i] += att[i];
+	if (!b->pre_norm)
+		layer_norm(y, nq, D, blk->ln2_w, blk->ln2_b, b->eps);
+}
+
+/* All blocks over the n rows in s + p->x; the result in s + p->x, rows [r_last, n). */
+static void
+run_blocks(const DinModel *m, const BstPlan *p, float *s, int n, int T, int n_pre, float *probs)
+{
+	const DinBst *b = m->bst;
+
+	for (int bi = 0; bi < b->n_blocks; bi++) {
+		int last = bi == b->n_blocks - 1;
+		int r0 = last && b->readout == DIN_BST_READ_TARGET ? n - 1 : 0;
+
+		run_block(m, p, s, bi, n, T, r0, bi == 0 ? n_pre : 0, last ? probs : NULL);
+		memcpy(s + p->x + (size_t)r0 * b->D, s + p->y, sizeof(float) * (n - r0) * b->D);
+	}
+}
+
+/* DIN pooling (DeepCTR's attention read-out) of candidate q over the T outputs rows. */
+static void
+pool(const DinModel *m, const BstPlan *p, float *s, const float *q, const float *rows, int T,
+     float *u, float *w)
+{
+	int E = m->E, width = 4 * E;
+	float *cur = s + p->unit_a, *other = s + p->unit_b, *score = s + p->scores;
+
+	for (int t = 0; t < T; t++) {
+		float *z = cur + (size_t)t * 4 * E;
+		const float *k = rows + (size_t)t * E;
+
+		for (int j = 0; j < E; j++) {
+			z[j] = q[j];
+			z[E + j] = k[j];
+			z[2 * E + j] = q[j] - k[j];
+			z[3 * E + j] = q[j] * k[j];
+		}
+	}
+	for (int l = 0; l < m->att_n_layers; l++) {
+		float *swap;
+
+		nn_layer(&m->att_layers[l], cur, T, other);
+		swap = cur;
+		cur = other;
+		other = swap;
+		width = m->att_layers[l].out;
+	}
+	for (int t = 0; t < T; t++) {
+		score[t] = nn_dot(cur + (size_t)t * width, m->att_out_weight, width) + m->att_out_bias;
+		if (m->att_scale)
+			score[t] /= sqrtf((float)E);
+	}
+	if (m->att_softmax)
+		nn_softmax(score, T);
+	memset(u, 0, sizeof(float) * E);
+	for (int t = 0; t < T; t++)
+		for (int j = 0; j < E; j++)
+			u[j] += score[t] * rows[(size_t)t * E + j];
+	if (w)
+		memcpy(w, score, sizeof(float) * T);
+}
+
+static void
+mean_rows(const float *x, int n, int D, float *u)
+{
+	memset(u, 0, sizeof(float) * D);
+	for (int t = 0; t < n; t++)
+		for (int j = 0; j < D; j++)
+			u[j] += x[(size_t)t * D + j];
+	for (int j = 0; j < D && n > 0; j++)
+		u[j] /= (float)n;
+}
+
+DinStatus
+bst_interest(const DinModel *m, const DinRequest *req, const float *keys, int T,
+             const float *queries, int C, float *work, float *interest, float *weights,
+             DinError *err)
+{
+	const DinBst *b = m->bst;
+	const int64_t *times = NULL;
+	BstPlan p;
+	float *s = work;
+	int D = b->D, E = m->E;
+
+	plan(m, &p);
+	if (b->uses_time && T > 0) {
+		if (req->history_time == NULL)
+			return din_fail(err, DIN_EINVAL,
+			                "This bst model embeds the time gap between each behaviour and the "
+			                "target: pass history_time, one timestamp per history element.",
+			                "history_time is required by this model");
+		times = req->history_time + (req->history_len - T);
+	}
+	for (int t = 0; t < T; t++)
+		sequence_row(b, E, keys + (size_t)t * E, T, t,
+		             times ? (double)(req->at - times[t]) / 1e6 : 0.0, s + p.xh + (size_t)t * D);
+
+	if (!b->target) {
+		/* nothing in the blocks depends on the candidate: run them once */
+		memcpy(s + p.x, s + p.xh, sizeof(float) * T * D);
+		if (T > 0)
+			run_blocks(m, &p, s, T, T, 0, NULL);
+		for (int c = 0; c < C; c++) {
+			float *u = interest + (size_t)c * D, *w = weights ? weights + (size_t)c * T : NULL;
+
+			if (b->readout == DIN_BST_READ_ATTENTION && T > 0)
+				pool(m, &p, s, queries + (size_t)c * E, s + p.x, T, u, w);
+			else if (b->readout == DIN_BST_READ_ATTENTION)
+				memset(u, 0, sizeof(float) * D);
+			else {
+				mean_rows(s + p.x, T, D, u);
+				for (int t = 0; w && t < T; t++)
+					w[t] = 1.0f / (float)T;
+			}
+		}
+		return DIN_OK;
+	}
+
+	/* block 0's projections of the behaviour rows serve every candidate */
+	if (T > 0) {
+		const DinBstBlock *blk = &b->blocks[0];
+		float *in = s + p.xh;
+
+		if (b->pre_norm) {
+			in = s + p.lq;
+			memcpy(in, s + p.xh, sizeof(float) * T * D);
+			layer_norm(in, T, D, blk->ln1_w, blk->ln1_b, b->eps);
+		}
+		project(blk, D, in, in, T, s + p.qkv_h, s + p.proj);
+	}
+	for (int c = 0; c < C; c++) {
+		float *u = interest + (size_t)c * D;
+		int n = T + 1;
+
+		memcpy(s + p.x, s + p.xh, sizeof(float) * T * D);
+		sequence_row(b, E, queries + (size_t)c * E, T, T, 0.0, s + p.x + (size_t)T * D);
+		run_blocks(m, &p, s, n, T, T, weights ? s + p.probs : NULL);
+		if (b->readout == DIN_BST_READ_TARGET)
+			memcpy(u, s + p.x + (size_t)T * D, sizeof(float) * D);
+		else
+			mean_rows(s + p.x, n, D, u);
+		if (weights)
+			memcpy(weights + (size_t)c * T, s + p.probs, sizeof(float) * T);
+	}
+	return DIN_OK;
+}

@@ -1,0 +1,267 @@
+/*
+ * dsin.c - DSIN's interest (reference/models.md §5): the kept behaviours are divided into
+ * sessions, each session (padded to T rows with the padding behaviour) goes through the
+ * self-attention extractor and is pooled into I_k, a Bi-LSTM runs across the K session
+ * interests, and two activation units pool I and the Bi-LSTM outputs for each candidate.
+ *
+ * Everything up to the units depends on the history only, so it runs once per request.
+ */
+#include "dsin.h"
+
+#include <string.h>
+
+typedef struct DsinPlan {
+	int K, T, E, W, Hl, C, unit_rows, unit_w;
+	size_t x, sa_out, sa_work, interest, pad, lin, fw, bw, lwork, inter, scores, qproj, unit_a,
+	    unit_b, total;
+} DsinPlan;
+
+static inline int
+imax(int a, int b)
+{
+	return a > b ? a : b;
+}
+
+static size_t
+take(size_t *at, size_t n)
+{
+	size_t off = *at;
+
+	*at += (n + 15) & ~(size_t)15;
+	return off;
+}
+
+static void
+plan(const DinModel *m, int C, DsinPlan *p)
+{
+	const DinDsin *d = m->dsin;
+	int K = d->rule.count, T = d->rule.length, E = m->E, Hl = imax(d->lstm_hidden, 1);
+	size_t at = 0;
+
+	memset(p, 0, sizeof(*p));
+	p->K = K;
+	p->T = T;
+	p->E = E;
+	p->W = d->inter_w;
+	p->Hl = Hl;
+	p->C = C;
+	p->unit_w = 4 * imax(E, p->W);
+	for (int u = 0; u < 2; u++)
+		for (int l = 0; l < d->unit[u].n_layers; l++)
+			p->unit_w = imax(p->unit_w, d->unit[u].layers[l].out);
+	p->unit_rows = C * K;
+	p->x = take(&at, (size_t)T * E);
+	p->sa_out = take(&at, (size_t)T * E);
+	p->sa_work = take(&at, self_attention_work_floats(&d->sa));
+	p->interest = take(&at, (size_t)K * E);
+	p->pad = take(&at, E);
+	p->lin = take(&at, (size_t)K * imax(E, Hl));
+	p->fw = take(&at, (size_t)K * Hl);
+	p->bw = take(&at, (size_t)K * Hl);
+	p->lwork = take(&at, (size_t)K * 4 * imax(E, Hl) + 6 * (size_t)Hl);
+	p->inter = take(&at, (size_t)K * imax(p->W, 1));
+	p->scores = take(&at, (size_t)C * K);
+	p->qproj = take(&at, (size_t)C * imax(E, p->W));
+	p->unit_a = take(&at, (size_t)p->unit_rows * p->unit_w);
+	p->unit_b = take(&at, (size_t)p->unit_rows * p->unit_w);
+	p->total = at;
+}
+
+size_t
+dsin_scratch_floats(const DinModel *m, int n_cand)
+{
+	DsinPlan p;
+
+	plan(m, imax(n_cand, 1), &p);
+	return p.total;
+}
+
+/*
+ * The padding behaviour: row 0 of every behaviour table, as DeepCTR pads sessions with id 0
+ * and Keras' mask_zero still looks row 0 up.
+ */
+static void
+padding_vector(const DinModel *m, float *pad)
+{
+	for (int k = 0; k < m->n_slots; k++) {
+		const DinField *f = &m->fields[m->behaviour[k]];
+
+		memcpy(pad + m->slot_offset[k], f->weight, sizeof(float) * f->dim);
+	}
+}
+
+/* I_k of session k (len rows of keys starting at rows, the rest padding) into out[E]. */
+static void
+session_interest(const DinModel *m, const DsinPlan *p, float *s, int k, const float *rows, int len,
+                 float *out)
+{
+	const DinDsin *d = m->dsin;
+	int T = p->T, E = p->E, n;
+	float *x = s + p->x, *y = s + p->sa_out;
+
+	for (int t = 0; t < T; t++) {
+		float *xt = x + (size_t)t * E;
+
+		memcpy(xt, t < len ? rows + (size_t)t * E : s + p->pad, sizeof(float) * E);
+		if (d->enc == DSIN_ENC_BIAS)
+			for (int j = 0; j < E; j++)
+				xt[j] += d->bias_session[k] + d->bias_position[t] + d->bias_item[j];
+	}
+	self_attention_run(&d->sa, x, len, y, s + p->sa_work);
+	n = d->pool_valid ? len : T;
+	memset(out, 0, sizeof(float) * E);
+	for (int t = 0; t < n; t++)
+		for (int j = 0; j < E; j++)
+			out[j] += y[(size_t)t * E + j];
+	for (int j = 0; n > 0 && j < E; j++)
+		out[j] /= (float)n;
+}
+
+/* The merged Bi-LSTM outputs inter[K, W] over the first `steps` session interests. */
+static void
+interacting(const DinModel *m, const DsinPlan *p, float *s, int steps)
+{
+	const DinDsin *d = m->dsin;
+	int H = d->lstm_hidden, W = p->W, E = p->E;
+	float *inter = s + p->inter, *lin = s + p->lin;
+
+	memset(inter, 0, sizeof(float) * (size_t)p->K * W);
+	if (steps == 0)
+		return;
+	for (int dir = 0; dir < 2; dir++) {
+		float *out = s + (dir ? p->bw : p->fw);
+
+		memcpy(lin, s + p->interest, sizeof(float) * (size_t)steps * E);
+		for (int l = 0; l < d->lstm_layers; l++) {
+			lstm_run(dir ? &d->bw[l] : &d->fw[l], lin, steps, dir, out, s + p->lwork);
+			memcpy(lin, out, sizeof(float) * (size_t)steps * H);
+		}
+	}
+	for (int k = 0; k < steps; k++) {
+		const float *f = s + p->fw + (size_t)k * H, *b = s + p->bw + (size_t)k * H;
+		float *h = inter + (size_t)k * W;
+
+		for (int j = 0; j < H; j++)
+			switch (d->merge) {
+			case DSIN_MERGE_AVE:
+				h[j] = (f[j] + b[j]) / 2.0f;
+				break;
+			case DSIN_MERGE_CONCAT:
+				h[j] = f[j];
+				h[H + j] = b[j];
+				break;
+			case DSIN_MERGE_SUM:
+				h[j] = f[j] + b[j];
+				break;
+			case DSIN_MERGE_MUL:
+				h[j] = f[j] * b[j];
+				break;
+			case DSIN_MERGE_FW:
+				h[j] = f[j];
+				break;
+			case DSIN_MERGE_BW:
+				h[j] = b[j];
+				break;
+			}
+	}
+}
+
+/*
+ * Weights scores[C, K] of unit u over keys[K, kw] for the candidates' queries[C, E], normalized
+ * over the n valid sessions, and the pooled out[c] = sum_k w_ck key_k (row stride ostride).
+ */
+static void
+unit_pool(const DinDsinUnit *u, const DsinPlan *p, float *s, const float *keys, int n,
+          const float *queries, float *out, int ostride)
+{
+	int C = p->C, K = p->K, E = p->E, kw = u->key_w;
+	float *scores = s + p->scores;
+
+	if (u->bilinear) {
+		float *wq = s + p->qproj;
+
+		nn_linear(queries, C, E, kw, u->bilinear_w, NULL, wq);
+		for (int c = 0; c < C; c++)
+			for (int k = 0; k < K; k++)
+				scores[(size_t)c * K + k] = nn_dot(keys + (size_t)k * kw, wq + (size_t)c * kw, kw);
+	} else {
+		float *cur = s + p->unit_a, *other = s + p->unit_b;
+		int width = 4 * E;
+
+		for (int c = 0; c < C; c++)
+			for (int k = 0; k < K; k++) {
+				float *z = cur + ((size_t)c * K + k) * 4 * E;
+				const float *q = queries + (size_t)c * E, *h = keys + (size_t)k * E;
+
+				for (int j = 0; j < E; j++) {
+					z[j] = q[j];
+					z[E + j] = h[j];
+					z[2 * E + j] = q[j] - h[j];
+					z[3 * E + j] = q[j] * h[j];
+				}
+			}
+		for (int l = 0; l < u->n_layers; l++) {
+			float *swap;
+
+			nn_layer(&u->layers[l], cur, C * K, other);
+			swap = cur;
+			cur = other;
+			other = swap;
+			width = u->layers[l].out;
+		}
+		for (int i = 0; i < C * K; i++)
+			scores[i] = nn_dot(cur + (size_t)i * width, u->out_w, width) + u->out_b;
+	}
+	for (int c = 0; c < C; c++) {
+		float *w = scores + (size_t)c * K, *o = out + (size_t)c * ostride;
+
+		/* DeepCTR's masked softmax: with no valid session every score ties, so 1/K each */
+		for (int k = n; k < K; k++)
+			w[k] = u->softmax ? DIN_ATT_MASKED : 0.0f;
+		if (u->softmax)
+			nn_softmax(w, K);
+		memset(o, 0, sizeof(float) * kw);
+		for (int k = 0; k < K; k++)
+			for (int j = 0; j < kw; j++)
+				o[j] += w[k] * keys[(size_t)k * kw + j];
+	}
+}
+
+DinStatus
+dsin_interest(const DinModel *m, const float *keys, const int64_t *time, int T, int64_t at,
+              const float *queries, int C, float *work, float *interest, float *weights,
+              DinError *err)
+{
+	const DinDsin *d = m->dsin;
+	int start[DSIN_MAX_SESSIONS], len[DSIN_MAX_SESSIONS], n = 0, E = m->E;
+	DsinPlan p;
+	float *s = work;
+	DinStatus st;
+
+	plan(m, C, &p);
+	if (T > 0 && time == NULL)
+		return din_fail(err, DIN_EINVAL,
+		                "Architecture dsin divides the history into sessions by time; pass "
+		                "history_time with one time per behaviour.",
+		                "history_time is required for a dsin model");
+	if (T > 0 && (st = din_sessions(&d->rule, time, T, at, start, len, &n, err)) != DIN_OK)
+		return st;
+	padding_vector(m, s + p.pad);
+	for (int k = 0; k < p.K; k++)
+		session_interest(m, &p, s, k, k < n ? keys + (size_t)start[k] * E : NULL,
+		                 k < n ? len[k] : 0, s + p.interest + (size_t)k * E);
+	if (d->has_lstm) {
+		interacting(m, &p, s, d->steps_valid ? n : p.K);
+		unit_pool(&d->unit[1], &p, s, s + p.inter, n, queries, interest + E, m->att_width);
+	}
+	/* the first unit last, so its weights stay in scores for din_explain */
+	unit_pool(&d->unit[0], &p, s, s + p.interest, n, queries, interest, m->att_width);
+	if (weights) {
+		memset(weights, 0, sizeof(float) * (size_t)C * T);
+		for (int c = 0; c < C; c++)
+			for (int k = 0; k < n; k++)
+				for (int t = start[k]; t < start[k] + len[k]; t++)
+					weights[(size_t)c * T + t] = s[p.scores + (size_t)c * p.K + k];
+	}
+	return DIN_OK;
+}

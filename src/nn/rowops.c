@@ -1,0 +1,157 @@
+/*
+ * rowops.c - AVX2/FMA and portable versions of the attention unit's elementwise steps.
+ *
+ * Row tails (E = 36 is 4 x 8 + 4) use masked loads and stores, so a row never falls back to
+ * scalar code. Sums keep the order of the portable loops where it matters for the 1e-6
+ * agreement: only the dot product reassociates, as nn_dot always has.
+ */
+#include "nn.h"
+#include "rowops.h"
+#include "linear_strided.h"
+
+#include <immintrin.h>
+
+__attribute__((target("avx2,fma"))) static inline __m256i
+tail_mask(int valid)
+{
+	return _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+__attribute__((target("avx2,fma"))) static void
+rows_mul_avx2(float *p, const float *q, const float *k, int T, int E)
+{
+	int full = E & ~7;
+	__m256i m = tail_mask(E - full);
+
+	for (int t = 0; t < T; t++) {
+		const float *kt = k + (size_t)t * E;
+		float *pt = p + (size_t)t * E;
+		int j = 0;
+
+		for (; j < full; j += 8)
+			_mm256_storeu_ps(pt + j,
+			                 _mm256_mul_ps(_mm256_loadu_ps(q + j), _mm256_loadu_ps(kt + j)));
+		if (j < E)
+			_mm256_maskstore_ps(
+			    pt + j, m,
+			    _mm256_mul_ps(_mm256_maskload_ps(q + j, m), _mm256_maskload_ps(kt + j, m)));
+	}
+}
+
+__attribute__((target("avx2,fma"))) static void
+rows_add2_avx2(float *a, const float *h, const float *g, int T, int U)
+{
+	int full = U & ~7;
+	__m256i m = tail_mask(U - full);
+
+	for (int t = 0; t < T; t++) {
+		const float *gt = g + (size_t)t * U;
+		float *at = a + (size_t)t * U;
+		int j = 0;
+
+		for (; j < full; j += 8)
+			_mm256_storeu_ps(at + j, _mm256_add_ps(_mm256_loadu_ps(at + j),
+			                                       _mm256_add_ps(_mm256_loadu_ps(h + j),
+			                                                     _mm256_loadu_ps(gt + j))));
+		if (j < U)
+			_mm256_maskstore_ps(at + j, m,
+			                    _mm256_add_ps(_mm256_maskload_ps(at + j, m),
+			                                  _mm256_add_ps(_mm256_maskload_ps(h + j, m),
+			                                                _mm256_maskload_ps(gt + j, m))));
+	}
+}
+
+__attribute__((target("avx2,fma"))) static void
+rows_dot_avx2(float *s, const float *x, int n, int width, const float *v, float bias)
+{
+	int full = width & ~7;
+	__m256i m = tail_mask(width - full);
+
+	for (int i = 0; i < n; i++) {
+		const float *xi = x + (size_t)i * width;
+		__m256 acc = _mm256_setzero_ps();
+		__m128 h;
+		int j = 0;
+
+		for (; j < full; j += 8)
+			acc = _mm256_fmadd_ps(_mm256_loadu_ps(xi + j), _mm256_loadu_ps(v + j), acc);
+		if (j < width)
+			acc = _mm256_fmadd_ps(_mm256_maskload_ps(xi + j, m), _mm256_maskload_ps(v + j, m), acc);
+		h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+		h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+		h = _mm_add_ss(h, _mm_movehdup_ps(h));
+		s[i] = _mm_cvtss_f32(h) + bias;
+	}
+}
+
+__attribute__((target("avx2,fma"))) static void
+rows_pool_avx2(float *u, const float *w, const float *k, int T, int E)
+{
+	int full = E & ~7;
+	__m256i m = tail_mask(E - full);
+
+	for (int j = 0; j < E; j += 8) {
+		__m256 acc = _mm256_setzero_ps();
+
+		if (j < full) {
+			for (int t = 0; t < T; t++)
+				acc = _mm256_fmadd_ps(_mm256_set1_ps(w[t]), _mm256_loadu_ps(k + (size_t)t * E + j),
+				                      acc);
+			_mm256_storeu_ps(u + j, acc);
+		} else {
+			for (int t = 0; t < T; t++)
+				acc = _mm256_fmadd_ps(_mm256_set1_ps(w[t]),
+				                      _mm256_maskload_ps(k + (size_t)t * E + j, m), acc);
+			_mm256_maskstore_ps(u + j, m, acc);
+		}
+	}
+}
+
+void
+nn_rows_mul(float *p, const float *q, const float *k, int T, int E)
+{
+	if (nn_has_avx2()) {
+		rows_mul_avx2(p, q, k, T, E);
+		return;
+	}
+	for (int t = 0; t < T; t++)
+		for (int j = 0; j < E; j++)
+			p[(size_t)t * E + j] = q[j] * k[(size_t)t * E + j];
+}
+
+void
+nn_rows_add2(float *a, const float *h, const float *g, int T, int U)
+{
+	if (nn_has_avx2()) {
+		rows_add2_avx2(a, h, g, T, U);
+		return;
+	}
+	for (int t = 0; t < T; t++)
+		for (int j = 0; j < U; j++)
+			a[(size_t)t * U + j] += h[j] + g[(size_t)t * U + j];
+}
+
+void
+nn_rows_dot(float *s, const float *x, int n, int width, const float *v, float bias)
+{
+	if (nn_has_avx2()) {
+		rows_dot_avx2(s, x, n, width, v, bias);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		s[i] = nn_dot(x + (size_t)i * width, v, width) + bias;
+}
+
+void
+nn_rows_pool(float *u, const float *w, const float *k, int T, int E)
+{
+	if (nn_has_avx2()) {
+		rows_pool_avx2(u, w, k, T, E);
+		return;
+	}
+	for (int j = 0; j < E; j++)
+		u[j] = 0.0f;
+	for (int t = 0; t < T; t++)
+		for (int j = 0; j < E; j++)
+			u[j] += w[t] * k[(size_t)t * E + j];
+}

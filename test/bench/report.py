@@ -1,0 +1,112 @@
+#!/usr/bin/python3
+"""Print make bench's table from the result lines run.sh collected.
+
+Lines: "din MODEL T PATH SECONDS CANDIDATES", "torch MODEL T CAND_PER_S",
+"peak_detail NAME GFLOPS", "metric NAME ROWS SECONDS", "skip MESSAGE".
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import models  # noqa: E402
+
+PATHS = [("perrow", "per-row din_score", 1), ("rank100", "din_rank, 100 cand", 100),
+         ("rank1000", "din_rank, 1000 cand", 1000)]
+
+
+def main(path):
+    din, torch, peak, skips, metrics, detail = {}, {}, None, [], [], []
+    for line in open(path):
+        f = line.split()
+        if not f:
+            continue
+        if f[0] == "din":
+            din[(f[1], int(f[2]), f[3])] = int(f[5]) / float(f[4])
+        elif f[0] == "torch":
+            torch[(f[1], int(f[2]))] = float(f[3])
+        elif f[0] == "peak_detail":
+            if f[1] != "peak":
+                detail.append("%s=%s" % (f[1], f[2]))
+                if not f[1].startswith("openblas_core"):
+                    peak = max(peak or 0.0, float(f[2]))
+        elif f[0] == "metric":
+            metrics.append(f[1:])
+        elif f[0] == "skip":
+            skips.append(" ".join(f[1:]))
+    cpu = "unknown cpu"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    print()
+    print("din bench: one core (CPU 0), %s" % cpu)
+    print("sgemm peak %.1f GFLOP/s (best of: %s)" % (peak or 0, ", ".join(detail)))
+    for s in skips:
+        print("NOTE: " + s)
+    print("FLOPs = 2 x multiply-adds of the linear layers per candidate; din's count uses its split"
+          " first attention layer (history part shared by a request's candidates), PyTorch's the"
+          " unsplit one.")
+    print()
+    hdr = "%-5s %4s %-20s %12s %12s %9s %10s %9s %8s" % (
+        "model", "T", "path", "din cand/s", "torch cand/s", "din/torch", "MFLOP/cand",
+        "GFLOP/s", "of peak")
+    print(hdr)
+    print("-" * len(hdr))
+    verdicts = []
+    for name, (build, count) in models.MODELS.items():
+        cfg = build(100)
+        for T in (10, 50, 100):
+            tc = torch.get((name, T))
+            for key, label, cands in PATHS:
+                rate = din.get((name, T, key))
+                if rate is None:
+                    continue
+                macs, _ = count(cfg, T, 1.0 / cands)
+                gflops = rate * 2 * macs / 1e9
+                ratio = rate / tc if tc else None
+                of_peak = gflops / peak if peak else None
+                print("%-5s %4d %-20s %12.0f %12s %9s %10.3f %9.2f %8s" % (
+                    name, T, label, rate, "%.0f" % tc if tc else "-",
+                    "%.1fx" % ratio if ratio else "-", 2 * macs / 1e6, gflops,
+                    "%.0f%%" % (100 * of_peak) if of_peak else "-"))
+                if name == "din" and ratio:
+                    if key == "perrow":
+                        verdicts.append(("per-row >= 3x torch, T=%d" % T, ratio >= 3,
+                                         "%.1fx" % ratio))
+                    if key == "rank1000":
+                        verdicts.append(("rank 1000 >= 10x torch, T=%d" % T, ratio >= 10,
+                                         "%.1fx" % ratio))
+                if name == "din" and key == "rank1000" and of_peak:
+                    verdicts.append(("rank 1000 >= 40%% of peak, T=%d" % T, of_peak >= 0.4,
+                                     "%.0f%%" % (100 * of_peak)))
+        if tc is not None or True:
+            pass
+    for name in models.NOT_YET:
+        print("%-5s  not implemented in din yet: add it to MODELS in test/bench/models.py" % name)
+    if torch:
+        print()
+        print("PyTorch: test/reference/dinref.py, 1 thread, batch 1024, eval, no_grad; its FLOPs"
+              " per candidate:")
+        for name, (build, count) in models.MODELS.items():
+            print("  %s: %s" % (name, ", ".join(
+                "T=%d %.3f MFLOP (%.2f GFLOP/s)" % (T, 2 * count(build(100), T, 1)[1] / 1e6,
+                                                    torch[(name, T)] * 2 *
+                                                    count(build(100), T, 1)[1] / 1e9)
+                for T in (10, 50, 100) if (name, T) in torch)))
+    if verdicts:
+        print()
+        print("targets (issue 8):")
+        for what, ok, value in verdicts:
+            print("  %-32s %-6s %s" % (what, "met" if ok else "MISSED", value))
+    if metrics:
+        print()
+        print("metrics: %-28s %12s %10s" % ("", "rows", "seconds"))
+        for m in metrics:
+            print("  %-34s %12s %10s" % (m[0], m[1], m[2]))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

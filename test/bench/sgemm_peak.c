@@ -1,0 +1,94 @@
+/*
+ * sgemm_peak.c - this core's single-precision matrix-multiply speed, the bench's "peak".
+ *
+ * Serial OpenBLAS sgemm on square products and din's own AVX2 kernels on the shapes din feeds
+ * them; the best is the peak the bench compares din against. Prints "name gflops" lines.
+ */
+#include "nn/linear_strided.h"
+#include "nn/nn.h"
+
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static float *
+randoms(size_t n)
+{
+	float *x = malloc(n * sizeof(float));
+
+	for (size_t i = 0; i < n; i++)
+		x[i] = (float)rand() / RAND_MAX - 0.5f;
+	return x;
+}
+
+/*
+ * GFLOP/s of y[n,out] = x[n,in] W^T by `kernel` (0 = cblas_sgemm, 1 = din's dot-product AVX2
+ * kernel, 2 = its register-blocked one), best of several runs.
+ */
+static double
+measure(int kernel, int n, int in, int out)
+{
+	float *x = randoms((size_t)n * in), *w = randoms((size_t)out * in);
+	float *y = malloc((size_t)n * out * sizeof(float));
+	double best = 0, flops = 2.0 * n * in * out;
+	int reps = (int)(2e8 / flops) + 1;
+
+	for (int trial = 0; trial < 5; trial++) {
+		double t0 = now(), dt;
+
+		for (int r = 0; r < reps; r++) {
+			if (kernel == 0)
+				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, w, in,
+				            0.0f, y, out);
+			else if (kernel == 1)
+				nn_linear_avx2(x, in, n, in, w, in, out, NULL, y);
+			else
+				nn_linear_avx2_blocked(x, in, n, in, w, in, out, NULL, y);
+		}
+		dt = now() - t0;
+		if (flops * reps / dt / 1e9 > best)
+			best = flops * reps / dt / 1e9;
+	}
+	free(x);
+	free(w);
+	free(y);
+	return best;
+}
+
+int
+main(void)
+{
+	static const int shapes[][3] = {
+	    {1024, 1024, 1024}, {2048, 36, 80}, {1024, 80, 40}, {1024, 162, 200}, {512, 256, 256}};
+	double best = 0;
+
+	nn_init();
+	printf("openblas_core %s\n", openblas_get_corename());
+	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+		int n = shapes[s][0], in = shapes[s][1], out = shapes[s][2];
+		double g = measure(0, n, in, out);
+
+		printf("sgemm_%dx%dx%d %.2f\n", n, in, out, g);
+		best = g > best ? g : best;
+		if (nn_has_avx2()) {
+			g = measure(1, n, in, out);
+			printf("avx2dot_%dx%dx%d %.2f\n", n, in, out, g);
+			best = g > best ? g : best;
+			g = measure(2, n, in, out);
+			printf("avx2blocked_%dx%dx%d %.2f\n", n, in, out, g);
+			best = g > best ? g : best;
+		}
+	}
+	printf("peak %.2f\n", best);
+	return 0;
+}
