@@ -710,10 +710,11 @@ validate_file(const uint8 *bytes, size_t len, ImportFile *out)
 		din_file_free(&file);
 		din_report(&err, "invalid model file: ");
 	}
-	out->architecture = model->arch == DIN_ARCH_BST   ? "bst"
+	out->architecture = model->arch == DIN_ARCH_BST    ? "bst"
+	                    : model->arch == DIN_ARCH_DSIN ? "dsin"
 	                    : model->arch == DIN_ARCH_DIEN ? "dien"
-	                    : model->arch == DIN_ARCH_DIN ? "din"
-	                                                  : "base";
+	                    : model->arch == DIN_ARCH_DIN  ? "din"
+	                                                   : "base";
 	din_model_free(model);
 
 	out->config = alloc_or_free(file.config_len + 1, &file);
