@@ -1,14 +1,14 @@
--- BST through SQL against the PyTorch reference (test/reference/make_bst_fixtures.py): four
--- variants (torch-rechub, FuxiCTR, DeepCTR, the paper's time-gap positions with pre-norm), 300
--- rows each, probabilities and attention weights equal to 1e-5 relative, times passed as
--- history_time and at; then what din refuses.
+-- BST through SQL against the PyTorch reference (test/reference/make_bst_fixtures.py): five
+-- variants (torch-rechub, FuxiCTR, DeepCTR, the paper's time-gap positions with pre-norm,
+-- DeepCTR's mean over all padded slots), 300 rows each, probabilities and attention weights
+-- equal to 1e-5 relative, times passed as history_time and at; then what din refuses.
 \getenv abs_srcdir PG_ABS_SRCDIR
 \set dir :abs_srcdir '/test/fixtures/'
 \set SHOW_CONTEXT never
 
 CREATE TEMP TABLE bst_variants (name text PRIMARY KEY);
 INSERT INTO bst_variants VALUES ('bst_rechub'), ('bst_fuxi'), ('bst_deepctr'),
-                                ('bst_timegap_prenorm');
+                                ('bst_timegap_prenorm'), ('bst_deepctr_mean_all');
 -- times in the CSV are timestamptz microseconds since 2000-01-01 UTC
 CREATE TEMP TABLE bst_load (id int, history bigint[], ad_id bigint, context bigint[],
                             dense float8[], history_us bigint[], at_us bigint, expected float8);
@@ -78,7 +78,7 @@ FROM (SELECT variant, expected,
 GROUP BY variant ORDER BY variant;
 
 -- din_explain: the target's last-block attention over the behaviours (head average), or the
--- DIN pooling weights (bst_deepctr)
+-- DIN pooling weights (bst_deepctr), or 1/max_len (bst_deepctr_mean_all)
 SELECT e.variant, count(*) AS weights,
        count(*) FILTER (WHERE x.weight IS NULL
                            OR abs(x.weight - e.weight) > 1e-5 * greatest(1, abs(e.weight)))
@@ -126,6 +126,12 @@ SELECT din_score(ARRAY[5, 6], 8, 'bst_rechub', ARRAY[3],
        din_score(ARRAY[5, 6], 8, 'bst_rechub', ARRAY[3]) AS times_ignored;
 -- an empty history needs no times
 SELECT din_score('{}'::bigint[], 8, 'bst_timegap_prenorm') > 0 AS empty_ok;
+-- mean_all: an empty history still pools max_len padded slots, and every kept behaviour
+-- weighs 1/max_len (here 1/7)
+SELECT din_score(ARRAY[5, 6], 8, 'bst_deepctr_mean_all', ARRAY[3])
+       <> din_score('{}'::bigint[], 8, 'bst_deepctr_mean_all', ARRAY[3]) AS history_matters,
+       (SELECT array_agg(weight::numeric(10, 8) ORDER BY pos)
+        FROM din_explain(ARRAY[5, 6], 8, 'bst_deepctr_mean_all', ARRAY[3])) AS weights;
 
 -- errors: a time-gap model without history_time (one candidate, many), mismatched lengths
 SELECT din_score(ARRAY[5, 6, 7], 8, 'bst_timegap_prenorm');

@@ -183,16 +183,61 @@ read_pooling(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 	return cfg_bool(c, att, "attention", "scale", 0, &m->att_scale);
 }
 
+/*
+ * mean_all is DeepCTR's Transformer output_type "mean": every one of the max_len post-padded
+ * slots counts, a padded one holding row padding_row of each behaviour table. Its padded rows
+ * follow DeepCTR's query mask (attention output 0), so only that layout is accepted, and only
+ * slot-indexed positions that put behaviour t at slot t.
+ */
+static DinStatus
+read_padding(Cfg *c, DinModel *m, DinBst *b, const JsonValue *tr, int layout)
+{
+	int64_t row;
+
+	if (b->readout != DIN_BST_READ_MEAN_ALL) {
+		if (json_get(tr, "padding_row") != NULL)
+			return cfg_fail(c, DIN_ECORRUPT,
+			                "config key transformer.padding_row applies to readout mean_all only");
+		return DIN_OK;
+	}
+	if (b->target || layout != 1)
+		return cfg_fail(c, DIN_ECORRUPT,
+		                "config key transformer.readout is mean_all, which needs layout deepctr "
+		                "and target false");
+	for (int k = 0; k < b->n_pos; k++)
+		if (b->pos[k].time_gap || b->pos[k].align_end)
+			return cfg_fail(c, DIN_ECORRUPT,
+			                "config key transformer.positions[%d] must be an index position with "
+			                "align start for readout mean_all (padded slots have no time)",
+			                k);
+	if (b->bp_width > 0 && b->bp_align_end)
+		return cfg_fail(c, DIN_ECORRUPT,
+		                "config key transformer.block_positions.align must be start for readout "
+		                "mean_all (DeepCTR pads after the behaviours)");
+	TRY(cfg_int(c, tr, "transformer", "padding_row", 0, 0, 0, INT64_C(2147483647), 0, &row));
+	for (int k = 0; k < m->n_slots; k++) {
+		const DinField *f = &m->fields[m->behaviour[k]];
+
+		if (row >= f->rows)
+			return cfg_fail(c, DIN_ECORRUPT,
+			                "config key transformer.padding_row is %lld but behaviour field %s "
+			                "has %lld rows",
+			                (long long)row, f->name, (long long)f->rows);
+	}
+	b->pad_row = row;
+	return DIN_OK;
+}
+
 DinStatus
 cfg_bst(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 {
 	static const char *const keys[] = {
-	    "target",      "layout", "heads",     "blocks",          "norm",    "eps",
-	    "shared_norm", "ffn",    "positions", "block_positions", "readout", NULL};
+	    "target", "layout",    "heads",           "blocks",  "norm",        "eps", "shared_norm",
+	    "ffn",    "positions", "block_positions", "readout", "padding_row", NULL};
 	static const char *const bp_keys[] = {"align", "width", NULL};
 	static const char *const layouts[] = {"pytorch", "deepctr", NULL};
 	static const char *const norms[] = {"post", "pre", NULL};
-	static const char *const readouts[] = {"target", "mean", "attention", NULL};
+	static const char *const readouts[] = {"target", "mean", "attention", "mean_all", NULL};
 	static const char *const aligns[] = {"start", "end", NULL};
 	const JsonValue *tr = json_get(root, "transformer"), *pos, *bp, *ffn;
 	DinBst *b;
@@ -270,6 +315,7 @@ cfg_bst(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 		            DIN_MAX_LEN_LIMIT, 1, &x));
 		b->bp_width = (int)x;
 	}
+	TRY(read_padding(c, m, b, tr, layout));
 	ffn = json_get(tr, "ffn");
 	if (ffn == NULL)
 		return cfg_fail(c, DIN_ECORRUPT, "config key transformer.ffn is missing");

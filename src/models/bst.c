@@ -150,10 +150,12 @@ project(const DinBstBlock *blk, int D, const float *xq, const float *xk, int n, 
  * One block over the n rows in s + p->x (T behaviours first, target last when appended):
  * output rows [r0, n) into s + p->y. n_pre rows' projections come from s + p->qkv_h (block 0,
  * candidate-independent). probs: the last row's head-averaged weights over the n keys, or NULL.
+ * Rows [n_valid, n) are DeepCTR's padded slots (mean_all): masked as keys, and as queries their
+ * attention output is 0 (its query mask), so each is its own residual path.
  */
 static void
-run_block(const DinModel *m, const BstPlan *p, float *s, int bi, int n, int T, int r0, int n_pre,
-          float *probs)
+run_block(const DinModel *m, const BstPlan *p, float *s, int bi, int n, int n_valid, int T, int r0,
+          int n_pre, float *probs)
 {
 	const DinBst *b = m->bst;
 	const DinBstBlock *blk = &b->blocks[bi];
@@ -192,12 +194,13 @@ run_block(const DinModel *m, const BstPlan *p, float *s, int bi, int n, int T, i
 	if (n_pre > 0)
 		memcpy(qkv, s + p->qkv_h, sizeof(float) * (size_t)n_pre * 3 * D);
 	project(blk, D, in_q + (size_t)n_pre * D,
-	        in_k == in_q ? in_q + (size_t)n_pre * D : in_k + (size_t)n_pre * D, n - n_pre,
+	        in_k == in_q ? in_q + (size_t)n_pre * D : in_k + (size_t)n_pre * D, n_valid - n_pre,
 	        qkv + (size_t)n_pre * 3 * D, proj);
 
 	/* attention of the needed query rows; the last row alone when its weights are wanted */
-	nn_mha(qkv + (size_t)r0 * 3 * D, 3 * D, probs ? nq - 1 : nq, qkv + D, 3 * D, qkv + 2 * D, 3 * D,
-	       n, D, b->heads, NULL, att, NULL, s + p->mwork);
+	nn_mha(qkv + (size_t)r0 * 3 * D, 3 * D, (probs ? nq - 1 : nq) - (n - n_valid), qkv + D, 3 * D,
+	       qkv + 2 * D, 3 * D, n_valid, D, b->heads, NULL, att, NULL, s + p->mwork);
+	memset(att + (size_t)(n_valid - r0) * D, 0, sizeof(float) * (n - n_valid) * D);
 	if (probs)
 		nn_mha(qkv + (size_t)(n - 1) * 3 * D, 3 * D, 1, qkv + D, 3 * D, qkv + 2 * D, 3 * D, n, D,
 		       b->heads, NULL, att + (size_t)(nq - 1) * D, probs, s + p->mwork);
@@ -224,9 +227,13 @@ run_block(const DinModel *m, const BstPlan *p, float *s, int bi, int n, int T, i
 		layer_norm(y, nq, D, blk->ln2_w, blk->ln2_b, b->eps);
 }
 
-/* All blocks over the n rows in s + p->x; the result in s + p->x, rows [r_last, n). */
+/*
+ * All blocks over the n rows in s + p->x, the first n_valid of them behaviours (or the target);
+ * the result in s + p->x, rows [r_last, n).
+ */
 static void
-run_blocks(const DinModel *m, const BstPlan *p, float *s, int n, int T, int n_pre, float *probs)
+run_blocks(const DinModel *m, const BstPlan *p, float *s, int n, int n_valid, int T, int n_pre,
+           float *probs)
 {
 	const DinBst *b = m->bst;
 
@@ -234,7 +241,7 @@ run_blocks(const DinModel *m, const BstPlan *p, float *s, int n, int T, int n_pr
 		int last = bi == b->n_blocks - 1;
 		int r0 = last && b->readout == DIN_BST_READ_TARGET ? n - 1 : 0;
 
-		run_block(m, p, s, bi, n, T, r0, bi == 0 ? n_pre : 0, last ? probs : NULL);
+		run_block(m, p, s, bi, n, n_valid, T, r0, bi == 0 ? n_pre : 0, last ? probs : NULL);
 		memcpy(s + p->x + (size_t)r0 * b->D, s + p->y, sizeof(float) * (n - r0) * b->D);
 	}
 }
@@ -293,6 +300,39 @@ mean_rows(const float *x, int n, int D, float *u)
 		u[j] /= (float)n;
 }
 
+/*
+ * DeepCTR's mean over all max_len slots: the T behaviours at slots 0..T-1, then padded slots
+ * holding row pad_row of each behaviour table (post-padding; config_bst.c admits only
+ * slot-start positions). A padded row attends to nothing, so its output depends on its slot
+ * alone; it is recomputed per request, once, as nothing here depends on the candidate.
+ */
+static DinStatus
+mean_all(const DinModel *m, const BstPlan *p, float *s, int T, int C, float *interest,
+         float *weights)
+{
+	const DinBst *b = m->bst;
+	int D = b->D, W = m->max_len;
+	float *pad = s + p->att; /* free until the blocks run */
+
+	for (int k = 0; k < m->n_slots; k++) {
+		const DinField *f = &m->fields[m->behaviour[k]];
+
+		memcpy(pad + m->slot_offset[k], f->weight + (size_t)b->pad_row * f->dim,
+		       sizeof(float) * f->dim);
+	}
+	memcpy(s + p->x, s + p->xh, sizeof(float) * T * D);
+	/* slots as in a full window: with align start, row t of W sits at slot t */
+	for (int t = T; t < W; t++)
+		sequence_row(b, m->E, pad, W, t, 0.0, s + p->x + (size_t)t * D);
+	run_blocks(m, p, s, W, T, W, 0, NULL);
+	for (int c = 0; c < C; c++) {
+		mean_rows(s + p->x, W, D, interest + (size_t)c * D);
+		for (int t = 0; weights && t < T; t++)
+			weights[(size_t)c * T + t] = 1.0f / (float)W;
+	}
+	return DIN_OK;
+}
+
 DinStatus
 bst_interest(const DinModel *m, const DinRequest *req, const float *keys, int T,
              const float *queries, int C, float *work, float *interest, float *weights,
@@ -317,11 +357,13 @@ bst_interest(const DinModel *m, const DinRequest *req, const float *keys, int T,
 		sequence_row(b, E, keys + (size_t)t * E, T, t,
 		             times ? (double)(req->at - times[t]) / 1e6 : 0.0, s + p.xh + (size_t)t * D);
 
+	if (b->readout == DIN_BST_READ_MEAN_ALL)
+		return mean_all(m, &p, s, T, C, interest, weights);
 	if (!b->target) {
 		/* nothing in the blocks depends on the candidate: run them once */
 		memcpy(s + p.x, s + p.xh, sizeof(float) * T * D);
 		if (T > 0)
-			run_blocks(m, &p, s, T, T, 0, NULL);
+			run_blocks(m, &p, s, T, T, T, 0, NULL);
 		for (int c = 0; c < C; c++) {
 			float *u = interest + (size_t)c * D, *w = weights ? weights + (size_t)c * T : NULL;
 
@@ -356,7 +398,7 @@ bst_interest(const DinModel *m, const DinRequest *req, const float *keys, int T,
 
 		memcpy(s + p.x, s + p.xh, sizeof(float) * T * D);
 		sequence_row(b, E, queries + (size_t)c * E, T, T, 0.0, s + p.x + (size_t)T * D);
-		run_blocks(m, &p, s, n, T, T, weights ? s + p.probs : NULL);
+		run_blocks(m, &p, s, n, n, T, T, weights ? s + p.probs : NULL);
 		if (b->readout == DIN_BST_READ_TARGET)
 			memcpy(u, s + p.x + (size_t)T * D, sizeof(float) * D);
 		else

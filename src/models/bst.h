@@ -13,7 +13,8 @@
 typedef enum DinBstReadout {
 	DIN_BST_READ_TARGET = 0,
 	DIN_BST_READ_MEAN,
-	DIN_BST_READ_ATTENTION
+	DIN_BST_READ_ATTENTION,
+	DIN_BST_READ_MEAN_ALL /* DeepCTR's output_type "mean": over max_len rows, padding included */
 } DinBstReadout;
 
 /* One position feature of the sequence rows (index slot, or bucketed time gap). */
@@ -46,6 +47,7 @@ typedef struct DinBst {
 	int n_pos, concat_width, uses_time;
 	DinBstPosition pos[DIN_BST_MAX_POSITIONS];
 	int bp_align_end, bp_width; /* block positions (pe_q/pe_k) */
+	int64_t pad_row;            /* mean_all: the behaviour tables' row a padded slot looks up */
 	DinBstBlock blocks[];
 } DinBst;
 
@@ -57,7 +59,7 @@ size_t bst_scratch_floats(const DinModel *m, int n_cand);
  * times are the tail of req->history_time) and the candidates' target vectors queries[C, E].
  * weights (may be NULL) receives [C, T]: the target row's attention over the behaviours in the
  * last block, averaged over heads (target appended), the pooling weights (readout attention),
- * or 1/T (history-only mean). Fails only when a time-gap model gets no times.
+ * 1/T (history-only mean) or 1/max_len (mean_all). Fails only when a time-gap model gets no times.
  */
 DinStatus bst_interest(const DinModel *m, const DinRequest *req, const float *keys, int T,
                        const float *queries, int C, float *work, float *interest, float *weights,

@@ -28,6 +28,8 @@ def transformer_defaults(cfg):
     tr.setdefault("positions", [])
     tr.setdefault("block_positions", None)
     tr.setdefault("readout", "target" if tr["target"] else "mean")
+    if tr["readout"] == "mean_all":
+        tr.setdefault("padding_row", 0)
     ffn = dict(tr["ffn"])
     ffn.setdefault("bias", True)
     ffn["activation"] = dinref._act_defaults(ffn.get("activation", {"type": "relu"}))
@@ -172,7 +174,9 @@ class BstScorer(dinref.Scorer):
         return (x - mu) / np.sqrt(var + self.tr["eps"]) * self.t[name + ".weight"] + \
             self.t[name + ".bias"]
 
-    def _mha(self, pre, xq, xk):
+    def _mha(self, pre, xq, xk, valid=None):
+        """valid: rows >= valid are DeepCTR's padded slots, masked as keys (score -2^32+1) and
+        as queries (their weights multiplied by 0), literally as its Transformer layer does."""
         tr, D = self.tr, self.D
         h = tr["heads"]
         d = D // h
@@ -189,8 +193,12 @@ class BstScorer(dinref.Scorer):
         probs = np.zeros((h, Q.shape[0], K.shape[0]))
         for j in range(h):
             s = Q[:, j * d:(j + 1) * d] @ K[:, j * d:(j + 1) * d].T / math.sqrt(d)
+            if valid is not None:
+                s[:, valid:] = -2.0 ** 32 + 1
             e = np.exp(s - s.max(1, keepdims=True))
             a = e / e.sum(1, keepdims=True)
+            if valid is not None:
+                a[valid:, :] *= 0.0
             probs[j] = a
             out[:, j * d:(j + 1) * d] = a @ V[:, j * d:(j + 1) * d]
         if tr["layout"] == "pytorch":
@@ -209,7 +217,7 @@ class BstScorer(dinref.Scorer):
             y = y + self.t[pre + "ffn.1.bias"]
         return y
 
-    def block(self, b, X):
+    def block(self, b, X, valid=None):
         tr = self.tr
         pre = "transformer.blocks.%d." % b
         n1, n2 = (pre + "norm", pre + "norm") if tr["shared_norm"] else \
@@ -223,18 +231,32 @@ class BstScorer(dinref.Scorer):
             xq = X + s * self.t[pre + "query_pe"][idx]
             xk = X + s * self.t[pre + "key_pe"][idx]
         if tr["norm"] == "post":
-            a, probs = self._mha(pre, xq, xk)
+            a, probs = self._mha(pre, xq, xk, valid)
             R = self._ln(n1, a + xq)
             R = self._ln(n2, R + self._ffn(pre, R))
         else:
-            a, probs = self._mha(pre, self._ln(n1, xq), self._ln(n1, xk))
+            a, probs = self._mha(pre, self._ln(n1, xq), self._ln(n1, xk), valid)
             R = xq + a
             R = R + self._ffn(pre, self._ln(n2, R))
         return R, probs
 
+    def padded_sequence(self, q, K):
+        """DeepCTR's post-padded window: max_len rows, slot t >= T holding row padding_row of
+        each behaviour table; X [max_len, D] with its positions."""
+        L, T, W = self.L, K.shape[0], self.L.config["max_len"]
+        r = self.tr["padding_row"]
+        pad = np.concatenate([self.t["fields.%s.weight" % f][r] for f in L.behaviour])
+        Kf = np.concatenate([K.reshape(T, L.E), np.tile(pad, (W - T, 1))])
+        return self.sequence(q, Kf, None, 0)
+
     def interest(self, q, K, times, at):
         """(interest [D], weights [T]) as din scores and explains them."""
         tr, T = self.tr, K.shape[0]
+        if tr["readout"] == "mean_all":
+            X = self.padded_sequence(q, K)
+            for b in range(tr["blocks"]):
+                X, _ = self.block(b, X, valid=T)
+            return X.mean(0), np.full(T, 1.0 / X.shape[0])
         X = self.sequence(q, K, times, at)
         probs = None
         if X.shape[0] > 0:
@@ -344,11 +366,16 @@ def _torch_block(scorer, b):
             s = math.sqrt(D)
             xq = X + s * tt("query_pe")[idx]
             xk = X + s * tt("key_pe")[idx]
+        # DeepCTR's query mask: a padded row's weights are 0 (torch gives NaN when no key is
+        # valid, hence where, not a product)
+        zero = torch.zeros((), dtype=torch.float64)
         if tr["norm"] == "post":
             a, _ = mha(xq, xk, xk, key_padding_mask=pad, need_weights=False)
+            a = torch.where(pad[..., None], zero, a)
             R = ln(a + xq, 0)
             return ln(R + ffn(R), 1)
         a, _ = mha(ln(xq, 0), ln(xk, 0), ln(xk, 0), key_padding_mask=pad, need_weights=False)
+        a = torch.where(pad[..., None], zero, a)
         R = xq + a
         return R + ffn(ln(R, 1))
     return run
@@ -362,6 +389,9 @@ def check_against_torch(scorer, samples, rng):
     worst = 0.0
     for q, K, times, at in samples:
         T = K.shape[0]
+        if tr["readout"] == "mean_all":
+            worst = max(worst, _check_mean_all(scorer, blocks, q, K))
+            continue
         if T == 0 and not tr["target"]:
             continue
         X = scorer.sequence(q, K, times, at)
@@ -384,3 +414,18 @@ def check_against_torch(scorer, samples, rng):
         worst = max(worst, float(np.abs(out - mine).max()))
         # and the weights din_explain reports: the last block's, through nn.MultiheadAttention
     return worst
+
+
+def _check_mean_all(scorer, blocks, q, K):
+    """DeepCTR's mean over all slots through nn.MultiheadAttention on the post-padded window
+    (padded keys masked, padded queries zeroed), against BstScorer.interest."""
+    T = K.shape[0]
+    X = scorer.padded_sequence(q, K)
+    W = X.shape[0]
+    Xp = torch.tensor(X[None], dtype=torch.float64)
+    pad = torch.tensor([[False] * T + [True] * (W - T)])
+    with torch.no_grad():
+        for f in blocks:
+            Xp = f(Xp, pad, list(range(W)))
+    u, _ = scorer.interest(q, K, None, 0)
+    return float(np.abs(Xp[0].mean(0).numpy() - u).max())

@@ -1,6 +1,6 @@
 """BST fixtures (run: /usr/bin/python3 test/reference/make_fixtures.py --bst).
 
-Four variants, each <variant>.safetensors, <variant>.csv with the columns
+Five variants, each <variant>.safetensors, <variant>.csv with the columns
 id,history,ad_id,context,dense,history_time,at,expected (history_time: epoch microseconds since
 2000-01-01 UTC, PostgreSQL's timestamptz origin, one per behaviour, or empty; at: the target's
 time in the same unit) and <variant>.explain.csv (id,pos,weight). The expected values come from
@@ -129,7 +129,28 @@ def bst_timegap_prenorm():
                 unknown_items=[], ctx_pools=[], unknown_ctx=[], times=True)
 
 
-VARIANTS = [bst_rechub, bst_fuxi, bst_deepctr, bst_timegap_prenorm]
+def bst_deepctr_mean_all():
+    """DeepCTR's Transformer with output_type "mean": the mean over all max_len post-padded
+    slots, a padded slot holding row 0 of each behaviour table (DeepCTR's padding id), with
+    its query-masked rows (attention 0, then residual, shared LN, FFN) and per-block position
+    tables; 3 heads, 2 blocks. Item 0 is the padding id, so histories never contain it."""
+    cfg = _bst(7, [{"name": "item", "rows": 160, "dim": 8},
+                   {"name": "cate", "rows": 12, "dim": 4},
+                   {"name": "user", "rows": 40, "dim": 4}],
+               {"target": False, "layout": "deepctr", "heads": 3, "blocks": 2, "norm": "post",
+                "eps": 1e-9, "shared_norm": True,
+                "ffn": {"units": 48, "bias": False, "activation": {"type": "relu"}},
+                "block_positions": {"align": "start", "width": 7},
+                "readout": "mean_all", "padding_row": 0},
+               {"inputs": ["context", "target", "interest"],
+                "layers": [{"units": 24, "activation": {"type": "relu"}}],
+                "head": {"type": "sigmoid", "bias": True}},
+               context=["user"])
+    return dict(config=cfg, items=_items(160, 12, 5, 1), item_pool=list(range(1, 160)),
+                unknown_items=[], ctx_pools=[list(range(40))], unknown_ctx=[[]], times=False)
+
+
+VARIANTS = [bst_rechub, bst_fuxi, bst_deepctr, bst_timegap_prenorm, bst_deepctr_mean_all]
 
 
 # ---------------------------------------------------------------------------------------------

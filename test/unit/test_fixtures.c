@@ -502,6 +502,12 @@ test_fixture_bst_timegap_prenorm(void)
 	check_variant("bst_timegap_prenorm");
 }
 
+static void
+test_fixture_bst_deepctr_mean_all(void)
+{
+	check_variant("bst_deepctr_mean_all");
+}
+
 void suite_fixtures(void);
 
 void
@@ -522,6 +528,7 @@ suite_fixtures(void)
 	RUN(test_fixture_bst_fuxi);
 	RUN(test_fixture_bst_deepctr);
 	RUN(test_fixture_bst_timegap_prenorm);
+	RUN(test_fixture_bst_deepctr_mean_all);
 	RUN(test_fixture_dien_aigru);
 	RUN(test_fixture_dien_gru_pooling);
 	RUN(test_fixture_dien_bilinear);
