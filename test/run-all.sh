@@ -76,6 +76,19 @@ tar -C "$REPO" --exclude=./.git --exclude=./results --exclude=./tmp_check \
 	--exclude='*.o' --exclude='*.so' --exclude='*.bc' --exclude=./test/unit/din_unit \
 	-cf - . | tar -C "$SRC" -xf -
 chmod -R a+rX "$SRC"
+# The peer fixtures (../shared/fixtures beside the clone; DIN_SHARED overrides) go to the
+# staging directory too, for the same reason; test/t/020 skips when there are none.
+SHARED_SRC=${DIN_SHARED:-$REPO/../shared}
+if [ -d "$SHARED_SRC/fixtures" ]; then
+	mkdir -p "$WORK/shared"
+	cp -r "$SHARED_SRC/fixtures" "$WORK/shared/"
+	# the session-splitting unit test reads the Taobao head as ../shared/data/... too
+	if [ -d "$SHARED_SRC/data/taobao-userbehavior-head" ]; then
+		mkdir -p "$WORK/shared/data"
+		cp -r "$SHARED_SRC/data/taobao-userbehavior-head" "$WORK/shared/data/"
+	fi
+	chmod -R a+rX "$WORK/shared"
+fi
 
 # Stops a TAP node left behind by a killed prove: nothing may keep running.
 stop_stray_tap_nodes() {
@@ -134,6 +147,19 @@ else
 	record unit skipped
 fi
 
+# Smoke fuzz (issue 9): replay the seeds and every saved crash, then each libFuzzer target for
+# FUZZ_SMOKE_SECONDS (10); `make fuzz` is the long run.
+if command -v "${CLANG:-clang-14}" >/dev/null 2>&1; then
+	if bash test/fuzz/run.sh smoke; then
+		record fuzz passed
+	else
+		record fuzz failed
+		save_artifacts test/fuzz/crashes
+	fi
+else
+	record fuzz skipped
+fi
+
 # --- 3. one cluster for pg_regress and pgTAP ---------------------------------------------
 if ! cluster_start "$PORT" "$WORK/cluster"; then
 	record cluster failed
@@ -182,7 +208,8 @@ if [ -n "$(ls test/t/*.pl 2>/dev/null)" ]; then
 	# LANG: the nodes' initdb takes its locale from it, and C.UTF-8 always exists on Debian
 	# (a CI image may name a locale that was never generated).
 	if cluster_as_owner env PATH="$PG_BINDIR:$PATH" PG_REGRESS="$PG_REGRESS" \
-		TESTDIR="$WORK/tap" DIN_SRCDIR="$SRC" HOME="$WORK/tap" LANG=C.UTF-8 \
+		TESTDIR="$WORK/tap" DIN_SRCDIR="$SRC" DIN_SHARED="$WORK/shared" HOME="$WORK/tap" \
+		LANG=C.UTF-8 \
 		prove -I "$PERL_TEST_LIB" -I "$SRC/test/t" test/t/*.pl; then
 		record tap passed
 	else

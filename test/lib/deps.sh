@@ -18,6 +18,7 @@ packages=(
 	libopenblas0-serial                   # the single-threaded BLAS din links
 	libipc-run-perl                       # IPC::Run, required by PostgreSQL::Test::Utils
 	perl                                  # prove, Test::More
+	python3-numpy                         # tools/din-convert and its tests
 	"$@"
 )
 

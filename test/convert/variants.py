@@ -1,0 +1,306 @@
+#!/usr/bin/env python3
+"""Small random models of every supported library option, laid out like the peer fixtures:
+
+    variants.py OUTDIR   ->  OUTDIR/<library>/{manifest.json, cate_of_item.npy,
+                                               NAME.weights.npz, NAME.spec.json, NAME.test.npz}
+
+Weights are made with the libraries' state_dict names and shapes; `pred` of each test row is
+what the library computes (libref.py, float64), so converting and scoring through din must
+give it back. Seeded: a rerun writes the same numbers.
+"""
+
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+import libref  # noqa: E402
+
+N_ITEMS, N_CATES, N_USERS, N_CITIES, T, ROWS = 40, 6, 12, 5, 6, 48
+# One item -> category mapping for all variants (cate_of_item.npy, 0 = padding).
+CATE_OF = np.concatenate([[0], np.random.default_rng(0).integers(1, N_CATES, N_ITEMS - 1)])
+
+
+class Maker:
+    def __init__(self, seed):
+        self.rng = np.random.default_rng(seed)
+        self.sd = {}
+
+    def normal(self, key, shape, scale):
+        self.sd[key] = (self.rng.standard_normal(shape) * scale).astype(np.float32)
+
+    def uniform(self, key, shape, lo, hi):
+        self.sd[key] = self.rng.uniform(lo, hi, shape).astype(np.float32)
+
+    def linear(self, prefix, out, inp, bias=True):
+        self.normal(prefix + ".weight", (out, inp), 1.5 / np.sqrt(inp))
+        if bias:
+            self.normal(prefix + ".bias", (out,), 0.1)
+
+    def bn(self, prefix, n):
+        self.normal(prefix + ".running_mean", (n,), 0.2)
+        self.uniform(prefix + ".running_var", (n,), 0.5, 1.5)
+        self.uniform(prefix + ".weight", (n,), 0.5, 1.5)
+        self.normal(prefix + ".bias", (n,), 0.1)
+        self.sd[prefix + ".num_batches_tracked"] = np.array(100, dtype=np.int64)
+
+    def gru(self, prefix, suffix, inp, H, shared_bias=False):
+        self.normal("%s.weight_ih%s" % (prefix, suffix), (3 * H, inp), 1 / np.sqrt(inp))
+        self.normal("%s.weight_hh%s" % (prefix, suffix), (3 * H, H), 1 / np.sqrt(H))
+        self.normal("%s.bias_ih%s" % (prefix, suffix), (3 * H,), 0.1)
+        if shared_bias:
+            self.sd["%s.bias_hh%s" % (prefix, suffix)] = self.sd["%s.bias_ih%s" % (prefix, suffix)]
+        else:
+            self.normal("%s.bias_hh%s" % (prefix, suffix), (3 * H,), 0.1)
+
+
+# ---- DeepCTR-Torch ----------------------------------------------------------------------
+
+def dctr_act(m, prefix, act, n):
+    if act.lower() == "dice":
+        m.uniform(prefix + ".alpha", (n, 1), -0.5, 0.5)
+        m.bn(prefix + ".bn", n)
+    elif act.lower() == "prelu":
+        m.sd[prefix + ".weight"] = np.array([0.25], dtype=np.float32)
+
+
+def dctr_dnn(m, prefix, inp, units, act, use_bn):
+    for i, u in enumerate(units):
+        m.linear("%s.linears.%d" % (prefix, i), u, inp)
+        if use_bn:
+            m.bn("%s.bn.%d" % (prefix, i), u)
+        dctr_act(m, "%s.activation_layers.%d" % (prefix, i), act, u)
+        inp = u
+    return inp
+
+
+def dctr_variant(name, seed, model, kwargs, separate=False, dense=False, city=False,
+                 neg=False):
+    m = Maker(seed)
+    feats = [{"type": "sparse", "name": "user", "vocabulary_size": N_USERS, "embedding_dim": 3}]
+    if city:  # another group: embedding_lookup puts its group after default_group
+        feats.append({"type": "sparse", "name": "city", "vocabulary_size": N_CITIES,
+                      "embedding_dim": 2, "group_name": "geo"})
+    feats += [{"type": "sparse", "name": "item", "vocabulary_size": N_ITEMS, "embedding_dim": 4},
+              {"type": "sparse", "name": "cate", "vocabulary_size": N_CATES, "embedding_dim": 4}]
+    for f, n in (("item", N_ITEMS), ("cate", N_CATES)):
+        emb_name = "hist_item" if separate and f == "item" else f
+        feats.append({"type": "varlen", "name": "hist_" + f, "vocabulary_size": n,
+                      "embedding_dim": 4, "embedding_name": emb_name, "maxlen": T,
+                      "length_name": "seq_length"})
+    if model == "DIEN":  # a varlen feature DIEN never reads
+        feats.append({"type": "varlen", "name": "tags", "vocabulary_size": 7, "embedding_dim": 2,
+                      "maxlen": 3, "combiner": "mean"})
+    if dense:
+        feats.append({"type": "dense", "name": "price", "dimension": 2})
+    for f in feats:
+        if f["type"] != "dense":
+            key = "embedding_dict.%s.weight" % f.get("embedding_name", f["name"])
+            if key not in m.sd:
+                m.normal(key, (f["vocabulary_size"], f["embedding_dim"]), 0.7)
+    E = 8
+    spec = {"model": model, "features": feats, "history_feature_list": ["item", "cate"],
+            "kwargs": kwargs}
+    kw = dict(kwargs)
+    if model == "DIN":
+        att_units, att_act = kw.get("att_hidden_size", [64, 16]), kw.get("att_activation", "Dice")
+        norm, use_bn = kw.get("att_weight_normalization", False), kw.get("dnn_use_bn", False)
+        prefix = "attention"
+    else:
+        att_units, att_act = kw.get("att_hidden_units", [64, 16]), kw.get("att_activation", "relu")
+        norm, use_bn = kw.get("att_weight_normalization", True), kw.get("use_bn", False)
+        prefix = "interest_evolution.attention"
+    last = dctr_dnn(m, prefix + ".local_att.dnn", 4 * E, att_units, att_act, False)
+    m.linear(prefix + ".local_att.dense", 1, last)
+    units, act = kw.get("dnn_hidden_units", [256, 128]), kw.get("dnn_activation", "relu")
+    width = 3 + (2 if city else 0) + 8 + E + (2 if dense else 0)
+    last = dctr_dnn(m, "dnn", width, units, act, use_bn)
+    m.linear("dnn_linear" if model == "DIN" else "linear", 1, last, bias=False)
+    m.normal("out.bias", (1,), 0.1)
+    gru_type = kw.get("gru_type", "GRU")
+    if model == "DIEN":
+        m.gru("interest_extractor.gru", "_l0", E, E)
+        evo = "interest_evolution.interest_evolution"
+        if gru_type in ("GRU", "AIGRU"):
+            m.gru(evo, "_l0", E, E)
+        else:
+            m.gru(evo + ".rnn", "", E, E, shared_bias=True)
+        if neg:  # the auxiliary net: training-only, the converter drops it
+            m.linear("interest_extractor.auxiliary_net.dnn.linears.0", 100, 2 * E)
+            m.linear("interest_extractor.auxiliary_net.dense", 1, 100)
+
+    rng = np.random.default_rng(seed + 1)
+    cate_of = CATE_OF
+    lengths = rng.integers(0 if not (model == "DIN" and norm) else 1, T + 1, ROWS)
+    lengths[:3] = [T, 1, 0 if not (model == "DIN" and norm) else 2]
+    hist = np.zeros((ROWS, T), dtype=np.int64)
+    for i, L in enumerate(lengths):
+        hist[i, :L] = rng.integers(1, N_ITEMS, L)
+    test = {"user": rng.integers(0, N_USERS, ROWS), "item": rng.integers(1, N_ITEMS, ROWS),
+            "hist_item": hist, "hist_cate": cate_of[hist], "seq_length": lengths}
+    test["cate"] = cate_of[test["item"]]
+    if city:
+        test["city"] = rng.integers(0, N_CITIES, ROWS)
+    if dense:
+        test["price"] = rng.integers(-256, 256, (ROWS, 2)) / 256.0
+    sparse = [("user", "user")] + ([("item", "item"), ("cate", "cate")])
+    if city:
+        sparse.append(("city", "city"))
+    c = {"sparse": sparse, "query": [("item", "item"), ("cate", "cate")],
+         "keys": [("hist_item", "hist_item" if separate else "item"), ("hist_cate", "cate")],
+         "dense": ["price"] if dense else [], "att_layers": len(att_units), "att_act": att_act,
+         "norm": norm, "dnn_layers": len(units), "dnn_act": act, "use_bn": use_bn,
+         "gru_type": gru_type}
+    fwd = libref.dctr_din if model == "DIN" else libref.dctr_dien
+    rows = [{k: v[i] for k, v in test.items()} for i in range(ROWS)]
+    test["pred"] = np.array([fwd(m.sd, r, c) for r in rows])
+    return name, spec, m.sd, test, cate_of
+
+
+# ---- torch-rechub -----------------------------------------------------------------------
+
+def rechub_mlp(m, inp, dims, act):
+    for i, u in enumerate(dims):
+        m.linear("mlp.mlp.%d" % (4 * i), u, inp)
+        m.bn("mlp.mlp.%d" % (4 * i + 1), u)
+        if act == "prelu":
+            m.sd["mlp.mlp.%d.weight" % (4 * i + 2)] = np.array([0.25], dtype=np.float32)
+        elif act == "dice":
+            m.uniform("mlp.mlp.%d.alpha" % (4 * i + 2), (1,), -0.5, 0.5)
+        inp = u
+    m.linear("mlp.mlp.%d" % (4 * len(dims)), 1, inp)
+
+
+def rechub_variant(name, seed, model, kwargs, padding, dense=False):
+    m = Maker(seed)
+    feats = [{"type": "sparse", "name": "user_id", "vocab_size": N_USERS, "embed_dim": 4}]
+    if dense:
+        feats.append({"type": "dense", "name": "age"})
+    fields = [("item_id", N_ITEMS)] + ([("cate_id", N_CATES)] if model == "BST" else [])
+    targ = [{"type": "sparse", "name": "target_" + f, "vocab_size": n, "embed_dim": 4,
+             "padding_idx": 0} for f, n in fields]
+    hist = [{"type": "sequence", "name": "hist_" + f, "vocab_size": n, "embed_dim": 4,
+             "pooling": "concat", "shared_with": "target_" + f, "padding_idx": 0}
+            for f, n in fields]
+    spec = {"model": model, "features": feats, "history_features": hist,
+            "target_features": targ, "kwargs": kwargs, "max_len": T, "padding": padding}
+    for f in feats + targ:
+        if f["type"] == "sparse":
+            m.normal("embedding.embed_dict.%s.weight" % f["name"], (f["vocab_size"], 4), 0.7)
+    D = 4 * len(fields)
+    mlp = kwargs.get("mlp_params", {})
+    dims, act = mlp.get("dims", []), mlp.get("activation", "relu" if model == "BST" else "dice")
+    width = D + D + 4 + (1 if dense else 0)
+    if model == "BST":
+        blocks = kwargs.get("num_layers", 1)
+        m.normal("pos_embedding.weight", (kwargs.get("max_seq_len", 51), D), 0.5)
+        for b in range(blocks):
+            p = "transformer_layers.layers.%d." % b
+            m.linear(p + "self_attn.in_proj", 3 * D, D)
+            m.sd[p + "self_attn.in_proj_weight"] = m.sd.pop(p + "self_attn.in_proj.weight")
+            m.sd[p + "self_attn.in_proj_bias"] = m.sd.pop(p + "self_attn.in_proj.bias")
+            m.linear(p + "self_attn.out_proj", D, D)
+            m.linear(p + "linear1", 32, D)
+            m.linear(p + "linear2", D, 32)
+            for n in ("norm1", "norm2"):
+                m.uniform(p + n + ".weight", (D,), 0.5, 1.5)
+                m.normal(p + n + ".bias", (D,), 0.1)
+    else:
+        m.gru("interest_extractor_layers.0", "_l0", D, D)
+        p = "interest_evolving_layers.0."
+        m.normal(p + "Wa", (D, D), 0.5)
+        for g in ("u", "r", "h"):
+            m.normal(p + "augru_cell.W" + g, (D, D), 0.5)
+            m.normal(p + "augru_cell.U" + g, (D, D), 0.5)
+            m.normal(p + "augru_cell.b" + g, (1, D), 0.3)
+    rechub_mlp(m, width, dims, act)
+
+    rng = np.random.default_rng(seed + 1)
+    cate_of = CATE_OF
+    lengths = rng.integers(0, T + 1, ROWS)
+    lengths[:3] = [T, 1, 0]
+    h = np.zeros((ROWS, T), dtype=np.int64)
+    for i, L in enumerate(lengths):
+        ids = rng.integers(1, N_ITEMS, L)
+        if padding == "pre":
+            h[i, T - L:] = ids
+        else:
+            h[i, :L] = ids
+    test = {"user_id": rng.integers(0, N_USERS, ROWS), "target_item_id":
+            rng.integers(1, N_ITEMS, ROWS), "hist_item_id": h}
+    if model == "BST":
+        test["hist_cate_id"] = cate_of[h]
+        test["target_cate_id"] = cate_of[test["target_item_id"]]
+    if dense:
+        test["age"] = rng.integers(0, 256, ROWS) / 256.0
+    c = {"hist": [(x["name"], x["shared_with"]) for x in hist],
+         "target": [(x["name"], x["name"]) for x in targ], "feats": [("user_id", "user_id")],
+         "dense": ["age"] if dense else [], "mlp_layers": len(dims), "mlp_act": act,
+         "heads": kwargs.get("nhead", 8), "blocks": kwargs.get("num_layers", 1)}
+    fwd = libref.rechub_bst if model == "BST" else libref.rechub_dien
+    rows = [{k: v[i] for k, v in test.items()} for i in range(ROWS)]
+    test["pred"] = np.array([fwd(m.sd, r, c) for r in rows])
+    return name, spec, m.sd, test, cate_of
+
+
+VARIANTS = {
+    "deepctr-torch": [
+        lambda: dctr_variant("din_dice", 1, "DIN", {"att_hidden_size": [16, 8],
+                             "dnn_hidden_units": [16, 8]}, dense=True),
+        lambda: dctr_variant("din_prelu_softmax_bn_separate", 2, "DIN", {
+            "att_hidden_size": [12], "att_activation": "prelu", "att_weight_normalization": True,
+            "dnn_hidden_units": [16, 8], "dnn_activation": "sigmoid", "dnn_use_bn": True},
+            separate=True, city=True),
+        lambda: dctr_variant("din_sigmoid_linear", 3, "DIN", {
+            "att_hidden_size": [8, 8], "att_activation": "sigmoid",
+            "dnn_hidden_units": [8], "dnn_activation": "linear"}),
+        lambda: dctr_variant("dien_gru", 4, "DIEN", {"dnn_hidden_units": [16, 8],
+                             "att_hidden_units": [16, 8]}, dense=True),
+        lambda: dctr_variant("dien_aigru", 5, "DIEN", {"gru_type": "AIGRU",
+                             "dnn_hidden_units": [16], "att_hidden_units": [16, 8],
+                             "att_activation": "dice"}, city=True),
+        lambda: dctr_variant("dien_agru_unnormalized", 6, "DIEN", {
+            "gru_type": "AGRU", "att_weight_normalization": False, "dnn_hidden_units": [16, 8],
+            "att_hidden_units": [16], "att_activation": "sigmoid"}),
+        lambda: dctr_variant("dien_augru_bn_neg", 7, "DIEN", {
+            "gru_type": "AUGRU", "use_bn": True, "use_negsampling": True, "alpha": 0.5,
+            "dnn_hidden_units": [16, 8], "att_hidden_units": [16, 8],
+            "att_activation": "dice"}, separate=True, dense=True, neg=True),
+    ],
+    "torch-rechub": [
+        lambda: rechub_variant("bst_pre", 11, "BST", {"mlp_params": {"dims": [16, 8]},
+                               "nhead": 2, "num_layers": 2, "max_seq_len": 10}, "pre"),
+        lambda: rechub_variant("bst_post_dice_dense", 12, "BST", {
+            "mlp_params": {"dims": [8], "activation": "dice"}, "nhead": 4,
+            "max_seq_len": T + 1}, "post", dense=True),
+        lambda: rechub_variant("bst_prelu", 13, "BST", {"mlp_params": {"dims": [8],
+                               "activation": "prelu"}, "nhead": 1}, "pre"),
+        lambda: rechub_variant("dien_single_field", 14, "DIEN", {"mlp_params": {"dims": [16, 8]},
+                               "alpha": 0.2}, "post", dense=True),
+    ],
+}
+
+
+def main(out):
+    for library, makers in VARIANTS.items():
+        d = os.path.join(out, library)
+        os.makedirs(d, exist_ok=True)
+        manifest = {}
+        for make in makers:
+            name, spec, sd, test, cate_of = make()
+            np.savez(os.path.join(d, name + ".weights.npz"), **sd)
+            np.savez(os.path.join(d, name + ".test.npz"), **test)
+            with open(os.path.join(d, name + ".spec.json"), "w") as f:
+                json.dump(spec, f, indent=1)
+            np.save(os.path.join(d, "cate_of_item.npy"), cate_of)
+            p = test["pred"]
+            manifest[name] = {"test_rows": len(p), "pred_min": float(p.min()),
+                              "pred_max": float(p.max())}
+        with open(os.path.join(d, "manifest.json"), "w") as f:
+            json.dump(manifest, f, indent=1)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

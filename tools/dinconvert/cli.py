@@ -1,0 +1,66 @@
+"""Command line: din-convert deepctr-torch|torch-rechub --weights W --spec S -o OUT [--items M]."""
+
+import argparse
+import json
+import sys
+
+from . import Refusal, deepctr_torch, safetensors, statedict, torch_rechub
+
+LIBRARIES = {"deepctr-torch": deepctr_torch, "torch-rechub": torch_rechub}
+
+
+def convert(library, weights, spec, items=None, notes=None):
+    """(config, tensors) for a state_dict (name -> array) and a SPEC (dict); remarks for the
+    user are appended to `notes`."""
+    if library not in LIBRARIES:
+        raise Refusal("library %r: expected deepctr-torch or torch-rechub" % library)
+    if not isinstance(spec, dict):
+        raise Refusal("SPEC must be a JSON object")
+    if spec.get("library", library) != library:
+        raise Refusal("SPEC library %r does not match the command's %r"
+                      % (spec["library"], library))
+    sd = statedict.StateDict(weights)
+    result = LIBRARIES[library].convert(spec, sd, items)
+    if notes is not None:
+        notes.extend(sd.notes)
+    return result
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        prog="din-convert",
+        description="Write a din model file (docs/FORMAT.md) for a model trained with "
+                    "DeepCTR-Torch or torch-rechub, so that din scores it exactly as the library "
+                    "does. See docs/CONVERT.md.")
+    ap.add_argument("library", choices=sorted(LIBRARIES))
+    ap.add_argument("--weights", required=True, help="the state_dict: .npz, .pt or .pth")
+    ap.add_argument("--spec", required=True, help="SPEC.json: what the constructor was given")
+    ap.add_argument("-o", "--output", required=True, help="the din model file to write")
+    ap.add_argument("--items", help="item -> attribute ids (.npy indexed by item id, or .csv)")
+    args = ap.parse_args(argv)
+    try:
+        with open(args.spec) as f:
+            spec = json.load(f)
+        notes = []
+        config, tensors = convert(args.library, statedict.load(args.weights), spec, args.items,
+                                  notes)
+        data = safetensors.encode(config, tensors,
+                                  {"din.converted_from": "%s %s" % (args.library, spec["model"])})
+    except Refusal as e:
+        print("din-convert: refused: %s" % e, file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as e:
+        print("din-convert: %s" % e, file=sys.stderr)
+        return 1
+    with open(args.output, "wb") as f:
+        f.write(data)
+    for note in notes:
+        print("din-convert: note: %s" % note, file=sys.stderr)
+    print("din-convert: wrote %s: %s, max_len %d, target %s, behaviour %s, context %s, dense %d"
+          % (args.output, config["architecture"], config["max_len"], config["target"],
+             config["behaviour"], config["context"], config["dense"]), file=sys.stderr)
+    return 0
+
+
+def sql_inputs(library, spec):
+    return LIBRARIES[library].sql_inputs(spec)
