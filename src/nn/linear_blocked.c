@@ -27,8 +27,9 @@ mask_of(int valid)
  */
 __attribute__((target("avx2,fma"))) static void
 tile6x16(const float *x, int ldx, int kc, const float *p, int ldp, float *y, int ldy, int first,
-         const float *bp)
+         const float *bp, int valid)
 {
+	__m256i m0 = mask_of(valid), m1 = mask_of(valid - 8);
 	__m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
 	const float *x0 = x, *x1 = x + ldx, *x2 = x + 2 * (size_t)ldx, *x3 = x + 3 * (size_t)ldx;
 	const float *x4 = x + 4 * (size_t)ldx, *x5 = x + 5 * (size_t)ldx;
@@ -38,8 +39,8 @@ tile6x16(const float *x, int ldx, int kc, const float *p, int ldp, float *y, int
 		c01 = c11 = c21 = c31 = c41 = c51 = _mm256_loadu_ps(bp + 8);
 	} else {
 #define LOADROW(r)                                                                                 \
-	c##r##0 = _mm256_loadu_ps(y + r * (size_t)ldy);                                                \
-	c##r##1 = _mm256_loadu_ps(y + r * (size_t)ldy + 8)
+	c##r##0 = _mm256_maskload_ps(y + r * (size_t)ldy, m0);                                         \
+	c##r##1 = _mm256_maskload_ps(y + r * (size_t)ldy + 8, m1)
 		LOADROW(0);
 		LOADROW(1);
 		LOADROW(2);
@@ -66,8 +67,8 @@ tile6x16(const float *x, int ldx, int kc, const float *p, int ldp, float *y, int
 #undef ROW
 	}
 #define STOREROW(r)                                                                                \
-	_mm256_storeu_ps(y + r * (size_t)ldy, c##r##0);                                                \
-	_mm256_storeu_ps(y + r * (size_t)ldy + 8, c##r##1)
+	_mm256_maskstore_ps(y + r * (size_t)ldy, m0, c##r##0);                                         \
+	_mm256_maskstore_ps(y + r * (size_t)ldy + 8, m1, c##r##1)
 	STOREROW(0);
 	STOREROW(1);
 	STOREROW(2);
@@ -78,30 +79,50 @@ tile6x16(const float *x, int ldx, int kc, const float *p, int ldp, float *y, int
 }
 
 /*
- * Any smaller tile (row tail, output tail): y[mr, valid] (+)= x[mr, kc] P[kc, valid], one
- * row at a time, tails by masked loads and stores.
+ * One row, up to 64 outputs: y[0, valid] (+)= x[0, kc] P[kc, valid] with eight independent
+ * accumulators, so a lone row (a per-row din_score's tower) is not bound by FMA latency.
+ * Each element sees the same FMA chain as in tile6x16: results do not depend on the tiling.
  */
 __attribute__((target("avx2,fma"))) static void
-tile_edge(int mr, const float *x, int ldx, int kc, const float *p, int ldp, float *y, int ldy,
-          int first, const float *bp, int valid)
+tile1x64(const float *x, int kc, const float *p, int ldp, float *y, int first, const float *bp,
+         int valid)
 {
-	__m256i m0 = mask_of(valid), m1 = mask_of(valid - 8);
+	__m256 c0, c1, c2, c3, c4, c5, c6, c7;
+	__m256i m0 = mask_of(valid), m1 = mask_of(valid - 8), m2 = mask_of(valid - 16);
+	__m256i m3 = mask_of(valid - 24), m4 = mask_of(valid - 32), m5 = mask_of(valid - 40);
+	__m256i m6 = mask_of(valid - 48), m7 = mask_of(valid - 56);
 
-	for (int r = 0; r < mr; r++) {
-		const float *xr = x + (size_t)r * ldx;
-		float *yr = y + (size_t)r * ldy;
-		__m256 c0 = first ? _mm256_loadu_ps(bp) : _mm256_maskload_ps(yr, m0);
-		__m256 c1 = first ? _mm256_loadu_ps(bp + 8) : _mm256_maskload_ps(yr + 8, m1);
+#define INIT(v) c##v = first ? _mm256_loadu_ps(bp + 8 * v) : _mm256_maskload_ps(y + 8 * v, m##v)
+	INIT(0);
+	INIT(1);
+	INIT(2);
+	INIT(3);
+	INIT(4);
+	INIT(5);
+	INIT(6);
+	INIT(7);
+#undef INIT
+	for (int k = 0; k < kc; k++) {
+		const float *pk = p + (size_t)k * ldp;
+		__m256 a = _mm256_broadcast_ss(x + k);
 
-		for (int k = 0; k < kc; k++) {
-			__m256 a = _mm256_broadcast_ss(xr + k);
-
-			c0 = _mm256_fmadd_ps(a, _mm256_loadu_ps(p + (size_t)k * ldp), c0);
-			c1 = _mm256_fmadd_ps(a, _mm256_loadu_ps(p + (size_t)k * ldp + 8), c1);
-		}
-		_mm256_maskstore_ps(yr, m0, c0);
-		_mm256_maskstore_ps(yr + 8, m1, c1);
+		c0 = _mm256_fmadd_ps(a, _mm256_loadu_ps(pk), c0);
+		c1 = _mm256_fmadd_ps(a, _mm256_loadu_ps(pk + 8), c1);
+		c2 = _mm256_fmadd_ps(a, _mm256_loadu_ps(pk + 16), c2);
+		c3 = _mm256_fmadd_ps(a, _mm256_loadu_ps(pk + 24), c3);
+		c4 = _mm256_fmadd_ps(a, _mm256_loadu_ps(pk + 32), c4);
+		c5 = _mm256_fmadd_ps(a, _mm256_loadu_ps(pk + 40), c5);
+		c6 = _mm256_fmadd_ps(a, _mm256_loadu_ps(pk + 48), c6);
+		c7 = _mm256_fmadd_ps(a, _mm256_loadu_ps(pk + 56), c7);
 	}
+	_mm256_maskstore_ps(y, m0, c0);
+	_mm256_maskstore_ps(y + 8, m1, c1);
+	_mm256_maskstore_ps(y + 16, m2, c2);
+	_mm256_maskstore_ps(y + 24, m3, c3);
+	_mm256_maskstore_ps(y + 32, m4, c4);
+	_mm256_maskstore_ps(y + 40, m5, c5);
+	_mm256_maskstore_ps(y + 48, m6, c6);
+	_mm256_maskstore_ps(y + 56, m7, c7);
 }
 
 /* 8 x 8 transpose: rows r of src (stride lds) become columns of dst (stride ldd). */
@@ -161,8 +182,12 @@ __attribute__((target("avx2,fma"))) void
 nn_linear_avx2_blocked(const float *x, int ldx, int n, int in, const float *w, int ldw, int out,
                        const float *b, float *y)
 {
-	float packed[KC * OC] __attribute__((aligned(32)));
-	float bias[OC + 16] __attribute__((aligned(32)));
+	/*
+	 * A 64-wide strip may run past ldp: its extra lanes read the next packed row (or the zeroed
+	 * slack at the end) and are never stored.
+	 */
+	float packed[KC * OC + 64] __attribute__((aligned(32)));
+	float bias[OC + 64] __attribute__((aligned(32)));
 
 	if (n <= 0 || out <= 0)
 		return;
@@ -170,7 +195,7 @@ nn_linear_avx2_blocked(const float *x, int ldx, int n, int in, const float *w, i
 		int oc = out - o0 < OC ? out - o0 : OC;
 		int ldp = (oc + 15) & ~15; /* whole 16-wide tiles: the padding is zero */
 
-		memset(bias, 0, sizeof(float) * ldp);
+		memset(bias, 0, sizeof(bias));
 		if (b)
 			memcpy(bias, b + o0, sizeof(float) * oc);
 		if (in <= 0)
@@ -180,19 +205,21 @@ nn_linear_avx2_blocked(const float *x, int ldx, int n, int in, const float *w, i
 			int kc = in - k0 < KC ? in - k0 : KC;
 
 			pack(w + (size_t)o0 * ldw + k0, ldw, oc, kc, packed, ldp);
+			memset(packed + (size_t)kc * ldp, 0, sizeof(float) * 64);
 			for (int i0 = 0; i0 < n; i0 += 6) {
 				int mr = n - i0 < 6 ? n - i0 : 6;
 
-				for (int t = 0; t < oc; t += 16) {
-					const float *xt = x + (size_t)i0 * ldx + k0;
-					float *yt = y + (size_t)i0 * out + o0 + t;
-
-					if (mr == 6 && oc - t >= 16)
-						tile6x16(xt, ldx, kc, packed + t, ldp, yt, out, k0 == 0, bias + t);
-					else
-						tile_edge(mr, xt, ldx, kc, packed + t, ldp, yt, out, k0 == 0, bias + t,
-						          oc - t);
-				}
+				if (mr == 6)
+					for (int t = 0; t < oc; t += 16)
+						tile6x16(x + (size_t)i0 * ldx + k0, ldx, kc, packed + t, ldp,
+						         y + (size_t)i0 * out + o0 + t, out, k0 == 0, bias + t, oc - t);
+				else
+					/* rows short of a 6-row tile */
+					for (int r = 0; r < mr; r++)
+						for (int t = 0; t < oc; t += 64)
+							tile1x64(x + (size_t)(i0 + r) * ldx + k0, kc, packed + t, ldp,
+							         y + (size_t)(i0 + r) * out + o0 + t, k0 == 0, bias + t,
+							         oc - t);
 			}
 		}
 	}

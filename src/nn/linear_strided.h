@@ -26,11 +26,6 @@ void nn_linear_avx2(const float *x, int ldx, int n, int in, const float *w, int 
                     const float *b, float *y);
 int nn_has_avx2(void);
 
-/* AVX2/FMA kernel reading W as stored, row-independent results (linear_rows.c); needs
- * nn_has_avx2(). */
-void nn_linear_avx2_rows(const float *x, int ldx, int n, int in, const float *w, int ldw, int out,
-                         const float *b, float *y);
-
 /* Register-blocked AVX2/FMA kernel (linear_blocked.c) for products of many rows; needs
  * nn_has_avx2(). */
 void nn_linear_avx2_blocked(const float *x, int ldx, int n, int in, const float *w, int ldw,

@@ -127,7 +127,7 @@ echo "== timing the PyTorch reference" >&2
 
 if [ -x "$BENCH/metrics_bench.sh" ] && [ "${DIN_BENCH_METRICS:-1}" = 1 ]; then
 	echo "== timing auc/gauc" >&2
-	bash "$BENCH/metrics_bench.sh" "$WORK" >>"$RESULTS" || echo "skip metrics bench failed" >>"$RESULTS"
+	bash "$BENCH/metrics_bench.sh" "$WORK" "$PG_BINDIR/psql" >>"$RESULTS" || echo "skip metrics bench failed" >>"$RESULTS"
 fi
 
 $PY "$BENCH/report.py" "$RESULTS"
