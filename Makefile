@@ -7,6 +7,8 @@
 #   make demo       the same for the demo (demo/run.sh); DATA=<ml-latest-small dir> for real data
 #   make unit       the pure-C unit tests (no PostgreSQL needed)
 #   make format     clang-format every C file
+#   make fuzz       libFuzzer targets with ASan+UBSan, FUZZ_SECONDS (60) each (test/fuzz/run.sh)
+#   make valgrind   the unit tests under valgrind
 
 EXTENSION = din
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" din.control)
@@ -43,12 +45,19 @@ test/unit/din_unit: $(wildcard test/unit/*.c test/unit/*.h) $(CORE_SRCS) $(wildc
 	$(CC) $(UNIT_CFLAGS) -o $@ $(wildcard test/unit/*.c) $(CORE_SRCS) \
 		-L$(OPENBLAS_SERIAL) -l:libopenblas.so.0 -Wl,-rpath,$(OPENBLAS_SERIAL) -lm
 
-.PHONY: unit test demo bench format fixtures
+.PHONY: unit test demo bench format fixtures fuzz valgrind
 unit: test/unit/din_unit
 	cd test/unit && ./din_unit
 
 test:
 	bash test/run-all.sh
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash test/fuzz/run.sh
+
+valgrind: test/unit/din_unit
+	cd test/unit && valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite ./din_unit
 
 demo:
 	bash demo/run.sh $(DATA)

@@ -53,9 +53,22 @@ SELECT pg_catalog.pg_extension_config_dump('din_items', '');
 SELECT pg_catalog.pg_extension_config_dump('din_vocab', '');
 SELECT pg_catalog.pg_extension_config_dump('din_generation', '');
 
--- Scoring runs as the caller and reads the model tables, so every role may read them;
--- writing them stays with the roles allowed to run din_import and din_drop.
-GRANT SELECT ON din_models, din_tensors, din_items, din_vocab TO PUBLIC;
+-- Privileges (README, "Security and limits"): any role may score and see which models
+-- exist (din_models: names, configs, versions); the weights, items and vocabularies are
+-- read by scoring as the extension's owner (catalog.c), so reading them directly, like
+-- changing them, needs a grant. Model management goes to the role din_admin (NOLOGIN,
+-- created here when missing): GRANT din_admin TO someone.
+GRANT SELECT ON din_models TO PUBLIC;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'din_admin') THEN
+        CREATE ROLE din_admin NOLOGIN;
+    END IF;
+END
+$$;
+GRANT SELECT, INSERT, UPDATE, DELETE ON din_models, din_tensors, din_items, din_vocab
+    TO din_admin;
+GRANT USAGE ON SEQUENCE din_generation TO din_admin;
 
 CREATE FUNCTION din_import(model text, data bytea, replace boolean DEFAULT false,
                            comment text DEFAULT NULL)
@@ -127,6 +140,13 @@ COMMENT ON FUNCTION din_explain(bigint[], bigint, text, bigint[], float8[], time
 REVOKE EXECUTE ON FUNCTION din_import(text, bytea, boolean, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION din_import_file(text, text, boolean, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION din_drop(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION din_export(text) FROM PUBLIC;
+-- din_import_file stays with roles PostgreSQL lets read server files (pg_read_server_files):
+-- it is SQL calling pg_read_binary_file as the caller, so granting it grants no file access.
+GRANT EXECUTE ON FUNCTION din_import(text, bytea, boolean, text) TO din_admin;
+GRANT EXECUTE ON FUNCTION din_import_file(text, text, boolean, text) TO din_admin;
+GRANT EXECUTE ON FUNCTION din_drop(text) TO din_admin;
+GRANT EXECUTE ON FUNCTION din_export(text) TO din_admin;
 
 -- ---- model cache (issue 4): invalidation triggers, din_load, din_cache -------------------
 
@@ -174,6 +194,8 @@ CREATE FUNCTION din_load(model text)
     LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION din_load(text) IS
     'load a model into the cache (shared memory when din is preloaded); returns its bytes there';
+REVOKE EXECUTE ON FUNCTION din_load(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION din_load(text) TO din_admin;
 
 CREATE FUNCTION din_cache()
     RETURNS TABLE (model text, version integer, generation bigint, bytes bigint, backends integer,

@@ -1,50 +1,14 @@
--- BST through SQL against the PyTorch reference (test/reference/make_bst_fixtures.py): five
+-- BST through SQL against the PyTorch reference (test/reference/make_fixtures.py): five
 -- variants (torch-rechub, FuxiCTR, DeepCTR, the paper's time-gap positions with pre-norm,
 -- DeepCTR's mean over all padded slots), 300 rows each, probabilities and attention weights
 -- equal to 1e-5 relative, times passed as history_time and at; then what din refuses.
 \getenv abs_srcdir PG_ABS_SRCDIR
-\set dir :abs_srcdir '/test/fixtures/'
 \set SHOW_CONTEXT never
 
-CREATE TEMP TABLE bst_variants (name text PRIMARY KEY);
-INSERT INTO bst_variants VALUES ('bst_rechub'), ('bst_fuxi'), ('bst_deepctr'),
-                                ('bst_timegap_prenorm'), ('bst_deepctr_mean_all');
--- times in the CSV are timestamptz microseconds since 2000-01-01 UTC
-CREATE TEMP TABLE bst_load (id int, history bigint[], ad_id bigint, context bigint[],
-                            dense float8[], history_us bigint[], at_us bigint, expected float8);
-CREATE TEMP TABLE bst_fixture (variant text, id int, history bigint[], ad_id bigint,
-                               context bigint[], dense float8[], history_time timestamptz[],
-                               at timestamptz, expected float8);
-CREATE TEMP TABLE bst_explain_load (id int, pos int, weight float8);
-CREATE TEMP TABLE bst_explain_fixture (variant text, id int, pos int, weight float8);
-CREATE FUNCTION pg_temp.us(bigint) RETURNS timestamptz IMMUTABLE
-    AS $$ SELECT timestamptz '2000-01-01 00:00:00+00' + $1 * interval '1 microsecond' $$
-    LANGUAGE sql;
-
-SELECT set_config('din_test.dir', :'dir', false) IS NOT NULL AS dir_set;
-DO $$
-DECLARE
-    v text;
-    dir text := current_setting('din_test.dir');
-BEGIN
-    FOR v IN SELECT name FROM bst_variants ORDER BY name LOOP
-        PERFORM din_import(v, pg_read_binary_file(dir || v || '.safetensors'));
-        EXECUTE format('COPY bst_load FROM %L WITH (FORMAT csv, HEADER)', dir || v || '.csv');
-        INSERT INTO bst_fixture
-        SELECT v, id, history, ad_id, context, dense,
-               CASE WHEN history_us IS NOT NULL
-                    THEN ARRAY(SELECT pg_temp.us(u) FROM unnest(history_us) WITH ORDINALITY
-                                   AS x(u, k) ORDER BY k) END,
-               pg_temp.us(at_us), expected
-        FROM bst_load;
-        TRUNCATE bst_load;
-        EXECUTE format('COPY bst_explain_load FROM %L WITH (FORMAT csv, HEADER)',
-                       dir || v || '.explain.csv');
-        INSERT INTO bst_explain_fixture SELECT v, * FROM bst_explain_load;
-        TRUNCATE bst_explain_load;
-    END LOOP;
-END
-$$;
+\set variants 'bst_deepctr bst_deepctr_mean_all bst_fuxi bst_rechub bst_timegap_prenorm'
+\set timed 1
+\set explain '%'
+\i :abs_srcdir/test/sql/load_fixtures.sql
 
 SELECT variant, architecture, config->'transformer'->>'layout' AS layout,
        config->'transformer'->>'readout' AS readout, count(*) AS rows,
@@ -52,7 +16,7 @@ SELECT variant, architecture, config->'transformer'->>'layout' AS layout,
        count(*) FILTER (WHERE cardinality(history) = 1) AS one,
        count(*) FILTER (WHERE cardinality(history) > (config->>'max_len')::int) AS over_long,
        count(history_time) AS timed
-FROM bst_fixture JOIN din_models ON name = variant
+FROM fixture JOIN din_models ON name = variant
 GROUP BY variant, architecture, config ORDER BY variant;
 
 -- per-row scores: every row within 1e-5 relative of the reference
@@ -61,7 +25,7 @@ SELECT variant, count(*) AS rows,
 FROM (SELECT variant, expected,
              din_score(history, ad_id, model => variant, context => context, dense => dense,
                        history_time => history_time, at => at) AS p
-      FROM bst_fixture) s
+      FROM fixture) s
 GROUP BY variant ORDER BY variant;
 
 -- the array form: three candidates in one call (the behaviours' block-0 projections are
@@ -74,7 +38,7 @@ FROM (SELECT variant, expected,
              din_score(history, ARRAY[ad_id, ad_id, ad_id], model => variant,
                        context => context, dense => dense, history_time => history_time,
                        at => at) AS p
-      FROM bst_fixture) s
+      FROM fixture) s
 GROUP BY variant ORDER BY variant;
 
 -- din_explain: the target's last-block attention over the behaviours (head average), or the
@@ -83,8 +47,8 @@ SELECT e.variant, count(*) AS weights,
        count(*) FILTER (WHERE x.weight IS NULL
                            OR abs(x.weight - e.weight) > 1e-5 * greatest(1, abs(e.weight)))
            AS mismatches
-FROM bst_explain_fixture e
-JOIN bst_fixture f USING (variant, id)
+FROM explain_fixture e
+JOIN fixture f USING (variant, id)
 LEFT JOIN LATERAL din_explain(f.history, f.ad_id, model => f.variant, context => f.context,
                               dense => f.dense, history_time => f.history_time,
                               at => f.at) x ON x.pos = e.pos
@@ -93,7 +57,7 @@ GROUP BY e.variant ORDER BY e.variant;
 -- the target keeps part of its attention for itself: weights over the behaviours sum below 1
 SELECT f.variant, count(DISTINCT f.id) AS rows,
        count(DISTINCT f.id) FILTER (WHERE s.total >= 1 OR s.total <= 0) AS outside
-FROM bst_fixture f
+FROM fixture f
 CROSS JOIN LATERAL (SELECT sum(weight) AS total
                     FROM din_explain(f.history, f.ad_id, model => f.variant,
                                      context => f.context, dense => f.dense,
@@ -109,7 +73,7 @@ SELECT count(*) AS rows,
                         IS DISTINCT FROM din_score(history, ad_id, 'bst_copy',
                                                    history_time => history_time, at => at))
            AS different
-FROM bst_fixture WHERE variant = 'bst_timegap_prenorm';
+FROM fixture WHERE variant = 'bst_timegap_prenorm';
 
 -- time gaps move the score: the same history seen a month later
 SELECT din_score(ARRAY[5, 6, 7], 8, 'bst_timegap_prenorm',

@@ -3,46 +3,20 @@
 -- GRU conventions), 300 rows each, probabilities and attention weights equal to 1e-5 relative;
 -- then DIEN files din refuses at import.
 \getenv abs_srcdir PG_ABS_SRCDIR
-\set dir :abs_srcdir '/test/fixtures/'
 \set bad :abs_srcdir '/test/fixtures/bad_dien/'
 \set SHOW_CONTEXT never
 
-CREATE TEMP TABLE dien_variants (name text PRIMARY KEY);
-INSERT INTO dien_variants VALUES ('dien_deepctr_torch_augru'), ('dien_code_augru_tf'),
-                                 ('dien_agru'), ('dien_aigru'), ('dien_gru_pooling'),
-                                 ('dien_bilinear');
-CREATE TEMP TABLE dien_fixture (variant text, id int, history bigint[], ad_id bigint,
-                                context bigint[], dense float8[], expected float8);
-CREATE TEMP TABLE dien_load (id int, history bigint[], ad_id bigint, context bigint[],
-                             dense float8[], expected float8);
-CREATE TEMP TABLE dien_explain_fixture (variant text, id int, pos int, weight float8);
-CREATE TEMP TABLE dien_explain_load (id int, pos int, weight float8);
-
-SELECT set_config('din_test.dir', :'dir', false) IS NOT NULL AS dir_set;
-DO $$
-DECLARE
-    v text;
-    dir text := current_setting('din_test.dir');
-BEGIN
-    FOR v IN SELECT name FROM dien_variants ORDER BY name LOOP
-        PERFORM din_import(v, pg_read_binary_file(dir || v || '.safetensors'));
-        EXECUTE format('COPY dien_load FROM %L WITH (FORMAT csv, HEADER)', dir || v || '.csv');
-        INSERT INTO dien_fixture SELECT v, * FROM dien_load;
-        TRUNCATE dien_load;
-        EXECUTE format('COPY dien_explain_load FROM %L WITH (FORMAT csv, HEADER)',
-                       dir || v || '.explain.csv');
-        INSERT INTO dien_explain_fixture SELECT v, * FROM dien_explain_load;
-        TRUNCATE dien_explain_load;
-    END LOOP;
-END
-$$;
+\set variants 'dien_agru dien_aigru dien_bilinear dien_code_augru_tf dien_deepctr_torch_augru dien_gru_pooling'
+\set timed 0
+\set explain '%'
+\i :abs_srcdir/test/sql/load_fixtures.sql
 
 SELECT variant, architecture, config->'evolution'->>'type' AS evolution,
        config->'sequence'->>'convention' AS convention, count(*) AS rows,
        count(*) FILTER (WHERE cardinality(history) IS NULL OR cardinality(history) = 0) AS empty,
        count(*) FILTER (WHERE cardinality(history) = 1) AS one,
        count(*) FILTER (WHERE cardinality(history) > (config->>'max_len')::int) AS over_long
-FROM dien_fixture JOIN din_models ON name = variant
+FROM fixture JOIN din_models ON name = variant
 GROUP BY variant, architecture, config ORDER BY variant;
 
 -- per-row scores: every row within 1e-5 relative of the reference
@@ -50,7 +24,7 @@ SELECT variant, count(*) AS rows,
        count(*) FILTER (WHERE abs(p - expected) > 1e-5 * abs(expected)) AS mismatches
 FROM (SELECT variant, expected,
              din_score(history, ad_id, model => variant, context => context, dense => dense) AS p
-      FROM dien_fixture) s
+      FROM fixture) s
 GROUP BY variant ORDER BY variant;
 
 -- the array form: three candidates in one call, each scored as it is alone
@@ -61,7 +35,7 @@ SELECT variant, count(*) AS rows,
 FROM (SELECT variant, expected,
              din_score(history, ARRAY[ad_id, ad_id, ad_id], model => variant,
                        context => context, dense => dense) AS p
-      FROM dien_fixture) s
+      FROM fixture) s
 GROUP BY variant ORDER BY variant;
 
 -- din_explain: the attention weight of each kept behaviour
@@ -69,8 +43,8 @@ SELECT e.variant, count(*) AS weights,
        count(*) FILTER (WHERE x.weight IS NULL
                            OR abs(x.weight - e.weight) > 1e-5 * greatest(1, abs(e.weight)))
            AS mismatches
-FROM dien_explain_fixture e
-JOIN dien_fixture f USING (variant, id)
+FROM explain_fixture e
+JOIN fixture f USING (variant, id)
 LEFT JOIN LATERAL din_explain(f.history, f.ad_id, model => f.variant, context => f.context,
                               dense => f.dense) x ON x.pos = e.pos
 GROUP BY e.variant ORDER BY e.variant;
@@ -78,7 +52,7 @@ GROUP BY e.variant ORDER BY e.variant;
 -- softmax weights sum to 1 over the kept behaviours (AIGRU's are raw scores)
 SELECT f.variant, count(DISTINCT f.id) AS rows,
        count(DISTINCT f.id) FILTER (WHERE abs(s.total - 1) > 1e-5) AS not_normalized
-FROM dien_fixture f
+FROM fixture f
 CROSS JOIN LATERAL (SELECT sum(weight) AS total
                     FROM din_explain(f.history, f.ad_id, model => f.variant,
                                      context => f.context, dense => f.dense)) s
@@ -91,7 +65,7 @@ SELECT count(*) AS rows,
        count(*) FILTER (WHERE din_score(history, ad_id, 'dien_code_augru_tf', context, dense)
                         IS DISTINCT FROM din_score(history, ad_id, 'dien_copy', context, dense))
            AS different
-FROM dien_fixture WHERE variant = 'dien_code_augru_tf';
+FROM fixture WHERE variant = 'dien_code_augru_tf';
 
 -- files din refuses (fixtures/bad_dien/README.md)
 SELECT din_import('bad', pg_read_binary_file(:'bad' || 'evolution_type.safetensors'));

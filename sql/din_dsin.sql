@@ -1,51 +1,19 @@
--- DSIN through SQL against the PyTorch reference (test/reference/make_dsin_fixtures.py): two
+-- DSIN through SQL against the PyTorch reference (test/reference/make_fixtures.py): two
 -- variants (DeepCTR as shipped; the paper's bias encoding + layer norm form), 300 rows each with
 -- history_time and at, probabilities and per-session weights equal to 1e-5 relative; then the
 -- errors of timed histories.
 \getenv abs_srcdir PG_ABS_SRCDIR
-\set dir :abs_srcdir '/test/fixtures/'
 \set SHOW_CONTEXT never
 
-CREATE TEMP TABLE dsin_load (id int, history bigint[], ad_id bigint, context bigint[],
-                             dense float8[], history_us bigint[], at_us bigint, expected float8);
-CREATE TEMP TABLE dsin_fixture (variant text, id int, history bigint[], ad_id bigint,
-                                context bigint[], history_time timestamptz[], at timestamptz,
-                                expected float8);
-CREATE TEMP TABLE dsin_explain_load (id int, pos int, weight float8);
-CREATE TEMP TABLE dsin_explain_fixture (variant text, id int, pos int, weight float8);
-
--- timestamptz from PostgreSQL's internal microseconds since 2000-01-01 UTC
-CREATE FUNCTION pg_temp.ts(us bigint) RETURNS timestamptz LANGUAGE sql IMMUTABLE
-    AS $$ SELECT timestamptz '2000-01-01 00:00:00+00' + us * interval '1 microsecond' $$;
-
-SELECT set_config('din_test.dir', :'dir', false) IS NOT NULL AS dir_set;
-DO $$
-DECLARE
-    v text;
-    dir text := current_setting('din_test.dir');
-BEGIN
-    FOREACH v IN ARRAY ARRAY['dsin_deepctr', 'dsin_bias_ln'] LOOP
-        PERFORM din_import(v, pg_read_binary_file(dir || v || '.safetensors'));
-        EXECUTE format('COPY dsin_load FROM %L WITH (FORMAT csv, HEADER)', dir || v || '.csv');
-        INSERT INTO dsin_fixture
-        SELECT v, id, history, ad_id, context,
-               (SELECT array_agg(pg_temp.ts(u) ORDER BY o) FROM unnest(history_us)
-                    WITH ORDINALITY AS x(u, o)),
-               pg_temp.ts(at_us), expected
-        FROM dsin_load;
-        TRUNCATE dsin_load;
-        EXECUTE format('COPY dsin_explain_load FROM %L WITH (FORMAT csv, HEADER)',
-                       dir || v || '.explain.csv');
-        INSERT INTO dsin_explain_fixture SELECT v, * FROM dsin_explain_load;
-        TRUNCATE dsin_explain_load;
-    END LOOP;
-END
-$$;
+\set variants 'dsin_deepctr dsin_bias_ln'
+\set timed 1
+\set explain '%'
+\i :abs_srcdir/test/sql/load_fixtures.sql
 
 SELECT variant, architecture, config->'extractor'->>'encoding' AS encoding,
        config->'interacting'->>'recurrent_activation' AS recurrent, count(*) AS rows,
        count(*) FILTER (WHERE coalesce(cardinality(history), 0) = 0) AS empty
-FROM dsin_fixture JOIN din_models ON name = variant
+FROM fixture JOIN din_models ON name = variant
 GROUP BY variant, architecture, config ORDER BY variant;
 
 -- per-row scores within 1e-5 relative of the reference
@@ -54,7 +22,7 @@ SELECT variant, count(*) AS rows,
 FROM (SELECT variant, expected,
              din_score(history, ad_id, model => variant, context => context,
                        history_time => history_time, at => at) AS p
-      FROM dsin_fixture) s
+      FROM fixture) s
 GROUP BY variant ORDER BY variant;
 
 -- the array form: three candidates at once, each scored as it is alone
@@ -64,7 +32,7 @@ SELECT variant, count(*) AS rows,
 FROM (SELECT variant, expected,
              din_score(history, ARRAY[ad_id, ad_id, ad_id], model => variant, context => context,
                        history_time => history_time, at => at) AS p
-      FROM dsin_fixture) s
+      FROM fixture) s
 GROUP BY variant ORDER BY variant;
 
 -- din_explain: each behaviour carries its session's weight (0 outside the kept sessions)
@@ -72,8 +40,8 @@ SELECT e.variant, count(*) AS weights,
        count(*) FILTER (WHERE x.weight IS NULL
                            OR abs(x.weight - e.weight) > 1e-5 * greatest(1, abs(e.weight)))
            AS mismatches
-FROM dsin_explain_fixture e
-JOIN dsin_fixture f USING (variant, id)
+FROM explain_fixture e
+JOIN fixture f USING (variant, id)
 LEFT JOIN LATERAL din_explain(f.history, f.ad_id, model => f.variant, context => f.context,
                               history_time => f.history_time, at => f.at) x ON x.pos = e.pos
 GROUP BY e.variant ORDER BY e.variant;

@@ -152,11 +152,12 @@ SELECT din_import('broken', pg_read_binary_file(:'din_file'), replace => true);
 SELECT round(din_score('{100,101,102}', 103, 'broken', '{1}', '{0.5}')::numeric, 6) AS p;
 SELECT din_drop('broken');
 
--- privileges: anyone may score and export; importing and dropping are granted explicitly
+-- privileges: anyone may score; exporting, importing and dropping are granted explicitly
 CREATE ROLE regress_din_user;
 SET ROLE regress_din_user;
 SELECT round(din_score('{100,101,102}', 103, 'err_tiny', '{1}', '{0.5}')::numeric, 6) AS p;
 SELECT octet_length(din_export('err_tiny')) > 0 AS exported;
+\echo :LAST_ERROR_SQLSTATE
 SELECT din_import('mine', din_export('err_tiny'));
 \echo :LAST_ERROR_SQLSTATE
 SELECT din_import_file('mine', :'din_file');

@@ -2,39 +2,11 @@
 -- six model variants, 300 rows each (empty, length-1, full and over-long histories, unknown
 -- ids under each oov rule), probabilities and attention weights equal to 1e-5 relative.
 \getenv abs_srcdir PG_ABS_SRCDIR
-\set dir :abs_srcdir '/test/fixtures/'
 
-CREATE TEMP TABLE variants (name text PRIMARY KEY);
-INSERT INTO variants VALUES ('din_deepctr_torch'), ('din_repo'), ('din_fuxi_vocab'),
-                            ('din_misc_acts'), ('base_mean'), ('base_dien_dnn');
-CREATE TEMP TABLE fixture (variant text, id int, history bigint[], ad_id bigint,
-                           context bigint[], dense float8[], expected float8);
-CREATE TEMP TABLE fixture_load (id int, history bigint[], ad_id bigint, context bigint[],
-                                dense float8[], expected float8);
-CREATE TEMP TABLE explain_fixture (variant text, id int, pos int, weight float8);
-CREATE TEMP TABLE explain_load (id int, pos int, weight float8);
-
--- import each model file and load its rows (server-side reads: the test runs as superuser)
-SELECT set_config('din_test.dir', :'dir', false) IS NOT NULL AS dir_set;
-DO $$
-DECLARE
-    v text;
-    dir text := current_setting('din_test.dir');
-BEGIN
-    FOR v IN SELECT name FROM variants ORDER BY name LOOP
-        PERFORM din_import(v, pg_read_binary_file(dir || v || '.safetensors'));
-        EXECUTE format('COPY fixture_load FROM %L WITH (FORMAT csv, HEADER)', dir || v || '.csv');
-        INSERT INTO fixture SELECT v, * FROM fixture_load;
-        TRUNCATE fixture_load;
-        IF v LIKE 'din%' THEN
-            EXECUTE format('COPY explain_load FROM %L WITH (FORMAT csv, HEADER)',
-                           dir || v || '.explain.csv');
-            INSERT INTO explain_fixture SELECT v, * FROM explain_load;
-            TRUNCATE explain_load;
-        END IF;
-    END LOOP;
-END
-$$;
+\set variants 'base_dien_dnn base_mean din_deepctr_torch din_fuxi_vocab din_misc_acts din_repo'
+\set timed 0
+\set explain 'din%'
+\i :abs_srcdir/test/sql/load_fixtures.sql
 
 SELECT variant, architecture, count(*) AS rows,
        count(*) FILTER (WHERE cardinality(history) IS NULL OR cardinality(history) = 0) AS empty,

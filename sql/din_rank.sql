@@ -2,30 +2,11 @@
 -- each fixture row's history ranks 41 candidates (40 ad ids of its model, one twice); scores
 -- must equal per-row din_score to 1e-6 relative, ranks follow score desc, ad_id asc.
 \getenv abs_srcdir PG_ABS_SRCDIR
-\set dir :abs_srcdir '/test/fixtures/'
 
-CREATE TEMP TABLE variants (name text PRIMARY KEY);
-INSERT INTO variants VALUES ('din_deepctr_torch'), ('din_repo'), ('din_fuxi_vocab'),
-                            ('din_misc_acts'), ('base_mean'), ('base_dien_dnn');
-CREATE TEMP TABLE fixture (variant text, id int, history bigint[], ad_id bigint,
-                           context bigint[], dense float8[], expected float8);
-CREATE TEMP TABLE fixture_load (id int, history bigint[], ad_id bigint, context bigint[],
-                                dense float8[], expected float8);
-
-SELECT set_config('din_test.dir', :'dir', false) IS NOT NULL AS dir_set;
-DO $$
-DECLARE
-    v text;
-    dir text := current_setting('din_test.dir');
-BEGIN
-    FOR v IN SELECT name FROM variants ORDER BY name LOOP
-        PERFORM din_import(v, pg_read_binary_file(dir || v || '.safetensors'));
-        EXECUTE format('COPY fixture_load FROM %L WITH (FORMAT csv, HEADER)', dir || v || '.csv');
-        INSERT INTO fixture SELECT v, * FROM fixture_load;
-        TRUNCATE fixture_load;
-    END LOOP;
-END
-$$;
+\set variants 'base_dien_dnn base_mean din_deepctr_torch din_fuxi_vocab din_misc_acts din_repo'
+\set timed 0
+\set explain ''
+\i :abs_srcdir/test/sql/load_fixtures.sql
 
 -- every fixture ad id scores under any history of its model, so any of them is a candidate
 CREATE TEMP TABLE cands AS

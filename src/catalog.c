@@ -145,6 +145,30 @@ extension_namespace(Oid ext_oid)
 	return result;
 }
 
+/* The role that owns extension din (and so its tables). */
+static Oid
+extension_owner(void)
+{
+	Oid ext_oid = get_extension_oid("din", false);
+	Relation rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple tuple;
+	Oid result = InvalidOid;
+
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+	            ObjectIdGetDatum(ext_oid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+		result = ((Form_pg_extension)GETSTRUCT(tuple))->extowner;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (!OidIsValid(result))
+		elog(ERROR, "owner of extension \"din\" not found");
+	return result;
+}
+
 /* The quoted schema of the extension, looked up once per backend. */
 static const char *
 din_schema(void)
@@ -526,8 +550,39 @@ load_items(const char *name, int n_attr, TensorList *list, MemoryContext rowcxt)
 	tensor_add(list, "items.attributes", DIN_I64, 2, shape, attrs.data, attrs.n * sizeof(int64));
 }
 
+static bool catalog_load_as_owner(const char *name, MemoryContext mcxt, DinStored *out);
+
+/*
+ * catalog_load - the weights of a model, for scoring. Whoever may execute a scoring function
+ * may score, but only roles granted SELECT on din_tensors, din_items and din_vocab may read
+ * the weights themselves; so the fixed queries below run as the extension's owner. Only the
+ * user id changes (not SECURITY DEFINER: no function runs with the owner's rights, and the
+ * queries take no SQL text from the caller); an error restores it with the (sub)transaction.
+ */
 bool
 catalog_load(const char *name, MemoryContext mcxt, DinStored *out)
+{
+	Oid owner = extension_owner();
+	Oid save_user;
+	int save_sec;
+	volatile bool found = false;
+
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		found = catalog_load_as_owner(name, mcxt, out);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_user, save_sec);
+	}
+	PG_END_TRY();
+	return found;
+}
+
+static bool
+catalog_load_as_owner(const char *name, MemoryContext mcxt, DinStored *out)
 {
 	Datum arg = CStringGetTextDatum(name);
 	TensorList list = {.mcxt = mcxt};
@@ -705,6 +760,14 @@ validate_file(const uint8 *bytes, size_t len, ImportFile *out)
 
 	if (din_file_read(bytes, len, &file, &err) != DIN_OK)
 		din_report(&err, "invalid model file: ");
+	/* offsets in a file need not be multiples of the element size; the core loads elements */
+	for (int i = 0; i < file.n_tensors; i++)
+		if ((uintptr_t)file.tensors[i].data % din_dtype_size(file.tensors[i].dtype) != 0) {
+			void *copy = alloc_or_free(file.tensors[i].nbytes, &file);
+
+			memcpy(copy, file.tensors[i].data, file.tensors[i].nbytes);
+			file.tensors[i].data = copy;
+		}
 	if (din_model_build(file.config, file.config_len, file.tensors, file.n_tensors, &model, &err) !=
 	    DIN_OK) {
 		din_file_free(&file);

@@ -13,6 +13,7 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -152,6 +153,9 @@ score_read_request(FunctionCallInfo fcinfo, int arg_shift, const char *name, con
 	                                           : PG_GETARG_TIMESTAMPTZ(ARG_AT + arg_shift);
 }
 
+/* Candidates scored per core call (between interrupt checks). */
+#define SCORE_CHUNK 4096
+
 /* Score req's candidates into state->scores; weights (may be NULL) as din_model_score. */
 void
 score_run(FunctionCallInfo fcinfo, ScoreState *state, const DinModel *m, const DinRequest *req,
@@ -159,16 +163,26 @@ score_run(FunctionCallInfo fcinfo, ScoreState *state, const DinModel *m, const D
 {
 	size_t cap;
 	DinError err;
+	int kept = Min(req->history_len, m->max_len);
+	int chunk = Min(Max(req->n_candidates, 1), SCORE_CHUNK);
 
-	state->scratch =
-	    score_ensure(fcinfo, state->scratch, &state->scratch_floats,
-	                 din_model_scratch_floats(m, Max(req->n_candidates, 1)), sizeof(float));
+	state->scratch = score_ensure(fcinfo, state->scratch, &state->scratch_floats,
+	                              din_model_scratch_floats(m, chunk), sizeof(float));
 	cap = state->scores_cap;
 	state->scores =
 	    score_ensure(fcinfo, state->scores, &cap, Max(req->n_candidates, 1), sizeof(double));
 	state->scores_cap = (int)cap;
-	if (din_model_score(m, req, state->scratch, state->scores, weights, &err) != DIN_OK)
-		din_report(&err, NULL);
+	/* in chunks: the core cannot be interrupted, a cancel must not wait for 10^7 candidates */
+	for (int c0 = 0; c0 == 0 || c0 < req->n_candidates; c0 += chunk) {
+		DinRequest sub = *req;
+
+		CHECK_FOR_INTERRUPTS();
+		sub.candidates = req->candidates ? req->candidates + c0 : NULL;
+		sub.n_candidates = Min(chunk, req->n_candidates - c0);
+		if (din_model_score(m, &sub, state->scratch, state->scores + c0,
+		                    weights ? weights + (size_t)c0 * kept : NULL, &err) != DIN_OK)
+			din_report(&err, NULL);
+	}
 }
 
 /*

@@ -73,7 +73,7 @@ SRC=$WORK/src
 mkdir "$SRC"
 tar -C "$REPO" --exclude=./.git --exclude=./results --exclude=./tmp_check \
 	--exclude=./regression.diffs --exclude=./regression.out --exclude=./build --exclude=__pycache__ \
-	--exclude='*.o' --exclude='*.so' --exclude='*.bc' --exclude=./test/unit/din_unit \
+	--exclude='*.o' --exclude='*.so' --exclude='*.bc' --exclude=./test/unit/din_unit --exclude=./test/fuzz/work --exclude=./test/fuzz/bin \
 	-cf - . | tar -C "$SRC" -xf -
 chmod -R a+rX "$SRC"
 # The peer fixtures (../shared/fixtures beside the clone; DIN_SHARED overrides) go to the

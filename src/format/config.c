@@ -231,7 +231,7 @@ read_attention(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 	static const char *const norms[] = {"none", "softmax", NULL};
 	const JsonValue *att = json_get(root, "attention"), *output;
 	const DinTensor *t;
-	int type, out_bias, last;
+	int type;
 
 	m->att_width = m->E;
 	if (m->arch == DIN_ARCH_BASE) {
@@ -244,18 +244,7 @@ read_attention(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 		return cfg_fail(c, DIN_ECORRUPT, "config key attention is missing (architecture din)");
 	TRY(cfg_object(c, att, "attention", keys));
 	TRY(cfg_enum(c, att, "attention", "type", types, 0, &type));
-	TRY(cfg_layers(c, json_get(att, "layers"), "attention.layers", "attention.mlp", 4 * m->E, 1,
-	               &own->att_layers, &m->att_n_layers));
-	m->att_layers = own->att_layers;
-	last = m->att_layers[m->att_n_layers - 1].out;
-	TRY(cfg_need(c, "attention.out.weight", DIN_F32, 2, 1, last, &t));
-	m->att_out_weight = t->data;
-	TRY(cfg_bool(c, att, "attention", "out_bias", 1, &out_bias));
-	m->att_out_bias = 0.0f;
-	if (out_bias) {
-		TRY(cfg_need(c, "attention.out.bias", DIN_F32, 1, 1, 0, &t));
-		memcpy(&m->att_out_bias, t->data, sizeof(float));
-	}
+	TRY(cfg_attention_mlp(c, att, 4 * m->E, m, own));
 	TRY(cfg_enum(c, att, "attention", "normalization", norms, 0, &m->att_softmax));
 	TRY(cfg_bool(c, att, "attention", "scale", 0, &m->att_scale));
 	output = json_get(att, "output");
@@ -611,6 +600,8 @@ din_model_build(const char *config, size_t config_len, const DinTensor *tensors,
 		s = json_parse(config, config_len, "config", &doc, err);
 		if (s == DIN_OK)
 			s = build(&c, m, own, json_root(doc));
+		if (s == DIN_OK)
+			s = cfg_pack_model(m, own, err);
 	}
 	json_free(doc);
 	free(c.by_name);
@@ -645,6 +636,7 @@ din_model_free(DinModel *m)
 		free(own->inputs);
 		cfg_dsin_free(own->dsin);
 		free(own->bst);
+		free(own->packed);
 		free(own);
 	}
 	free(m);

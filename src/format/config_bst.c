@@ -160,25 +160,14 @@ read_pooling(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 	static const char *const types[] = {"din", NULL};
 	static const char *const norms[] = {"none", "softmax", NULL};
 	const JsonValue *att = json_get(root, "attention");
-	const DinTensor *t;
-	int type, out_bias;
+	int type;
 
 	if (att == NULL)
 		return cfg_fail(c, DIN_ECORRUPT,
 		                "config key attention is missing (transformer.readout attention)");
 	TRY(cfg_object(c, att, "attention", keys));
 	TRY(cfg_enum(c, att, "attention", "type", types, 0, &type));
-	TRY(cfg_layers(c, json_get(att, "layers"), "attention.layers", "attention.mlp", 4 * m->E, 1,
-	               &own->att_layers, &m->att_n_layers));
-	m->att_layers = own->att_layers;
-	TRY(cfg_need(c, "attention.out.weight", DIN_F32, 2, 1, m->att_layers[m->att_n_layers - 1].out,
-	             &t));
-	m->att_out_weight = t->data;
-	TRY(cfg_bool(c, att, "attention", "out_bias", 1, &out_bias));
-	if (out_bias) {
-		TRY(cfg_need(c, "attention.out.bias", DIN_F32, 1, 1, 0, &t));
-		memcpy(&m->att_out_bias, t->data, sizeof(float));
-	}
+	TRY(cfg_attention_mlp(c, att, 4 * m->E, m, own));
 	TRY(cfg_enum(c, att, "attention", "normalization", norms, 0, &m->att_softmax));
 	return cfg_bool(c, att, "attention", "scale", 0, &m->att_scale);
 }

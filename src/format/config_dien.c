@@ -71,7 +71,7 @@ read_dien_attention(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 	static const char *const norms[] = {"none", "softmax", NULL};
 	const JsonValue *att = json_get(root, "attention"), *qp;
 	const DinTensor *t;
-	int type, out_bias, H = m->dien_extractor.hidden, qwidth = m->E;
+	int type, H = m->dien_extractor.hidden, qwidth = m->E;
 
 	if (att == NULL)
 		return cfg_fail(c, DIN_ECORRUPT, "config key attention is missing (architecture dien)");
@@ -98,19 +98,7 @@ read_dien_attention(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 		                "config key attention: the query is %d wide but sequence.hidden is %d "
 		                "(the din unit compares them elementwise; add query_projection)",
 		                qwidth, H);
-	TRY(cfg_layers(c, json_get(att, "layers"), "attention.layers", "attention.mlp", 4 * H, 1,
-	               &own->att_layers, &m->att_n_layers));
-	m->att_layers = own->att_layers;
-	TRY(cfg_need(c, "attention.out.weight", DIN_F32, 2, 1, m->att_layers[m->att_n_layers - 1].out,
-	             &t));
-	m->att_out_weight = t->data;
-	TRY(cfg_bool(c, att, "attention", "out_bias", 1, &out_bias));
-	m->att_out_bias = 0.0f;
-	if (out_bias) {
-		TRY(cfg_need(c, "attention.out.bias", DIN_F32, 1, 1, 0, &t));
-		memcpy(&m->att_out_bias, t->data, sizeof(float));
-	}
-	return DIN_OK;
+	return cfg_attention_mlp(c, att, 4 * H, m, own);
 }
 
 static DinStatus

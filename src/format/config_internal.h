@@ -36,6 +36,7 @@ typedef struct ModelOwned {
 	DinTowerInput *inputs;
 	struct DinDsin *dsin;
 	struct DinBst *bst;
+	float *packed; /* config_pack.c: weights in the AVX2 kernel's layout */
 } ModelOwned;
 
 typedef struct Cfg {
@@ -102,8 +103,17 @@ void cfg_dsin_free(struct DinDsin *d);
 /* The bst block (config_bst.c): transformer, and attention for the attention read-out. */
 DinStatus cfg_bst(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root);
 
+/* Pack every dense weight of a built model once (config_pack.c); a no-op without AVX2. */
+DinStatus cfg_pack_model(DinModel *m, ModelOwned *own, DinError *err);
+
 /* A block's layers: arr is a JSON array; first layer input width `in`; tensors prefix.i.* */
 DinStatus cfg_layers(Cfg *c, const JsonValue *arr, const char *path, const char *prefix, int in,
                      int min_layers, DinLayer **layers, int *n_layers);
+
+/*
+ * The activation unit's MLP of an attention object: layers (first input width `in`),
+ * attention.out.weight and the optional attention.out.bias, into m->att_*.
+ */
+DinStatus cfg_attention_mlp(Cfg *c, const JsonValue *att, int in, DinModel *m, ModelOwned *own);
 
 #endif

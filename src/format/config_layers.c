@@ -272,6 +272,15 @@ cfg_batchnorm(Cfg *c, const JsonValue *bn, const char *path, const char *prefix,
 	out->eps = (float)eps;
 	TRY(need_vector(c, prefix, "running_mean", n, &out->mean));
 	TRY(need_vector(c, prefix, "running_var", n, &out->var));
+	/* var + eps <= 0 would put a NaN (sqrt of a negative) or an Inf into every score */
+	for (int i = 0; i < n; i++)
+		if (!(out->var[i] + out->eps > 0.0f)) {
+			char name[CFG_PATH];
+
+			cfg_name(name, prefix, "running_var");
+			return cfg_fail(c, DIN_ECORRUPT, "tensor %s holds variance %g at %d, below -eps", name,
+			                (double)out->var[i], i);
+		}
 	return maybe_affine(c, prefix, "weight", "bias", n, &out->weight, &out->bias);
 }
 
@@ -435,6 +444,27 @@ cfg_layers(Cfg *c, const JsonValue *arr, const char *path, const char *prefix, i
 		TRY(cfg_layer(c, &arr->u.items[i], sub, tprefix, in, &(*layers)[i]));
 		in = (*layers)[i].out;
 		*n_layers = (int)i + 1;
+	}
+	return DIN_OK;
+}
+
+DinStatus
+cfg_attention_mlp(Cfg *c, const JsonValue *att, int in, DinModel *m, ModelOwned *own)
+{
+	const DinTensor *t;
+	int out_bias;
+
+	TRY(cfg_layers(c, json_get(att, "layers"), "attention.layers", "attention.mlp", in, 1,
+	               &own->att_layers, &m->att_n_layers));
+	m->att_layers = own->att_layers;
+	TRY(cfg_need(c, "attention.out.weight", DIN_F32, 2, 1, m->att_layers[m->att_n_layers - 1].out,
+	             &t));
+	m->att_out_weight = t->data;
+	TRY(cfg_bool(c, att, "attention", "out_bias", 1, &out_bias));
+	m->att_out_bias = 0.0f;
+	if (out_bias) {
+		TRY(cfg_need(c, "attention.out.bias", DIN_F32, 1, 1, 0, &t));
+		memcpy(&m->att_out_bias, t->data, sizeof(float));
 	}
 	return DIN_OK;
 }

@@ -13,6 +13,7 @@
  * beyond its own projections.
  */
 #include "bst.h"
+#include "scratch.h"
 #include "../nn/attention.h"
 #include "../nn/self_attention.h"
 
@@ -25,15 +26,6 @@ typedef struct BstPlan {
 	size_t xh, qkv_h, x, xq, xk, lq, lk, qkv, att, proj, y, h, probs, mwork, unit_a, unit_b, scores,
 	    total;
 } BstPlan;
-
-static size_t
-take(size_t *at, size_t n)
-{
-	size_t off = *at;
-
-	*at += (n + 15) & ~(size_t)15;
-	return off;
-}
 
 static void
 plan(const DinModel *m, BstPlan *p)
@@ -220,7 +212,7 @@ run_block(const DinModel *m, const BstPlan *p, float *s, int bi, int n, int n_va
 		nn_layer(&blk->ffn1, proj, nq, s + p->h);
 	} else
 		nn_layer(&blk->ffn1, y, nq, s + p->h);
-	nn_linear(s + p->h, nq, blk->ffn1.out, D, blk->ffn2.weight, blk->ffn2.bias, att);
+	nn_layer_product(&blk->ffn2, s + p->h, nq, att);
 	for (size_t i = 0; i < (size_t)nq * D; i++)
 		y[i] += att[i];
 	if (!b->pre_norm)

@@ -8,6 +8,7 @@
  * of the evolution, which run for all candidates of a step at once.
  */
 #include "dien.h"
+#include "scratch.h"
 
 #include <string.h>
 
@@ -18,21 +19,6 @@ typedef struct DienPlan {
 	int M, H, C, unit_rows, unit_w;
 	size_t xp, states, states2, bias, gwork, scores, query, acol, cand_xp, unit_a, unit_b, total;
 } DienPlan;
-
-static inline int
-imax(int a, int b)
-{
-	return a > b ? a : b;
-}
-
-static size_t
-take(size_t *at, size_t n)
-{
-	size_t off = *at;
-
-	*at += (n + 15) & ~(size_t)15;
-	return off;
-}
 
 static void
 plan(const DinModel *m, int C, DienPlan *p)
@@ -45,15 +31,15 @@ plan(const DinModel *m, int C, DienPlan *p)
 	p->H = H;
 	p->C = C;
 	for (int l = 0; l < m->att_n_layers; l++)
-		wmax = imax(wmax, m->att_layers[l].out);
+		wmax = max_int(wmax, m->att_layers[l].out);
 	p->unit_w = wmax;
-	p->unit_rows = imax(M, (long)C * M < UNIT_ROWS ? C * M : UNIT_ROWS);
+	p->unit_rows = max_int(M, (long)C * M < UNIT_ROWS ? C * M : UNIT_ROWS);
 	p->xp = take(&at, (size_t)M * 3 * H);
 	p->states = take(&at, (size_t)M * H);
 	p->states2 = take(&at, (size_t)M * H);
 	p->bias = take(&at, (size_t)3 * H);
-	p->gwork = take(&at, gru_work_floats(&m->dien_extractor, imax(C, 1)) +
-	                         gru_work_floats(&m->dien_evolution, imax(C, 1)));
+	p->gwork = take(&at, gru_work_floats(&m->dien_extractor, max_int(C, 1)) +
+	                         gru_work_floats(&m->dien_evolution, max_int(C, 1)));
 	p->scores = take(&at, (size_t)C * M);
 	p->query = take(&at, (size_t)C * H);
 	p->acol = take(&at, C);
@@ -70,7 +56,7 @@ dien_scratch_floats(const DinModel *m, int n_cand)
 {
 	DienPlan p;
 
-	plan(m, imax(n_cand, 1), &p);
+	plan(m, max_int(n_cand, 1), &p);
 	return p.total;
 }
 
@@ -108,7 +94,7 @@ queries_of(const DinModel *m, const DienPlan *p, float *s, const float *targets)
 static void
 unit_scores(const DinModel *m, const DienPlan *p, float *s, const float *q, const float *h, int T)
 {
-	int H = p->H, chunk = imax(1, p->unit_rows / T);
+	int H = p->H, chunk = max_int(1, p->unit_rows / T);
 	float *scores = s + p->scores;
 
 	for (int c0 = 0; c0 < p->C; c0 += chunk) {

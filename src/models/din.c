@@ -10,15 +10,23 @@
 #include "dien.h"
 #include "dsin.h"
 #include "bst.h"
+#include "scratch.h"
 #include "../nn/linear_strided.h"
 #include "../nn/rowops.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-/* Pairs per attention chunk: enough rows for sgemm to run at speed, few enough for the cache. */
-#define PAIR_ROWS 2048
+/*
+ * Pairs per attention chunk and candidates per tower chunk: enough rows to fill the kernel's
+ * 6-row tiles, few enough that a chunk's activations stay in L2 between layers (1000
+ * candidates' tower activations in one piece were 2 MB). Rows are independent, so chunking
+ * changes no bit of any score.
+ */
+#define PAIR_ROWS 512
+#define TOWER_ROWS 96
 
 /* Offsets (in floats) of every scratch buffer, for a given model and candidate count. */
 typedef struct Plan {
@@ -31,28 +39,6 @@ typedef struct Plan {
 	size_t tower_x, tower_a, tower_b;
 	size_t total;
 } Plan;
-
-static inline int
-max_int(int a, int b)
-{
-	return a > b ? a : b;
-}
-
-static inline int
-min_int(int a, int b)
-{
-	return a < b ? a : b;
-}
-
-static size_t
-take(size_t *at, size_t n)
-{
-	size_t off = *at;
-
-	/* 16-float alignment keeps each buffer on its own cache lines */
-	*at += (n + 15) & ~(size_t)15;
-	return off;
-}
 
 static void
 make_plan(const DinModel *m, int n_cand, Plan *p)
@@ -103,9 +89,9 @@ make_plan(const DinModel *m, int n_cand, Plan *p)
 	}
 	for (int l = 0; l < m->n_tower; l++)
 		tower_max = max_int(tower_max, m->tower[l].out);
-	p->tower_x = take(&at, (size_t)n_cand * m->tower_in);
-	p->tower_a = take(&at, (size_t)n_cand * tower_max);
-	p->tower_b = take(&at, (size_t)n_cand * tower_max);
+	p->tower_x = take(&at, (size_t)min_int(n_cand, TOWER_ROWS) * m->tower_in);
+	p->tower_a = take(&at, (size_t)min_int(n_cand, TOWER_ROWS) * tower_max);
+	p->tower_b = take(&at, (size_t)min_int(n_cand, TOWER_ROWS) * tower_max);
 	p->total = at;
 }
 
@@ -218,6 +204,11 @@ check_request(const DinModel *m, const DinRequest *req, DinError *err)
 	    (req->context_len > 0 && req->context == NULL) ||
 	    (req->dense_len > 0 && req->dense == NULL))
 		return din_fail(err, DIN_EINVAL, NULL, "malformed scoring request");
+	/* converting a double beyond float's range to float is undefined behaviour */
+	for (int i = 0; i < req->dense_len; i++)
+		if (!(fabs(req->dense[i]) <= FLT_MAX))
+			return din_fail(err, DIN_EINVAL, "Dense features are finite single-precision values.",
+			                "dense feature %d is out of range", i + 1);
 	if (m->arch == DIN_ARCH_DIN && m->att_n_layers < 1)
 		return din_fail(err, DIN_ECORRUPT, NULL, "din model without attention layers");
 	return DIN_OK;
@@ -229,22 +220,30 @@ attention_first_layer(const DinModel *m, const Plan *p, float *s, const float *q
 {
 	const DinLayer *l0 = &m->att_layers[0];
 	int E = m->E, U = l0->out, ld = 4 * E;
-	const float *wq = l0->weight, *wd = l0->weight + 2 * E, *wp = l0->weight + 3 * E;
 	const float *keys = s + p->keys, *hk = s + p->hk;
-	float *hq = s + p->hq, *tmp = s + p->tmp, *prod = s + p->pair_b, *a = s + p->pair_a;
+	float *hq = s + p->hq, *prod = s + p->pair_b, *a = s + p->pair_a;
 	DinAct act = l0->act;
 
 	/*
 	 * z W^T with z = [q, k, q-k, q*k] is q (Wq+Wd)^T + k (Wk-Wd)^T + (q*k) Wp^T: the query
 	 * part once per candidate, the key part (hk) once per request, only Wp per pair.
 	 */
-	nn_linear_strided(q, E, nc, E, wq, ld, U, l0->bias, hq);
-	nn_linear_strided(q, E, nc, E, wd, ld, U, NULL, tmp);
-	for (int i = 0; i < nc * U; i++)
-		hq[i] += tmp[i];
+	if (m->att_q.weight != NULL)
+		nn_layer_product(&m->att_q, q, nc, hq);
+	else {
+		float *tmp = s + p->tmp;
+
+		nn_linear_strided(q, E, nc, E, l0->weight, ld, U, l0->bias, hq);
+		nn_linear_strided(q, E, nc, E, l0->weight + 2 * E, ld, U, NULL, tmp);
+		for (int i = 0; i < nc * U; i++)
+			hq[i] += tmp[i];
+	}
 	for (int c = 0; c < nc; c++)
 		nn_rows_mul(prod + (size_t)c * T * E, q + (size_t)c * E, keys, T, E);
-	nn_linear_strided(prod, E, nc * T, E, wp, ld, U, NULL, a);
+	if (m->att_p.weight != NULL)
+		nn_layer_product(&m->att_p, prod, nc * T, a);
+	else
+		nn_linear_strided(prod, E, nc * T, E, l0->weight + 3 * E, ld, U, NULL, a);
 	for (int c = 0; c < nc; c++)
 		nn_rows_add2(a + (size_t)c * T * U, hq + (size_t)c * U, hk, T, U);
 	if (l0->bn.n > 0)
@@ -310,18 +309,21 @@ attention(const DinModel *m, const Plan *p, float *s, int T, float *weights)
 		const float *keys = s + p->keys;
 		float *hk = s + p->hk, *tmp = s + p->tmp;
 
-		nn_linear_strided(keys, E, T, E, l0->weight + E, 4 * E, l0->out, NULL, hk);
-		nn_linear_strided(keys, E, T, E, l0->weight + 2 * E, 4 * E, l0->out, NULL, tmp);
-		for (int i = 0; i < T * l0->out; i++)
-			hk[i] -= tmp[i];
+		if (m->att_k.weight != NULL)
+			nn_layer_product(&m->att_k, keys, T, hk);
+		else {
+			nn_linear_strided(keys, E, T, E, l0->weight + E, 4 * E, l0->out, NULL, hk);
+			nn_linear_strided(keys, E, T, E, l0->weight + 2 * E, 4 * E, l0->out, NULL, tmp);
+			for (int i = 0; i < T * l0->out; i++)
+				hk[i] -= tmp[i];
+		}
 		for (int c0 = 0; c0 < C; c0 += chunk)
 			attention_chunk(m, p, s, c0, min_int(chunk, C - c0), T, weights);
 	}
 	if (m->att_output_bn.n > 0)
 		nn_batchnorm(&m->att_output_bn, pooled, C);
 	if (m->att_output.out > 0)
-		nn_linear(pooled, C, E, m->att_output.out, m->att_output.weight, m->att_output.bias,
-		          s + p->interest);
+		nn_layer_product(&m->att_output, pooled, C, s + p->interest);
 }
 
 /* The tower input row of candidate c: the configured slices, in order. */
@@ -396,21 +398,23 @@ head(const DinModel *m, const float *h, float item_bias)
 static void
 tower(const DinModel *m, const Plan *p, float *s, double *scores)
 {
-	int C = p->n_cand, width = m->tower_in;
-	float *cur = s + p->tower_x, *next = s + p->tower_a;
+	for (int c0 = 0; c0 < p->n_cand; c0 += TOWER_ROWS) {
+		int C = min_int(TOWER_ROWS, p->n_cand - c0), width = m->tower_in;
+		float *cur = s + p->tower_x, *next = s + p->tower_a;
 
-	for (int c = 0; c < C; c++)
-		tower_row(m, p, s, c, cur + (size_t)c * m->tower_in);
-	if (m->tower_input_bn.n > 0)
-		nn_batchnorm(&m->tower_input_bn, cur, C);
-	for (int l = 0; l < m->n_tower; l++) {
-		nn_layer(&m->tower[l], cur, C, next);
-		cur = next;
-		next = next == s + p->tower_a ? s + p->tower_b : s + p->tower_a;
-		width = m->tower[l].out;
+		for (int c = 0; c < C; c++)
+			tower_row(m, p, s, c0 + c, cur + (size_t)c * m->tower_in);
+		if (m->tower_input_bn.n > 0)
+			nn_batchnorm(&m->tower_input_bn, cur, C);
+		for (int l = 0; l < m->n_tower; l++) {
+			nn_layer(&m->tower[l], cur, C, next);
+			cur = next;
+			next = next == s + p->tower_a ? s + p->tower_b : s + p->tower_a;
+			width = m->tower[l].out;
+		}
+		for (int c = 0; c < C; c++)
+			scores[c0 + c] = head(m, cur + (size_t)c * width, s[p->item_bias + c0 + c]);
 	}
-	for (int c = 0; c < C; c++)
-		scores[c] = head(m, cur + (size_t)c * width, s[p->item_bias + c]);
 }
 
 /* Keys of the kept behaviours, their sum and mean. */
@@ -504,5 +508,11 @@ din_model_score(const DinModel *m, const DinRequest *req, float *scratch, double
 		for (size_t i = 0; i < (size_t)req->n_candidates * T; i++)
 			weights[i] = 1.0f / (float)T;
 	tower(m, &p, scratch, scores);
+	/* finite but huge weights can overflow float: Inf - Inf is NaN, never a probability */
+	for (int c = 0; c < req->n_candidates; c++)
+		if (!(scores[c] >= 0.0 && scores[c] <= 1.0))
+			return din_fail(err, DIN_ECORRUPT,
+			                "The model's weights overflow single precision for this input.",
+			                "score of candidate %d is not a number", c + 1);
 	return DIN_OK;
 }

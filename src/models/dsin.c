@@ -7,6 +7,7 @@
  * Everything up to the units depends on the history only, so it runs once per request.
  */
 #include "dsin.h"
+#include "scratch.h"
 
 #include <string.h>
 
@@ -16,26 +17,11 @@ typedef struct DsinPlan {
 	    unit_b, total;
 } DsinPlan;
 
-static inline int
-imax(int a, int b)
-{
-	return a > b ? a : b;
-}
-
-static size_t
-take(size_t *at, size_t n)
-{
-	size_t off = *at;
-
-	*at += (n + 15) & ~(size_t)15;
-	return off;
-}
-
 static void
 plan(const DinModel *m, int C, DsinPlan *p)
 {
 	const DinDsin *d = m->dsin;
-	int K = d->rule.count, T = d->rule.length, E = m->E, Hl = imax(d->lstm_hidden, 1);
+	int K = d->rule.count, T = d->rule.length, E = m->E, Hl = max_int(d->lstm_hidden, 1);
 	size_t at = 0;
 
 	memset(p, 0, sizeof(*p));
@@ -45,23 +31,23 @@ plan(const DinModel *m, int C, DsinPlan *p)
 	p->W = d->inter_w;
 	p->Hl = Hl;
 	p->C = C;
-	p->unit_w = 4 * imax(E, p->W);
+	p->unit_w = 4 * max_int(E, p->W);
 	for (int u = 0; u < 2; u++)
 		for (int l = 0; l < d->unit[u].n_layers; l++)
-			p->unit_w = imax(p->unit_w, d->unit[u].layers[l].out);
+			p->unit_w = max_int(p->unit_w, d->unit[u].layers[l].out);
 	p->unit_rows = C * K;
 	p->x = take(&at, (size_t)T * E);
 	p->sa_out = take(&at, (size_t)T * E);
 	p->sa_work = take(&at, self_attention_work_floats(&d->sa));
 	p->interest = take(&at, (size_t)K * E);
 	p->pad = take(&at, E);
-	p->lin = take(&at, (size_t)K * imax(E, Hl));
+	p->lin = take(&at, (size_t)K * max_int(E, Hl));
 	p->fw = take(&at, (size_t)K * Hl);
 	p->bw = take(&at, (size_t)K * Hl);
-	p->lwork = take(&at, (size_t)K * 4 * imax(E, Hl) + 6 * (size_t)Hl);
-	p->inter = take(&at, (size_t)K * imax(p->W, 1));
+	p->lwork = take(&at, (size_t)K * 4 * max_int(E, Hl) + 6 * (size_t)Hl);
+	p->inter = take(&at, (size_t)K * max_int(p->W, 1));
 	p->scores = take(&at, (size_t)C * K);
-	p->qproj = take(&at, (size_t)C * imax(E, p->W));
+	p->qproj = take(&at, (size_t)C * max_int(E, p->W));
 	p->unit_a = take(&at, (size_t)p->unit_rows * p->unit_w);
 	p->unit_b = take(&at, (size_t)p->unit_rows * p->unit_w);
 	p->total = at;
@@ -72,7 +58,7 @@ dsin_scratch_floats(const DinModel *m, int n_cand)
 {
 	DsinPlan p;
 
-	plan(m, imax(n_cand, 1), &p);
+	plan(m, max_int(n_cand, 1), &p);
 	return p.total;
 }
 

@@ -211,7 +211,7 @@ nn_layer(const DinLayer *layer, const float *x, int n, float *y)
 
 	/* the activation always spans the layer's output, whatever the config left in units */
 	act.units = layer->out;
-	nn_linear(x, n, layer->in, layer->out, layer->weight, layer->bias, y);
+	nn_layer_product(layer, x, n, y);
 	if (layer->bn.n > 0)
 		nn_batchnorm(&layer->bn, y, n);
 	nn_activate(&act, y, n);

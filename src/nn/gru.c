@@ -23,7 +23,8 @@ gru_input(const DinGru *g, const float *x, int n, int with_bias, float *xp)
 	int H = g->hidden, in = g->in;
 
 	if (g->conv == DIN_GRU_PYTORCH) {
-		nn_linear(x, n, in, 3 * H, g->w_ih, with_bias ? g->b_ih : NULL, xp);
+		nn_linear_prepacked(x, in, n, in, g->w_ih, in, g->ih_packed, 3 * H,
+		                    with_bias ? g->b_ih : NULL, xp);
 		return;
 	}
 	/* the x columns of the [out, in+H] kernels, written into one [n, 3H] row layout */
@@ -84,7 +85,7 @@ step_pytorch(const DinGru *g, DinGruGate gate, const float *xp, int ldxp, const 
 {
 	int H = g->hidden;
 
-	nn_linear(h, n, H, 3 * H, g->w_hh, g->b_hh, hh);
+	nn_linear_prepacked(h, H, n, H, g->w_hh, H, g->hh_packed, 3 * H, g->b_hh, hh);
 	for (int i = 0; i < n; i++) {
 		const float *x = xp + (size_t)i * ldxp, *p = hh + (size_t)i * 3 * H;
 		float *hi = h + (size_t)i * H, ai = a ? a[i] : 0.0f;
@@ -106,7 +107,7 @@ step_tf(const DinGru *g, DinGruGate gate, const float *xp, int ldxp, const float
 	int H = g->hidden, ld = g->in + H;
 	float *gates = work, *rh = work + (size_t)n * 2 * H, *cand = rh + (size_t)n * H;
 
-	nn_linear_strided(h, H, n, H, g->gate_w + g->in, ld, 2 * H, NULL, gates);
+	nn_linear_prepacked(h, H, n, H, g->gate_w + g->in, ld, g->hh_packed, 2 * H, NULL, gates);
 	for (int i = 0; i < n; i++) {
 		const float *x = xp + (size_t)i * ldxp;
 		float *gi = gates + (size_t)i * 2 * H;
@@ -116,7 +117,7 @@ step_tf(const DinGru *g, DinGruGate gate, const float *xp, int ldxp, const float
 		for (int j = 0; j < H; j++)
 			rh[(size_t)i * H + j] = gi[j] * h[(size_t)i * H + j];
 	}
-	nn_linear_strided(rh, H, n, H, g->cand_w + g->in, ld, H, NULL, cand);
+	nn_linear_prepacked(rh, H, n, H, g->cand_w + g->in, ld, g->cand_packed, H, NULL, cand);
 	for (int i = 0; i < n; i++) {
 		const float *x = xp + (size_t)i * ldxp, *u = gates + (size_t)i * 2 * H + H;
 		float *hi = h + (size_t)i * H, ai = a ? a[i] : 0.0f;

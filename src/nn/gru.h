@@ -33,6 +33,11 @@ typedef struct DinGru {
 	/* tf (kernels transposed to [out, in]): gate_w [2H, in+H], gate_b [2H], cand_w [H, in+H],
 	 * cand_b [H]; columns 0..in-1 act on x, the rest on h (or r*h) */
 	const float *gate_w, *gate_b, *cand_w, *cand_b;
+	/*
+	 * nn_pack_weight forms, set once per model (or NULL): pytorch w_ih and w_hh; tf the h
+	 * columns of gate_w (hh_packed) and of cand_w (cand_packed).
+	 */
+	const float *ih_packed, *hh_packed, *cand_packed;
 } DinGru;
 
 /*

@@ -219,6 +219,23 @@ nn_linear_strided(const float *x, int ldx, int n, int in, const float *w, int ld
 }
 
 void
+nn_linear_prepacked(const float *x, int ldx, int n, int in, const float *w, int ldw,
+                    const float *packed, int out, const float *b, float *y)
+{
+	if (packed != NULL && linear_small == nn_linear_avx2)
+		nn_linear_avx2_packed(x, ldx, n, in, w, ldw, packed, out, b, y);
+	else
+		nn_linear_strided(x, ldx, n, in, w, ldw, out, b, y);
+}
+
+void
+nn_layer_product(const DinLayer *layer, const float *x, int n, float *y)
+{
+	nn_linear_prepacked(x, layer->in, n, layer->in, layer->weight, layer->in, layer->packed,
+	                    layer->out, layer->bias, y);
+}
+
+void
 nn_linear(const float *x, int n, int in, int out, const float *w, const float *b, float *y)
 {
 	nn_linear_strided(x, in, n, in, w, in, out, b, y);

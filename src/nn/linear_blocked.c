@@ -8,12 +8,18 @@
  * every k broadcasts one x per row and loads two W vectors: 12 FMAs per 8 loads, no horizontal
  * sums, tails by masked loads and stores instead of scalar code.
  */
+#include "nn.h"
 #include "linear_strided.h"
 
 #include <immintrin.h>
 #include <string.h>
 
-enum { KC = 64, OC = 256 }; /* k-block and output strip: the packed block is 64 KB */
+/*
+ * k-block and output strip: a block packed per call (on the stack) is 64 KB. Prepacked blocks
+ * are KCP deep, so din's 80-wide attention layer is one block: no reload of the accumulators
+ * halfway. Splitting k changes no bit (each partial sum is stored and reloaded exactly).
+ */
+enum { KC = 64, KCP = 128, OC = 256 };
 
 __attribute__((target("avx2,fma"))) static inline __m256i
 mask_of(int valid)
@@ -178,16 +184,85 @@ pack(const float *w, int ldw, int oc, int kc, float *packed, int ldp)
 	}
 }
 
+/* Floats of one packed block: kc rows of ldp plus the slack a 64-wide strip reads past it. */
+static inline size_t
+block_floats(int kc, int ldp)
+{
+	return (size_t)kc * ldp + 64;
+}
+
+size_t
+nn_packed_floats(int in, int out)
+{
+	size_t n = 0;
+
+	if (!nn_has_avx2() || in <= 0 || out <= 0)
+		return 0;
+	for (int o0 = 0; o0 < out; o0 += OC) {
+		int oc = out - o0 < OC ? out - o0 : OC, ldp = (oc + 15) & ~15;
+
+		for (int k0 = 0; k0 < in; k0 += KCP)
+			n += block_floats(in - k0 < KCP ? in - k0 : KCP, ldp);
+	}
+	return n;
+}
+
 __attribute__((target("avx2,fma"))) void
-nn_linear_avx2_blocked(const float *x, int ldx, int n, int in, const float *w, int ldw, int out,
-                       const float *b, float *y)
+nn_pack_weight(const float *w, int ldw, int in, int out, float *packed)
+{
+	for (int o0 = 0; o0 < out; o0 += OC) {
+		int oc = out - o0 < OC ? out - o0 : OC, ldp = (oc + 15) & ~15;
+
+		for (int k0 = 0; k0 < in; k0 += KCP) {
+			int kc = in - k0 < KCP ? in - k0 : KCP;
+
+			pack(w + (size_t)o0 * ldw + k0, ldw, oc, kc, packed, ldp);
+			memset(packed + (size_t)kc * ldp, 0, sizeof(float) * 64);
+			packed += block_floats(kc, ldp);
+		}
+	}
+}
+
+/*
+ * The product over one packed block: rows in 6-row tiles, the rest one by one. Every output
+ * element sees the same FMA chain whichever tile computes it.
+ */
+__attribute__((target("avx2,fma"))) static void
+block_product(const float *x, int ldx, int n, const float *packed, int kc, int ldp, int oc,
+              int first, const float *bias, float *y, int ldy)
+{
+	for (int i0 = 0; i0 < n; i0 += 6) {
+		int mr = n - i0 < 6 ? n - i0 : 6;
+
+		if (mr == 6)
+			for (int t = 0; t < oc; t += 16)
+				tile6x16(x + (size_t)i0 * ldx, ldx, kc, packed + t, ldp, y + (size_t)i0 * ldy + t,
+				         ldy, first, bias + t, oc - t);
+		else
+			/* rows short of a 6-row tile */
+			for (int r = 0; r < mr; r++)
+				for (int t = 0; t < oc; t += 64)
+					tile1x64(x + (size_t)(i0 + r) * ldx, kc, packed + t, ldp,
+					         y + (size_t)(i0 + r) * ldy + t, first, bias + t, oc - t);
+	}
+}
+
+/*
+ * packed NULL: W is packed here, block by block, on the stack (a one-row call then spends
+ * most of its time packing); otherwise packed holds nn_pack_weight(w) and w is not read.
+ */
+__attribute__((target("avx2,fma"))) void
+nn_linear_avx2_packed(const float *x, int ldx, int n, int in, const float *w, int ldw,
+                      const float *packed, int out, const float *b, float *y)
 {
 	/*
 	 * A 64-wide strip may run past ldp: its extra lanes read the next packed row (or the zeroed
 	 * slack at the end) and are never stored.
 	 */
-	float packed[KC * OC + 64] __attribute__((aligned(32)));
+	float stack[KC * OC + 64] __attribute__((aligned(32)));
 	float bias[OC + 64] __attribute__((aligned(32)));
+	int kmax = packed ? KCP : KC;
+	int n6 = nn_has_avx512() ? n - n % 6 : 0; /* rows for the AVX-512 tiles */
 
 	if (n <= 0 || out <= 0)
 		return;
@@ -201,26 +276,30 @@ nn_linear_avx2_blocked(const float *x, int ldx, int n, int in, const float *w, i
 		if (in <= 0)
 			for (int i = 0; i < n; i++)
 				memcpy(y + (size_t)i * out + o0, bias, sizeof(float) * oc);
-		for (int k0 = 0; k0 < in; k0 += KC) {
-			int kc = in - k0 < KC ? in - k0 : KC;
+		for (int k0 = 0; k0 < in; k0 += kmax) {
+			int kc = in - k0 < kmax ? in - k0 : kmax;
+			const float *blk = packed;
 
-			pack(w + (size_t)o0 * ldw + k0, ldw, oc, kc, packed, ldp);
-			memset(packed + (size_t)kc * ldp, 0, sizeof(float) * 64);
-			for (int i0 = 0; i0 < n; i0 += 6) {
-				int mr = n - i0 < 6 ? n - i0 : 6;
-
-				if (mr == 6)
-					for (int t = 0; t < oc; t += 16)
-						tile6x16(x + (size_t)i0 * ldx + k0, ldx, kc, packed + t, ldp,
-						         y + (size_t)i0 * out + o0 + t, out, k0 == 0, bias + t, oc - t);
-				else
-					/* rows short of a 6-row tile */
-					for (int r = 0; r < mr; r++)
-						for (int t = 0; t < oc; t += 64)
-							tile1x64(x + (size_t)(i0 + r) * ldx + k0, kc, packed + t, ldp,
-							         y + (size_t)(i0 + r) * out + o0 + t, k0 == 0, bias + t,
-							         oc - t);
+			if (packed)
+				packed += block_floats(kc, ldp);
+			else {
+				pack(w + (size_t)o0 * ldw + k0, ldw, oc, kc, stack, ldp);
+				memset(stack + (size_t)kc * ldp, 0, sizeof(float) * 64);
+				blk = stack;
 			}
+			if (n6 > 0)
+				nn_block_product_avx512(x + k0, ldx, n6, blk, kc, ldp, oc, k0 == 0, bias, y + o0,
+				                        out);
+			if (n > n6)
+				block_product(x + (size_t)n6 * ldx + k0, ldx, n - n6, blk, kc, ldp, oc, k0 == 0,
+				              bias, y + (size_t)n6 * out + o0, out);
 		}
 	}
+}
+
+void
+nn_linear_avx2_blocked(const float *x, int ldx, int n, int in, const float *w, int ldw, int out,
+                       const float *b, float *y)
+{
+	nn_linear_avx2_packed(x, ldx, n, in, w, ldw, NULL, out, b, y);
 }

@@ -31,6 +31,25 @@ int nn_has_avx2(void);
 void nn_linear_avx2_blocked(const float *x, int ldx, int n, int in, const float *w, int ldw,
                             int out, const float *b, float *y);
 
+/* The blocked kernel on a weight prepacked by nn_pack_weight (packed NULL: packs w itself). */
+void nn_linear_avx2_packed(const float *x, int ldx, int n, int in, const float *w, int ldw,
+                           const float *packed, int out, const float *b, float *y);
+
+/*
+ * nn_linear_strided with W's packed form when there is one (packed from nn_pack_weight, or
+ * NULL): the same kernel and the same bits as without, minus the packing.
+ */
+void nn_linear_prepacked(const float *x, int ldx, int n, int in, const float *w, int ldw,
+                         const float *packed, int out, const float *b, float *y);
+
+/*
+ * AVX-512F 6-row tiles of the blocked kernel (linear_avx512.c) over one packed k-block, for
+ * the first n - n % 6 rows: the AVX2 tiles' results, to the bit; needs nn_has_avx512().
+ */
+int nn_has_avx512(void);
+void nn_block_product_avx512(const float *x, int ldx, int n, const float *packed, int kc, int ldp,
+                             int oc, int first, const float *bias, float *y, int ldy);
+
 /* The large-product path (OpenBLAS sgemm), whatever nn_init decided, for tests and benches. */
 void nn_linear_sgemm(const float *x, int ldx, int n, int in, const float *w, int ldw, int out,
                      const float *b, float *y);

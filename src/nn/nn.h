@@ -58,6 +58,11 @@ typedef struct DinLayer {
 	const float *bias;   /* [out] or NULL */
 	DinBN bn;
 	DinAct act;
+	/*
+	 * weight in the AVX2 kernel's blocked layout (nn_pack_weight), packed once per model so a
+	 * one-row product does not repack W on every call; NULL = nn_linear on weight.
+	 */
+	const float *packed;
 } DinLayer;
 
 /* Select the fastest kernels this CPU runs (AVX2/FMA when present); call once, idempotent. */
@@ -65,6 +70,18 @@ void nn_init(void);
 
 /* y[n, out] = x[n, in] W^T + b (b may be NULL). x and y must not overlap. */
 void nn_linear(const float *x, int n, int in, int out, const float *w, const float *b, float *y);
+
+/*
+ * Floats nn_pack_weight needs for a [out, in] weight; 0 when this CPU's kernels take no packed
+ * weights (then keep DinLayer.packed NULL).
+ */
+size_t nn_packed_floats(int in, int out);
+
+/* packed[nn_packed_floats(in, out)] = w [out, in] (row stride ldw) in the blocked layout. */
+void nn_pack_weight(const float *w, int ldw, int in, int out, float *packed);
+
+/* y[n, out] = x[n, in] W^T + b with the layer's weight, packed when layer->packed is set. */
+void nn_layer_product(const DinLayer *layer, const float *x, int n, float *y);
 
 /* Reference (scalar, obviously correct) version of nn_linear, for tests. */
 void nn_linear_ref(const float *x, int n, int in, int out, const float *w, const float *b,

@@ -9,10 +9,9 @@
 #ifndef DIN_SELF_ATTENTION_H
 #define DIN_SELF_ATTENTION_H
 
-#include <stddef.h>
+#include "attention.h" /* layer_norm, DIN_ATT_MASKED */
 
-/* The score a masked entry gets: DeepCTR's -2^32 + 1, which float32 rounds to -2^32. */
-#define DIN_ATT_MASKED (-4294967296.0f)
+#include <stddef.h>
 
 typedef struct DinSelfAttention {
 	int E;                      /* model width = heads * head width */
@@ -36,8 +35,5 @@ size_t self_attention_work_floats(const DinSelfAttention *a);
 /* out[T, E] from x[T, E] whose first len rows are valid. out must not overlap x. */
 void self_attention_run(const DinSelfAttention *a, const float *x, int len, float *out,
                         float *work);
-
-/* In place over x[n, E]: (x - mean)/sqrt(var + eps) w + b, population variance. */
-void layer_norm(float *x, int n, int E, const float *w, const float *b, float eps);
 
 #endif

@@ -2,8 +2,11 @@
 """The bench's models, as rows of the table make bench prints, and their FLOP counts.
 
 Each architecture is one entry of MODELS: a config at its paper's sizes and a function that
-counts the multiply-adds of one candidate. DIEN, DSIN and BST are added here as rows once din
-implements them; until then the table names them as not implemented.
+counts the multiply-adds of one candidate. TORCH names the models the batched PyTorch reference
+(dinref.DinRef) runs; BST's reference (bstref.py) is a per-sample float64 scorer, no batched
+module, so BST has no PyTorch column, nor DSIN (dsinref.py, the same). DSIN's inputs need a
+time per behaviour: run.sh gives every bench history times in sessions of 10 behaviours a
+minute apart, an hour between sessions.
 
     /usr/bin/python3 models.py OUTDIR      writes OUTDIR/<name>.safetensors (random weights)
 """
@@ -59,6 +62,84 @@ def base_config(max_len):
     }
 
 
+def dien_config(max_len):
+    """DIEN paper, Amazon: embedding 18 per field, GRU hidden 36 (= item + cate), AUGRU, the
+    attention unit 80-40 on [q, h, q-h, q*h] with softmax, tower 200-80 (DeepCTR-Torch form:
+    PyTorch GRU conventions, paper AUGRU, interest first)."""
+    return {
+        "format": 1, "architecture": "dien", "max_len": max_len,
+        "fields": _fields(), "item": {"attributes": ["cate"]},
+        "target": ["item", "cate"], "behaviour": ["item", "cate"], "context": ["user"],
+        "sequence": {"type": "gru", "hidden": 2 * DIM, "convention": "pytorch"},
+        "attention": {"type": "din", "normalization": "softmax",
+                      "layers": [{"units": 80, "activation": {"type": "sigmoid"}},
+                                 {"units": 40, "activation": {"type": "sigmoid"}}]},
+        "evolution": {"type": "augru", "form": "paper", "convention": "pytorch"},
+        "tower": {"inputs": ["interest", "context", "target", "history_sum"],
+                  "layers": [{"units": 200, "activation": {"type": "prelu"}},
+                             {"units": 80, "activation": {"type": "prelu"}}],
+                  "head": {"type": "softmax2", "column": 0, "epsilon": 1e-8}},
+    }
+
+
+BST_DIM = 16  # per field: D = 32 splits into the paper's 8 heads
+
+
+def bst_config(max_len):
+    """BST paper (Alibaba): 8 heads, one block, sequence 20 + the target, MLP 1024-512-256
+    LeakyReLU; torch-rechub's layout (index positions added, post-norm, target read-out)."""
+    D = 2 * BST_DIM
+    return {
+        "format": 1, "architecture": "bst", "max_len": 20,
+        "fields": [{"name": "user", "rows": USERS, "dim": DIM},
+                   {"name": "item", "rows": ITEMS, "dim": BST_DIM},
+                   {"name": "cate", "rows": CATES, "dim": BST_DIM}],
+        "item": {"attributes": ["cate"]}, "target": ["item", "cate"],
+        "behaviour": ["item", "cate"], "context": ["user"],
+        "transformer": {"target": True, "layout": "pytorch", "heads": 8, "blocks": 1,
+                        "norm": "post", "eps": 1e-5,
+                        "ffn": {"units": 4 * D,
+                                "activation": {"type": "leaky_relu", "slope": 0.01}},
+                        "positions": [{"type": "index", "combine": "add", "align": "end",
+                                       "width": 20}],
+                        "readout": "target"},
+        "tower": {"inputs": ["interest", "target", "context"],
+                  "layers": [{"units": u, "activation": {"type": "leaky_relu", "slope": 0.01}}
+                             for u in (1024, 512, 256)],
+                  "head": {"type": "sigmoid", "bias": True}},
+    }
+
+
+DSIN_DIM = 4  # per field: E = 8 splits into the paper's 8 heads (DeepCTR's DSIN default)
+
+
+def dsin_config(max_len):
+    """DSIN paper: K = 5 sessions of T = 10, self-attention with 8 heads and positional bias,
+    a Bi-LSTM over the sessions, the DIN unit over both; DeepCTR's DSIN layout (2-layer Bi-LSTM
+    averaged, hard_sigmoid, unit 64-16), tower 200-80."""
+    unit = {"type": "din", "normalization": "softmax",
+            "layers": [{"units": 64, "activation": {"type": "sigmoid"}},
+                       {"units": 16, "activation": {"type": "sigmoid"}}]}
+    return {
+        "format": 1, "architecture": "dsin", "max_len": 50,
+        "fields": [{"name": "item", "rows": ITEMS, "dim": DSIN_DIM},
+                   {"name": "cate", "rows": CATES, "dim": DSIN_DIM},
+                   {"name": "user", "rows": USERS, "dim": 3}],
+        "item": {"attributes": ["cate"]}, "target": ["item", "cate"],
+        "behaviour": ["item", "cate"], "context": ["user"],
+        "sessions": {"count": 5, "length": 10, "gap": 1800},
+        "extractor": {"heads": 8, "encoding": "positional", "blinding": True,
+                      "pooling": "mean_all"},
+        "interacting": {"type": "bilstm", "layers": 2, "merge": "ave",
+                        "recurrent_activation": "hard_sigmoid"},
+        "session_attention": unit, "interacting_attention": unit,
+        "tower": {"inputs": ["context", "target", "session_interest", "session_interacting"],
+                  "layers": [{"units": 200, "activation": {"type": "relu"}},
+                             {"units": 80, "activation": {"type": "relu"}}],
+                  "head": {"type": "sigmoid"}},
+    }
+
+
 def _tower_macs(cfg, tower_in):
     macs, width = 0, tower_in
     for layer in cfg["tower"]["layers"]:
@@ -84,9 +165,50 @@ def base_macs(cfg, T, per_history_share):
     return tower + per_history_share * T * 2 * DIM, tower + T * 2 * DIM
 
 
-# name -> (config builder, macs counter); later architectures become rows here
-MODELS = {"din": (din_config, din_macs), "base": (base_config, base_macs)}
-NOT_YET = ["dien", "dsin", "bst"]
+def dien_macs(cfg, T, per_history_share):
+    """din: the extractor GRU (T steps, input and hidden products) once per history, then per
+    candidate the unit over T states and the evolution GRU (hidden products per step; its input
+    products are the extractor states' and shared); torch: everything per candidate."""
+    E, H, U1, U2 = 2 * DIM, 2 * DIM, 80, 40
+    extractor = T * (3 * H * E + 3 * H * H)
+    unit = T * (4 * H * U1 + U1 * U2 + U2)
+    evolution = T * 3 * H * H
+    shared_in = T * 3 * H * H  # evolution input products over the extractor states
+    tower = _tower_macs(cfg, H + DIM + 2 * E)
+    din = unit + evolution + tower + per_history_share * (extractor + shared_in)
+    torch = extractor + unit + evolution + shared_in + tower
+    return din, torch
+
+
+def bst_macs(cfg, T, per_history_share):
+    """One transformer block over the 20 behaviours and the target (the target row attends
+    to all; with the target in the sequence every candidate runs the block), then the tower."""
+    D, F, L = 2 * BST_DIM, 4 * 2 * BST_DIM, 21
+    block = L * 3 * D * D + 2 * L * L * D + L * D * D + L * 2 * D * F
+    tower = _tower_macs(cfg, D + D + DIM)
+    return block + tower, block + tower
+
+
+def dsin_macs(cfg, T, per_history_share):
+    """Per history: the session extractor (q, k, v, scores, values, FFN 4E over K x 10 rows)
+    and the 2-layer Bi-LSTM over K steps; per candidate: both units over K rows, the tower."""
+    E, K, L, H = 2 * DSIN_DIM, 5, 10, 2 * DSIN_DIM
+    extractor = K * (3 * L * E * E + 2 * L * L * E + 2 * L * E * 4 * E)
+    lstm = 2 * 2 * K * 4 * H * (E + H)
+    units = 2 * K * (4 * E * 64 + 64 * 16 + 16 + E)
+    tower = _tower_macs(cfg, 3 + E + E + H)
+    return units + tower + per_history_share * (extractor + lstm), \
+        units + tower + extractor + lstm
+
+
+# name -> (config builder, macs counter); the T each is benched at
+MODELS = {"din": (din_config, din_macs), "base": (base_config, base_macs),
+          "dien": (dien_config, dien_macs), "dsin": (dsin_config, dsin_macs),
+          "bst": (bst_config, bst_macs)}
+LENGTHS = {"din": (10, 50, 100), "base": (10, 50, 100), "dien": (50,), "dsin": (50,),
+           "bst": (20,)}
+TORCH = ["din", "base", "dien"]
+NOT_YET = []
 
 
 def write(outdir):
@@ -98,9 +220,21 @@ def write(outdir):
     items = (ids, (ids * 7919 + 13) % CATES)
     for name, (build, _) in MODELS.items():
         cfg = build(100)
+        path = os.path.join(outdir, "amazon_%s.safetensors" % name)
+        if name == "dsin":
+            import make_dsin_fixtures
+            t = make_dsin_fixtures.tensors_for(cfg, np.random.default_rng(8))
+            t["items.id"], t["items.attributes"] = ids, items[1].reshape(-1, 1)
+            dinref.write_model(path, cfg, t)
+            continue
+        if name == "bst":
+            import make_bst_fixtures
+            t = make_bst_fixtures.random_weights(dict(config=cfg, items=items),
+                                                 np.random.default_rng(8))
+            dinref.write_model(path, cfg, t)
+            continue
         m = dinref.DinRef(cfg, items=items)
-        dinref.write_model(os.path.join(outdir, "amazon_%s.safetensors" % name), cfg,
-                           m.tensors())
+        dinref.write_model(path, cfg, m.tensors())
 
 
 if __name__ == "__main__":

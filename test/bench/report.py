@@ -58,7 +58,7 @@ def main(path):
     verdicts = []
     for name, (build, count) in models.MODELS.items():
         cfg = build(100)
-        for T in (10, 50, 100):
+        for T in models.LENGTHS[name]:
             tc = torch.get((name, T))
             for key, label, cands in PATHS:
                 rate = din.get((name, T, key))
@@ -82,20 +82,28 @@ def main(path):
                 if name == "din" and key == "rank1000" and of_peak:
                     verdicts.append(("rank 1000 >= 40%% of peak, T=%d" % T, of_peak >= 0.4,
                                      "%.0f%%" % (100 * of_peak)))
-        if tc is not None or True:
-            pass
     for name in models.NOT_YET:
-        print("%-5s  not implemented in din yet: add it to MODELS in test/bench/models.py" % name)
+        print("%-5s  not benched yet (see test/bench/models.py)" % name)
+    print()
+    print("cost of 100 candidates for one history / cost of 1 candidate (per-row din_score);"
+          " 100x = no sharing:")
+    for name in models.MODELS:
+        for T in models.LENGTHS[name]:
+            one, hundred = din.get((name, T, "perrow")), din.get((name, T, "rank100"))
+            if one and hundred:
+                print("  %-5s T=%-4d %6.1fx" % (name, T, 100.0 * one / hundred))
     if torch:
         print()
         print("PyTorch: test/reference/dinref.py, 1 thread, batch 1024, eval, no_grad; its FLOPs"
               " per candidate:")
         for name, (build, count) in models.MODELS.items():
+            if name not in models.TORCH:
+                continue
             print("  %s: %s" % (name, ", ".join(
                 "T=%d %.3f MFLOP (%.2f GFLOP/s)" % (T, 2 * count(build(100), T, 1)[1] / 1e6,
                                                     torch[(name, T)] * 2 *
                                                     count(build(100), T, 1)[1] / 1e9)
-                for T in (10, 50, 100) if (name, T) in torch)))
+                for T in models.LENGTHS[name] if (name, T) in torch)))
     if verdicts:
         print()
         print("targets (issue 8):")

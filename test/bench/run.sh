@@ -3,12 +3,14 @@
 #
 # On one core (the server and every backend pinned to CPU 0): candidates/s of per-row
 # din_score over DIN_BENCH_ROWS rows and of din_rank with 100 and 1000 candidates per history,
-# for histories of 10, 50 and 100, for each model of test/bench/models.py (DIN and the base
-# model at the DIEN paper's Amazon sizes; DIEN, DSIN and BST become rows there once din has
-# them); the same models and inputs through test/reference/dinref.py; the measured sgemm peak;
-# then FLOPs per candidate, achieved GFLOP/s and the ratios (test/bench/report.py).
+# for each model of test/bench/models.py at its history lengths (DIN and the base model at
+# the DIEN paper's Amazon sizes with histories of 10, 50 and 100; DIEN at 50 and BST at 20 at
+# their papers' sizes); the same models and inputs through test/reference/dinref.py; the
+# measured sgemm peak; then FLOPs per candidate, achieved GFLOP/s, the ratios and the cost of
+# 100 candidates over one (test/bench/report.py).
 #
-# Environment: DIN_BENCH_PORT (5580), DIN_BENCH_ROWS (100000), DIN_BENCH_KEEP=1 keeps the
+# Environment: DIN_BENCH_PORT (5580), DIN_BENCH_ROWS (100000), DIN_BENCH_SLOW_ROWS (20000:
+# rows and rank candidates for the GRU and transformer models), DIN_BENCH_KEEP=1 keeps the
 # work directory, DIN_BENCH_NO_INSTALL=1 uses the installed din as it is, PG_CONFIG.
 set -euo pipefail
 
@@ -17,6 +19,7 @@ BENCH=$REPO/test/bench
 PORT=${DIN_BENCH_PORT:-5580}
 ROWS=${DIN_BENCH_ROWS:-100000}
 RANK_CANDIDATES=${DIN_BENCH_RANK_CANDIDATES:-100000} # candidates per din_rank measurement
+SLOW_ROWS=${DIN_BENCH_SLOW_ROWS:-20000}
 TORCH_ROWS=${DIN_BENCH_TORCH_ROWS:-20480}
 PY=/usr/bin/python3
 PIN="taskset -c 0"
@@ -69,8 +72,6 @@ psql_q() { cluster_psql -At "$@"; }
 echo "== importing models, generating inputs" >&2
 psql_q <<SQL
 CREATE EXTENSION din;
-SELECT din_import('amazon_din', pg_read_binary_file('$WORK/amazon_din.safetensors'));
-SELECT din_import('amazon_base', pg_read_binary_file('$WORK/amazon_base.safetensors'));
 CREATE FUNCTION bench_seconds(q text) RETURNS float8 LANGUAGE plpgsql AS \$\$
 DECLARE t0 timestamptz;
 BEGIN
@@ -78,13 +79,26 @@ BEGIN
     EXECUTE q;
     RETURN extract(epoch FROM clock_timestamp() - t0);
 END \$\$;
+-- behaviour times for the session model: sessions of 10 a minute apart, an hour between them
+CREATE FUNCTION bench_times(n int) RETURNS timestamptz[] LANGUAGE sql STABLE AS \$\$
+SELECT array_agg(timestamptz '2024-01-01 00:00+00' + (i / 10) * interval '1 hour'
+                 + (i % 10) * interval '1 minute' ORDER BY i)
+FROM generate_series(0, n - 1) i \$\$;
 SELECT setseed(0.8);
 SQL
-for T in 10 50 100; do
+# "name:T T ..." per model, from models.py
+PLAN=$(cd "$BENCH" && $PY -c 'import models
+for n in models.MODELS: print("%s:%s" % (n, ",".join(map(str, models.LENGTHS[n]))))')
+LENGTHS=$(cd "$BENCH" && $PY -c 'import models
+print(" ".join(map(str, sorted({t for n in models.MODELS for t in models.LENGTHS[n]}))))')
+for spec in $PLAN; do
+	psql_q -c "SELECT din_import('amazon_${spec%%:*}', pg_read_binary_file('$WORK/amazon_${spec%%:*}.safetensors'))" >/dev/null
+done
+for T in $LENGTHS; do
 	psql_q <<SQL
 CREATE TABLE pairs_$T AS
 SELECT array(SELECT (random() * 99999)::bigint FROM generate_series(1, $T) WHERE g > 0) AS h,
-       (random() * 99999)::bigint AS a, u, ARRAY[u] AS ctx
+       (random() * 99999)::bigint AS a, u, ARRAY[u] AS ctx, bench_times($T) AS ht
 FROM generate_series(1, $ROWS) g, LATERAL (SELECT (random() * 9999)::bigint + g * 0 AS u) x;
 SQL
 	for C in 100 1000; do
@@ -92,7 +106,7 @@ SQL
 CREATE TABLE reqs_${T}_$C AS
 SELECT array(SELECT (random() * 99999)::bigint FROM generate_series(1, $T) WHERE g > 0) AS h,
        array(SELECT (random() * 99999)::bigint FROM generate_series(1, $C) WHERE g > 0) AS c,
-       ARRAY[(random() * 9999)::bigint] AS ctx
+       ARRAY[(random() * 9999)::bigint] AS ctx, bench_times($T) AS ht
 FROM generate_series(1, $RANK_CANDIDATES / $C) g;
 SQL
 	done
@@ -101,24 +115,31 @@ done
 psql_q -c "VACUUM ANALYZE" >/dev/null
 
 echo "== timing din" >&2
-for M in din base; do
-	for T in 10 50 100; do
+for spec in $PLAN; do
+	M=${spec%%:*}
+	n_rows=$ROWS
+	n_rank=$RANK_CANDIDATES
+	case $M in din | base) ;; *) n_rows=$((SLOW_ROWS < ROWS ? SLOW_ROWS : ROWS)) n_rank=$((SLOW_ROWS < RANK_CANDIDATES ? SLOW_ROWS : RANK_CANDIDATES)) ;; esac
+	times= # only the session model reads behaviour times
+	[ "$M" = dsin ] && times=", NULL, ht"
+	lengths=${spec#*:}
+	for T1 in ${lengths//,/ }; do
 		# warm up: load the model into this backend's cache and the table into shared buffers
 		s=$(psql_q <<SQL
-SELECT sum(din_score(h, a, 'amazon_$M', ctx)) FROM (SELECT * FROM pairs_$T LIMIT 100) p;
-SELECT bench_seconds('SELECT sum(din_score(h, a, ''amazon_$M'', ctx)) FROM pairs_$T');
+SELECT sum(din_score(h, a, 'amazon_$M', ctx$times)) FROM (SELECT * FROM pairs_$T1 LIMIT 100) p;
+SELECT bench_seconds('SELECT sum(din_score(h, a, ''amazon_$M'', ctx$times)) FROM (SELECT * FROM pairs_$T1 LIMIT $n_rows) p');
 SQL
 )
-		echo "din $M $T perrow $(echo "$s" | tail -1) $ROWS" >>"$RESULTS"
+		echo "din $M $T1 perrow $(echo "$s" | tail -1) $n_rows" >>"$RESULTS"
 		for C in 100 1000; do
 			s=$(psql_q <<SQL
-SELECT count(*) FROM (SELECT * FROM reqs_${T}_$C LIMIT 2) r, din_rank(h, c, 10, 'amazon_$M', ctx);
-SELECT bench_seconds('SELECT count(*) FROM reqs_${T}_$C, din_rank(h, c, 10, ''amazon_$M'', ctx)');
+SELECT count(*) FROM (SELECT * FROM reqs_${T1}_$C LIMIT 2) r, din_rank(h, c, 10, 'amazon_$M', ctx$times);
+SELECT bench_seconds('SELECT count(*) FROM (SELECT * FROM reqs_${T1}_$C LIMIT $((n_rank / C))) r, din_rank(h, c, 10, ''amazon_$M'', ctx$times)');
 SQL
 )
-			echo "din $M $T rank$C $(echo "$s" | tail -1) $(((RANK_CANDIDATES / C) * C))" >>"$RESULTS"
+			echo "din $M $T1 rank$C $(echo "$s" | tail -1) $(((n_rank / C) * C))" >>"$RESULTS"
 		done
-		echo "   $M T=$T done" >&2
+		echo "   $M T=$T1 done" >&2
 	done
 done
 

@@ -40,12 +40,16 @@ def load_pairs(path):
 def main(model_dir, input_dir):
     torch.set_num_threads(1)
     for name in models.MODELS:
+        if name not in models.TORCH:
+            print("skip %s has no batched PyTorch reference (its reference scores one sample at a"
+                  " time in float64); no PyTorch column" % name, flush=True)
+            continue
         cfg, tensors = dinref.read_model(os.path.join(model_dir, "amazon_%s.safetensors" % name))
         m = dinref.DinRef(cfg).load_tensors(tensors)
         m.eval()
         cate = dict(zip(tensors["items.id"].tolist(), tensors["items.attributes"][:, 0].tolist()))
         cate_of = np.array([cate[i] for i in range(len(cate))], dtype=np.int64)
-        for T in (10, 50, 100):
+        for T in models.LENGTHS[name]:
             hist, ads, users = load_pairs(os.path.join(input_dir, "pairs_%d.csv" % T))
             n = len(ads) - len(ads) % BATCH
             target = torch.as_tensor(np.stack([ads, cate_of[ads]], -1))

@@ -17,10 +17,24 @@ typedef struct FuzzFixture {
 	size_t len;
 	DinFile file;
 	DinModel *model;
+	void *aligned;
 } FuzzFixture;
 
-/* Loads and builds fixture `name`; aborts when it cannot (the harness itself is broken). */
-void fuzz_fixture_load(FuzzFixture *fx, const char *name);
+/*
+ * Loads and builds fixture `name`: 1 on success, 0 (with a warning on stderr) when it does not
+ * build, so an architecture still under construction does not stop the other targets.
+ */
+int fuzz_fixture_load(FuzzFixture *fx, const char *name);
+
+/* The fixtures the config and scoring targets use: one per architecture variant family. */
+extern const char *const fuzz_fixture_names[];
+extern const int fuzz_n_fixture_names;
+
+/*
+ * Copies every tensor whose data is not aligned to its element size (file offsets need not
+ * be) into one malloc'd block, as the glue does before din_model_build; returns the block.
+ */
+void *fuzz_realign(DinFile *f);
 
 /* Scores one request with exact-size scratch; returns the status. */
 DinStatus fuzz_score(const DinModel *m, const DinRequest *req, int want_weights);

@@ -21,14 +21,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memcpy(buf, data, size);
 	if (din_file_read(buf, size, &file, &err) == DIN_OK) {
+		void *aligned = fuzz_realign(&file);
+
 		if (din_model_build(file.config, file.config_len, file.tensors, file.n_tensors, &model,
 		                    &err) == DIN_OK) {
 			fuzz_score_plausible(model);
 			din_model_free(model);
-		} else if (err.message[0] == '\0')
+		} else if (err.msg[0] == '\0')
 			abort(); /* every failure names its cause */
 		din_file_free(&file);
-	} else if (err.message[0] == '\0')
+		free(aligned);
+	} else if (err.msg[0] == '\0')
 		abort();
 	free(buf);
 	return 0;

@@ -19,6 +19,8 @@ packages=(
 	libipc-run-perl                       # IPC::Run, required by PostgreSQL::Test::Utils
 	perl                                  # prove, Test::More
 	python3-numpy                         # tools/din-convert and its tests
+	clang-14                              # libFuzzer targets (the fuzz smoke suite)
+	libclang-rt-14-dev                    # ASan, UBSan and libFuzzer runtimes
 	"$@"
 )
 

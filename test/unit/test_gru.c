@@ -14,22 +14,6 @@
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 
-static float
-rnd(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return (float)((double)((rng_state * 0x2545f4914f6cdd1dULL) >> 11) / 4503599627370496.0 - 1.0);
-}
-
-static void
-fill(float *x, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		x[i] = rnd();
-}
-
 static double
 sg(double x)
 {
@@ -45,14 +29,14 @@ make_gru(DinGruConv conv)
 {
 	DinGru g = {.conv = conv, .in = IN, .hidden = HID};
 
-	fill(w_ih, sizeof(w_ih) / sizeof(float));
-	fill(w_hh, sizeof(w_hh) / sizeof(float));
-	fill(b_ih, sizeof(b_ih) / sizeof(float));
-	fill(b_hh, sizeof(b_hh) / sizeof(float));
-	fill(gate_w, sizeof(gate_w) / sizeof(float));
-	fill(gate_b, sizeof(gate_b) / sizeof(float));
-	fill(cand_w, sizeof(cand_w) / sizeof(float));
-	fill(cand_b, sizeof(cand_b) / sizeof(float));
+	unit_fill(w_ih, sizeof(w_ih) / sizeof(float), &rng_state);
+	unit_fill(w_hh, sizeof(w_hh) / sizeof(float), &rng_state);
+	unit_fill(b_ih, sizeof(b_ih) / sizeof(float), &rng_state);
+	unit_fill(b_hh, sizeof(b_hh) / sizeof(float), &rng_state);
+	unit_fill(gate_w, sizeof(gate_w) / sizeof(float), &rng_state);
+	unit_fill(gate_b, sizeof(gate_b) / sizeof(float), &rng_state);
+	unit_fill(cand_w, sizeof(cand_w) / sizeof(float), &rng_state);
+	unit_fill(cand_b, sizeof(cand_b) / sizeof(float), &rng_state);
 	g.w_ih = w_ih;
 	g.w_hh = w_hh;
 	g.b_ih = b_ih;
@@ -145,10 +129,10 @@ check_cell(DinGruConv conv, DinGruGate gate)
 	double want[HID];
 
 	CHECK(gru_work_floats(&g, ROWS) <= sizeof(work) / sizeof(float));
-	fill(x, ROWS * IN);
-	fill(h0, ROWS * HID);
+	unit_fill(x, ROWS * IN, &rng_state);
+	unit_fill(h0, ROWS * HID, &rng_state);
 	for (int i = 0; i < ROWS; i++)
-		a[i] = 0.5f * (rnd() + 1.0f);
+		a[i] = 0.5f * (unit_rand(&rng_state) + 1.0f);
 	a[0] = 0.0f; /* the edges where the two AUGRU forms differ most */
 	a[1] = 1.0f;
 
@@ -227,8 +211,8 @@ test_gru_augru_forms_at_zero(void)
 		float x[IN], h0[HID], hp[HID], hc[HID], hg[HID], xp[3 * HID], work[4 * HID];
 		float zero = 0.0f;
 
-		fill(x, IN);
-		fill(h0, HID);
+		unit_fill(x, IN, &rng_state);
+		unit_fill(h0, HID, &rng_state);
 		gru_input(&g, x, 1, 1, xp);
 		memcpy(hp, h0, sizeof(hp));
 		memcpy(hc, h0, sizeof(hc));
@@ -252,7 +236,7 @@ test_gru_input_linear(void)
 		float x[IN], ax[IN], p[3 * HID], q[3 * HID], b[3 * HID];
 		float a = 0.37f;
 
-		fill(x, IN);
+		unit_fill(x, IN, &rng_state);
 		for (int k = 0; k < IN; k++)
 			ax[k] = a * x[k];
 		gru_input(&g, x, 1, 0, p);

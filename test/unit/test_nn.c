@@ -13,23 +13,6 @@
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dULL;
 
-/* xorshift64*: uniform in [-1, 1), the same sequence on every run */
-static float
-rnd(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return (float)((double)((rng_state * 0x2545f4914f6cdd1dULL) >> 11) / 4503599627370496.0 - 1.0);
-}
-
-static void
-fill(float *x, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		x[i] = rnd();
-}
-
 /* y = x W^T + b in double, with strides, written independently of src/nn */
 static void
 linear_double(const float *x, int ldx, int n, int in, const float *w, int ldw, int out,
@@ -58,9 +41,9 @@ check_linear_shape(int n, int in, int out, int with_bias)
 {
 	const float *b = with_bias ? lb : NULL;
 
-	fill(lx, (size_t)n * in);
-	fill(lw, (size_t)out * in);
-	fill(lb, out);
+	unit_fill(lx, (size_t)n * in, &rng_state);
+	unit_fill(lw, (size_t)out * in, &rng_state);
+	unit_fill(lb, out, &rng_state);
 	linear_double(lx, in, n, in, lw, in, out, b, ld);
 	nn_linear_ref(lx, n, in, out, lw, b, lref);
 	nn_linear(lx, n, in, out, lw, b, ly);
@@ -89,9 +72,11 @@ test_linear_small_products_match_reference(void)
 {
 	nn_init();
 	for (int r = 0; r < 40; r++) {
-		int n = 1 + (int)((rnd() + 1) * 3.5f);    /* 1..7: below the sgemm row minimum */
-		int in = 1 + (int)((rnd() + 1) * 40.0f);  /* 1..80, odd sizes exercise the tails */
-		int out = 1 + (int)((rnd() + 1) * 20.0f); /* 1..40 */
+		int n =
+		    1 + (int)((unit_rand(&rng_state) + 1) * 3.5f); /* 1..7: below the sgemm row minimum */
+		int in = 1 + (int)((unit_rand(&rng_state) + 1) *
+		                   40.0f); /* 1..80, odd sizes exercise the tails */
+		int out = 1 + (int)((unit_rand(&rng_state) + 1) * 20.0f); /* 1..40 */
 
 		check_linear_shape(n, in, out, r % 3 != 0);
 	}
@@ -103,9 +88,9 @@ test_linear_large_products_match_reference(void)
 {
 	nn_init();
 	for (int r = 0; r < 6; r++) {
-		int n = 8 + (int)((rnd() + 1) * 44.0f);   /* 8..95 */
-		int in = 64 + (int)((rnd() + 1) * 48.0f); /* 64..159 */
-		int out = 64 + (int)((rnd() + 1) * 8.0f); /* 64..79 */
+		int n = 8 + (int)((unit_rand(&rng_state) + 1) * 44.0f);   /* 8..95 */
+		int in = 64 + (int)((unit_rand(&rng_state) + 1) * 48.0f); /* 64..159 */
+		int out = 64 + (int)((unit_rand(&rng_state) + 1) * 8.0f); /* 64..79 */
 
 		CHECK((double)n * in * out >= NN_SGEMM_MIN_MACS);
 		check_linear_shape(n, in, out, r % 2);
@@ -124,6 +109,46 @@ test_linear_blocked_shapes(void)
 		check_linear_shape(shapes[s][0], shapes[s][1], shapes[s][2], s % 2 == 0);
 }
 
+/*
+ * Weights packed once (nn_pack_weight, k-blocks of 128) give the bits of the kernel that packs
+ * per call (k-blocks of 64), and each row the same bits whether computed alone or in a batch
+ * (6-row tiles, AVX-512 when present, against 1-row AVX2 tiles): din_rank equals din_score.
+ */
+static void
+test_linear_prepacked_bits(void)
+{
+	static const int shapes[][3] = {{13, 162, 200}, {12, 36, 80}, {25, 80, 40},
+	                                {7, 300, 270},  {6, 130, 17}, {1, 5, 3}};
+	enum { CAP = 25 * 300 + 300 * 270 };
+	static float x[CAP], w[CAP], b[300], y[CAP], yp[CAP], y1[300];
+
+	nn_init();
+	if (!nn_has_avx2()) {
+		CHECK(nn_packed_floats(36, 80) == 0);
+		return;
+	}
+	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+		int n = shapes[s][0], in = shapes[s][1], out = shapes[s][2];
+		float *packed = malloc(sizeof(float) * nn_packed_floats(in, out));
+		int same = 1;
+
+		unit_fill(x, (size_t)n * in, &rng_state);
+		unit_fill(w, (size_t)out * in, &rng_state);
+		unit_fill(b, out, &rng_state);
+		CHECK(packed != NULL);
+		nn_pack_weight(w, in, in, out, packed);
+		nn_linear_avx2_blocked(x, in, n, in, w, in, out, b, y);
+		nn_linear_prepacked(x, in, n, in, w, in, packed, out, b, yp);
+		CHECK(memcmp(y, yp, sizeof(float) * n * out) == 0);
+		for (int i = 0; i < n; i++) {
+			nn_linear_prepacked(x + (size_t)i * in, in, 1, in, w, in, packed, out, b, y1);
+			same &= memcmp(y1, yp + (size_t)i * out, sizeof(float) * out) == 0;
+		}
+		CHECK(same);
+		free(packed);
+	}
+}
+
 /* Column blocks of a wider weight, as the attention unit splits its first layer. */
 static void
 test_linear_strided_views(void)
@@ -133,9 +158,9 @@ test_linear_strided_views(void)
 	static double d[N * OUT];
 
 	nn_init();
-	fill(x, sizeof(x) / sizeof(x[0]));
-	fill(w, sizeof(w) / sizeof(w[0]));
-	fill(b, OUT);
+	unit_fill(x, sizeof(x) / sizeof(x[0]), &rng_state);
+	unit_fill(w, sizeof(w) / sizeof(w[0]), &rng_state);
+	unit_fill(b, OUT, &rng_state);
 	linear_double(x + 3, LDX, N, IN, w + 18, LDW, OUT, b, d);
 	nn_linear_strided(x + 3, LDX, N, IN, w + 18, LDW, OUT, b, y);
 	for (int i = 0; i < N * OUT; i++)
@@ -163,8 +188,8 @@ test_dot(void)
 	float a[37], b[37];
 	double s = 0;
 
-	fill(a, 37);
-	fill(b, 37);
+	unit_fill(a, 37, &rng_state);
+	unit_fill(b, 37, &rng_state);
 	for (int i = 0; i < 37; i++)
 		s += (double)a[i] * b[i];
 	CHECK_CLOSE(nn_dot(a, b, 37), s, 1e-5);
@@ -355,16 +380,16 @@ test_sigmoid_kernels_both_paths(void)
 	enum { N = 203 };
 	float z[N], x[N], a[N], b[N], al[N], g[N];
 
-	fill(z, N);
+	unit_fill(z, N, &rng_state);
 	for (int i = 0; i < N; i++)
 		z[i] *= 40.0f;
 	z[0] = -1e30f;
 	z[1] = 1e30f;
 	z[2] = -90.0f;
 	z[3] = 0.0f;
-	fill(a, N);
-	fill(b, N);
-	fill(al, N);
+	unit_fill(a, N, &rng_state);
+	unit_fill(b, N, &rng_state);
+	unit_fill(al, N, &rng_state);
 	for (int mode = 0; mode <= 1; mode++) {
 		nn_sigmoid_kernels_force_portable(mode);
 		memcpy(x, z, sizeof(x));
@@ -395,10 +420,10 @@ test_layer_composes_linear_bn_activation(void)
 	float alpha[1] = {0.2f};
 	DinLayer layer = {.in = IN, .out = OUT, .weight = w, .bias = b};
 
-	fill(x, N * IN);
-	fill(w, OUT * IN);
-	fill(b, OUT);
-	fill(mean, OUT);
+	unit_fill(x, N * IN, &rng_state);
+	unit_fill(w, OUT * IN, &rng_state);
+	unit_fill(b, OUT, &rng_state);
+	unit_fill(mean, OUT, &rng_state);
 	for (int j = 0; j < OUT; j++)
 		var[j] = 0.5f + (float)j;
 	layer.bn = (DinBN){.n = OUT, .eps = 1e-3f, .mean = mean, .var = var};
@@ -424,12 +449,12 @@ test_rows_ops_match_loops(void)
 	static float q[E], k[T * E], p[T * E], h[U], g[T * U], a[T * U], a0[T * U], w[T], u[E], s[T];
 
 	nn_init();
-	fill(q, E);
-	fill(k, T * E);
-	fill(h, U);
-	fill(g, T * U);
-	fill(a, T * U);
-	fill(w, T);
+	unit_fill(q, E, &rng_state);
+	unit_fill(k, T * E, &rng_state);
+	unit_fill(h, U, &rng_state);
+	unit_fill(g, T * U, &rng_state);
+	unit_fill(a, T * U, &rng_state);
+	unit_fill(w, T, &rng_state);
 	for (int i = 0; i < T * U; i++)
 		a0[i] = a[i];
 	nn_rows_mul(p, q, k, T, E);
@@ -463,6 +488,7 @@ suite_nn(void)
 	RUN(test_linear_large_products_match_reference);
 	RUN(test_linear_strided_views);
 	RUN(test_linear_blocked_shapes);
+	RUN(test_linear_prepacked_bits);
 	RUN(test_rows_ops_match_loops);
 	RUN(test_dot);
 	RUN(test_sigmoid_extremes);

@@ -135,6 +135,7 @@ check_mha(int nq, int nk, int heads, const unsigned char *valid)
 	double *Q = malloc(sizeof(double) * nq * D), *K = malloc(sizeof(double) * nk * D);
 	double *V = malloc(sizeof(double) * nk * D), *ro = malloc(sizeof(double) * nq * D);
 	double *rp = malloc(sizeof(double) * nq * nk);
+	NnMhaMask mask = {.key_valid = valid};
 	int any = 0;
 
 	for (int i = 0; i < nq; i++)
@@ -148,7 +149,7 @@ check_mha(int nq, int nk, int heads, const unsigned char *valid)
 	for (int j = 0; j < nk; j++)
 		any |= valid == NULL || valid[j];
 	ref_mha(Q, K, V, nq, nk, D, heads, valid, NULL, ro, rp);
-	nn_mha(q, ldq, nq, k, ldk, v, ldv, nk, D, heads, valid, out, probs, work);
+	nn_mha(q, ldq, nq, k, ldk, v, ldv, nk, D, heads, &mask, out, probs, work);
 	for (int i = 0; i < nq; i++) {
 		double total = 0.0;
 
@@ -163,7 +164,7 @@ check_mha(int nq, int nk, int heads, const unsigned char *valid)
 		CHECK_CLOSE(total, any ? 1.0 : 0.0, TOL);
 	}
 	/* without probs the output is the same */
-	nn_mha(q, ldq, nq, k, ldk, v, ldv, nk, D, heads, valid, out, NULL, work);
+	nn_mha(q, ldq, nq, k, ldk, v, ldv, nk, D, heads, &mask, out, NULL, work);
 	for (int i = 0; i < nq * D; i++)
 		CHECK_CLOSE(out[i], any ? ro[i] : 0.0, TOL);
 	free(q), free(k), free(v), free(out), free(probs), free(work);

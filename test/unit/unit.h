@@ -9,6 +9,8 @@
 #define DIN_UNIT_H
 
 #include <math.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -55,5 +57,9 @@ void unit_run(const char *name, void (*fn)(void));
 	} while (0)
 
 #define RUN(fn) unit_run(#fn, fn)
+
+/* Uniform in [-1, 1) from the caller's generator state (test_util.c); x[0, n) of them. */
+float unit_rand(uint64_t *state);
+void unit_fill(float *x, size_t n, uint64_t *state);
 
 #endif

@@ -1,0 +1,156 @@
+/*
+ * config_pack.c - weights rearranged once per model for the AVX2 kernels.
+ *
+ * The blocked kernel (src/nn/linear_blocked.c) reads W transposed in k-blocks. Packing it per
+ * call cost a one-candidate din_score more than the product itself (the first tower layer went
+ * from 3 to 10 us), so every layer is packed here, when the model is built. The copies live in
+ * one allocation owned by the model, per backend: a model in shared memory shares its tensors
+ * only, and each backend that binds it adds about the size of its dense weights (the embedding
+ * tables, the bulk of a model, are not copied). Without AVX2 nothing is packed.
+ */
+#include "config_internal.h"
+
+#include "../models/bst.h"
+#include "../models/dsin.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Pass 1 (arena NULL) counts floats; pass 2 hands them out. */
+typedef struct Arena {
+	float *base;
+	size_t used;
+} Arena;
+
+static float *
+take(Arena *a, size_t n)
+{
+	float *p = a->base ? a->base + a->used : NULL;
+
+	a->used += (n + 15) & ~(size_t)15;
+	return p;
+}
+
+static const float *
+pack(Arena *a, const float *w, int ldw, int in, int out)
+{
+	size_t n = w ? nn_packed_floats(in, out) : 0;
+	float *p;
+
+	if (n == 0)
+		return NULL;
+	p = take(a, n);
+	if (p)
+		nn_pack_weight(w, ldw, in, out, p);
+	return p;
+}
+
+static void
+pack_layer(Arena *a, DinLayer *l)
+{
+	if (l->out > 0)
+		l->packed = pack(a, l->weight, l->in, l->in, l->out);
+}
+
+static void
+pack_layers(Arena *a, DinLayer *l, int n)
+{
+	for (int i = 0; i < n; i++)
+		pack_layer(a, &l[i]);
+}
+
+static void
+pack_gru(Arena *a, DinGru *g)
+{
+	int H = g->hidden, ld = g->in + H;
+
+	if (H <= 0)
+		return;
+	if (g->conv == DIN_GRU_PYTORCH) {
+		g->ih_packed = pack(a, g->w_ih, g->in, g->in, 3 * H);
+		g->hh_packed = pack(a, g->w_hh, H, H, 3 * H);
+	} else {
+		g->hh_packed = g->gate_w ? pack(a, g->gate_w + g->in, ld, H, 2 * H) : NULL;
+		g->cand_packed = g->cand_w ? pack(a, g->cand_w + g->in, ld, H, H) : NULL;
+	}
+}
+
+/*
+ * din's first attention layer regrouped (model.h att_q/att_k/att_p): a float sum of two
+ * weights differs from the two products summed only in rounding, and every candidate, alone
+ * or in a batch, sees the same regrouped weights.
+ */
+static void
+combine_first_layer(Arena *a, DinModel *m)
+{
+	const DinLayer *l0 = &m->att_layers[0];
+	int E = m->E, U = l0->out, ld = 4 * E;
+	float *wq = take(a, (size_t)U * E), *wk = take(a, (size_t)U * E), *wp = take(a, (size_t)U * E);
+	DinLayer base = {.in = E, .out = U};
+
+	m->att_q = m->att_k = m->att_p = base;
+	m->att_q.bias = l0->bias;
+	if (wq != NULL)
+		for (int o = 0; o < U; o++) {
+			const float *w = l0->weight + (size_t)o * ld;
+
+			for (int j = 0; j < E; j++) {
+				wq[(size_t)o * E + j] = w[j] + w[2 * E + j];
+				wk[(size_t)o * E + j] = w[E + j] - w[2 * E + j];
+				wp[(size_t)o * E + j] = w[3 * E + j];
+			}
+		}
+	m->att_q.weight = wq;
+	m->att_k.weight = wk;
+	m->att_p.weight = wp;
+	/* the packed forms read the combined weights, so pass 1 packs nothing here */
+	if (wq != NULL) {
+		pack_layer(a, &m->att_q);
+		pack_layer(a, &m->att_k);
+		pack_layer(a, &m->att_p);
+	} else
+		for (int i = 0; i < 3; i++)
+			take(a, nn_packed_floats(E, U));
+}
+
+static void
+pack_model(Arena *a, DinModel *m)
+{
+	if (m->arch == DIN_ARCH_DIN && m->att_n_layers > 0 && m->att_layers[0].in == 4 * m->E) {
+		combine_first_layer(a, m);
+		pack_layers(a, m->att_layers + 1, m->att_n_layers - 1);
+	} else if (m->att_layers != NULL)
+		pack_layers(a, m->att_layers, m->att_n_layers);
+	pack_layer(a, &m->att_output);
+	pack_layer(a, &m->dien_query);
+	pack_layers(a, m->tower, m->n_tower);
+	if (m->arch == DIN_ARCH_DIEN) {
+		pack_gru(a, &m->dien_extractor);
+		pack_gru(a, &m->dien_evolution);
+	}
+	if (m->bst != NULL)
+		for (int b = 0; b < m->bst->n_blocks; b++) {
+			pack_layer(a, &m->bst->blocks[b].ffn1);
+			pack_layer(a, &m->bst->blocks[b].ffn2);
+		}
+	if (m->dsin != NULL)
+		for (int u = 0; u < 2; u++)
+			pack_layers(a, m->dsin->unit[u].layers, m->dsin->unit[u].n_layers);
+}
+
+DinStatus
+cfg_pack_model(DinModel *m, ModelOwned *own, DinError *err)
+{
+	Arena a = {0};
+
+	pack_model(&a, m);
+	if (a.used == 0)
+		return DIN_OK;
+	own->packed = aligned_alloc(64, ((a.used * sizeof(float)) + 63) & ~(size_t)63);
+	if (own->packed == NULL)
+		return din_fail(err, DIN_ENOMEM, NULL, "out of memory packing the model's weights");
+	a.base = own->packed;
+	a.used = 0;
+	pack_model(&a, m);
+	return DIN_OK;
+}

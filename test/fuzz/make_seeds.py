@@ -1,0 +1,92 @@
+#!/usr/bin/python3
+"""test/fuzz/make_seeds.py - hand-made hostile seeds for the fuzz targets (run once; the output
+is committed in test/fuzz/seeds/). The fixtures themselves are passed to libFuzzer as further
+read-only corpus directories by test/fuzz/run.sh, so they are not copied here.
+
+Each file is tiny_din.safetensors spoiled in one way the issue names: header offsets past the
+end, overlapping tensors, lying shapes, huge dimensions, NaN/Inf weights, unknown dtypes, deep
+or huge JSON, non-UTF-8 names. The config seeds are every fixture's own config behind its
+index byte, as fuzz_config.c expects."""
+import json
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIX = os.path.join(HERE, "..", "fixtures")
+
+
+def read(name):
+    b = open(os.path.join(FIX, name), "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    return json.loads(b[8:8 + n]), b[8 + n:]
+
+
+def pack(header, data, raw_header=None):
+    h = raw_header if raw_header is not None else json.dumps(header).encode()
+    return struct.pack("<Q", len(h)) + h + data
+
+
+def write(target, name, blob):
+    d = os.path.join(HERE, "seeds", target)
+    os.makedirs(d, exist_ok=True)
+    open(os.path.join(d, name), "wb").write(blob)
+
+
+def file_seeds():
+    h, data = read("tiny_din.safetensors")
+    write("file", "valid_tiny_din", pack(h, data))
+
+    def spoil(name, fn, d=data):
+        h2 = json.loads(json.dumps(h))
+        r = fn(h2)
+        write("file", name, pack(h2, d) if r is None else r)
+
+    spoil("offsets_past_end", lambda x: x["head.bias"].update(data_offsets=[576, 9000]))
+    spoil("overlap", lambda x: x["head.bias"].update(data_offsets=[572, 576]))
+    spoil("lying_shape", lambda x: x["tower.0.weight"].update(shape=[3, 12]))
+    spoil("huge_dims", lambda x: x["tower.0.weight"].update(shape=[2147483647, 2147483647, 2147483647]))
+    spoil("negative_dim", lambda x: x["tower.0.weight"].update(shape=[-3, -11]))
+    spoil("zero_dims", lambda x: x["tower.0.weight"].update(shape=[0, 11]))
+    spoil("unknown_dtype", lambda x: x["head.bias"].update(dtype="BF16"))
+    spoil("float_offsets", lambda x: x["head.bias"].update(data_offsets=[576.5, 580]))
+    nan = bytearray(data)
+    nan[420:424] = struct.pack("<f", float("nan"))
+    write("file", "nan_weight", pack(h, bytes(nan)))
+    inf = bytearray(data)
+    inf[0:4] = struct.pack("<f", float("inf"))
+    write("file", "inf_embedding", pack(h, bytes(inf)))
+    raw = json.dumps(h).encode().replace(b'"head.bias"', b'"head.\xff\xfes"')
+    write("file", "non_utf8_name", pack(None, data, raw))
+    write("file", "deep_json", pack(None, b"", b"[" * 100000 + b"]" * 100000))
+    write("file", "deep_config", pack({"__metadata__": {"din.config": "[" * 50000 + "]" * 50000}}, b""))
+    write("file", "huge_number", pack({"__metadata__": {"din.config": "1e999999"}}, b""))
+    write("file", "header_len_max", b"\xff" * 8 + b"{}")
+    write("file", "short", b"\x02\x00\x00")
+    cfg = json.loads(h["__metadata__"]["din.config"])
+    cfg["max_len"] = 2 ** 62
+    spoil("huge_max_len", lambda x: x["__metadata__"].update({"din.config": json.dumps(cfg)}))
+    cfg = json.loads(h["__metadata__"]["din.config"])
+    cfg["fields"][0]["rows"] = 2 ** 40
+    spoil("huge_rows", lambda x: x["__metadata__"].update({"din.config": json.dumps(cfg)}))
+
+
+def config_seeds():
+    names = ["tiny_base", "tiny_din", "base_mean", "din_repo", "din_fuxi_vocab", "din_misc_acts",
+             "din_deepctr_torch", "dien_agru", "dien_bilinear", "dien_gru_pooling", "bst_deepctr",
+             "bst_timegap_prenorm", "dsin_deepctr", "dsin_bias_ln"]
+    for i, n in enumerate(names):
+        h, _ = read(n + ".safetensors")
+        write("config", n, bytes([i]) + h["__metadata__"]["din.config"].encode())
+
+
+def score_seeds():
+    for i in range(14):
+        # fixture i, weights wanted, history 5, 3 candidates, known ids
+        write("score", "plain_%02d" % i, bytes([i, 2, 0, 5, 3, 0, 0]) + bytes(range(40)))
+        write("score", "long_%02d" % i, bytes([i, 3, 0x0f, 0xff, 70, 0, 0]) + bytes(200))
+        write("score", "hostile_%02d" % i, bytes([i, 0xff, 0, 9, 4, 1, 0xff]) + b"\xff" * 200)
+
+
+file_seeds()
+config_seeds()
+score_seeds()
