@@ -15,7 +15,7 @@ SELECT (g % 100000)::bigint AS user_id, s AS score, random() < s AS label
 FROM generate_series(1, $ROWS) g, LATERAL (SELECT random() + g * 0 AS s) x;
 VACUUM ANALYZE clicks;
 SQL
-for m in "auc(score, label)" "gauc(user_id, score, label)"; do
+for m in "count(*)" "auc(score, label)" "gauc(user_id, score, label)" "logloss(score, label)"; do
 	s=$(q -c "SELECT bench_seconds('SELECT $m FROM clicks')")
 	echo "metric din:${m%%(*} $ROWS $s"
 done

@@ -110,10 +110,20 @@ def main(path):
         for what, ok, value in verdicts:
             print("  %-32s %-6s %s" % (what, "met" if ok else "MISSED", value))
     if metrics:
+        # ratios against count(*) over the same rows (the floor of any aggregate) and
+        # against scikit-learn's roc_auc_score on the same rows, all from this run
+        seconds = {m[0]: float(m[2]) for m in metrics}
+        count = seconds.get("din:count")
+        sklearn = seconds.get("sklearn:roc_auc_score")
         print()
-        print("metrics: %-28s %12s %10s" % ("", "rows", "seconds"))
-        for m in metrics:
-            print("  %-34s %12s %10s" % (m[0], m[1], m[2]))
+        print("metrics: %-28s %12s %10s %12s %10s %12s" % (
+            "", "rows", "seconds", "rows/s", "/count(*)", "sklearn/din"))
+        for name, rows, secs in metrics:
+            t = float(secs)
+            vs_count = "%.1fx" % (t / count) if count and name != "din:count" else ""
+            vs_sk = "%.1fx" % (sklearn / t) if sklearn and name == "din:auc" else ""
+            print("  %-34s %12s %10.3f %12.0f %10s %12s" % (
+                name, rows, t, float(rows) / t if t > 0 else 0.0, vs_count, vs_sk))
 
 
 if __name__ == "__main__":
