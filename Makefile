@@ -36,6 +36,10 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies: rebuild every object when any header changes, since
+# the core's structs are shared by all layers.
+$(OBJS): $(wildcard src/*.h src/*/*.h)
+
 din--$(EXTVERSION).sql: sql/din.sql $(wildcard sql/metrics.sql)
 	cat $^ > $@
 

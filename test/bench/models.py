@@ -2,9 +2,10 @@
 """The bench's models, as rows of the table make bench prints, and their FLOP counts.
 
 Each architecture is one entry of MODELS: a config at its paper's sizes and a function that
-counts the multiply-adds of one candidate. TORCH names the models the batched PyTorch reference
-(dinref.DinRef) runs; BST's reference (bstref.py) is a per-sample float64 scorer, no batched
-module, so BST has no PyTorch column, nor DSIN (dsinref.py, the same). DSIN's inputs need a
+counts the multiply-adds of one candidate. TORCH names the models timed in PyTorch: DIN, base
+and DIEN through the project's reference (dinref.DinRef); BST through stock torch modules in
+torch_bench.py (bstref.py scores one sample at a time in float64, no batched forward); DSIN
+not at all (dsinref.py is per-sample too). DSIN's inputs need a
 time per behaviour: run.sh gives every bench history times in sessions of 10 behaviours a
 minute apart, an hour between sessions.
 
@@ -207,7 +208,7 @@ MODELS = {"din": (din_config, din_macs), "base": (base_config, base_macs),
           "bst": (bst_config, bst_macs)}
 LENGTHS = {"din": (10, 50, 100), "base": (10, 50, 100), "dien": (50,), "dsin": (50,),
            "bst": (20,)}
-TORCH = ["din", "base", "dien"]
+TORCH = ["din", "base", "dien", "bst"]
 NOT_YET = []
 
 

@@ -26,6 +26,50 @@ import models
 BATCH = 1024
 
 
+class TorchBst(torch.nn.Module):
+    """BST at the bench's config (models.bst_config) in stock torch modules, for timing only:
+    bstref.py scores one sample at a time in float64, so it has no batched forward. Full
+    histories of 20: index positions added, the target appended last, one post-norm
+    nn.TransformerEncoderLayer, the target row read out, the LeakyReLU tower, sigmoid head."""
+
+    def __init__(self, cfg, t):
+        super().__init__()
+        f = lambda k: torch.as_tensor(t[k], dtype=torch.float32)  # noqa: E731
+        self.item, self.cate = f("fields.item.weight"), f("fields.cate.weight")
+        self.user, self.pos = f("fields.user.weight"), f("transformer.positions.0.weight")
+        tr = cfg["transformer"]
+        D = self.item.shape[1] + self.cate.shape[1]
+        self.block = torch.nn.TransformerEncoderLayer(
+            D, tr["heads"], tr["ffn"]["units"], dropout=0.0,
+            activation=torch.nn.LeakyReLU(0.01), layer_norm_eps=tr["eps"], batch_first=True)
+        pre = "transformer.blocks.0."
+        self.block.load_state_dict({
+            "self_attn.in_proj_weight": f(pre + "attention.in_proj_weight"),
+            "self_attn.in_proj_bias": f(pre + "attention.in_proj_bias"),
+            "self_attn.out_proj.weight": f(pre + "attention.out_proj.weight"),
+            "self_attn.out_proj.bias": f(pre + "attention.out_proj.bias"),
+            "linear1.weight": f(pre + "ffn.0.weight"), "linear1.bias": f(pre + "ffn.0.bias"),
+            "linear2.weight": f(pre + "ffn.1.weight"), "linear2.bias": f(pre + "ffn.1.bias"),
+            "norm1.weight": f(pre + "norm1.weight"), "norm1.bias": f(pre + "norm1.bias"),
+            "norm2.weight": f(pre + "norm2.weight"), "norm2.bias": f(pre + "norm2.bias")})
+        layers = []
+        for i in range(len(cfg["tower"]["layers"])):
+            lin = torch.nn.Linear(*f("tower.%d.weight" % i).shape[::-1])
+            lin.load_state_dict({"weight": f("tower.%d.weight" % i),
+                                 "bias": f("tower.%d.bias" % i)})
+            layers += [lin, torch.nn.LeakyReLU(0.01)]
+        head = torch.nn.Linear(f("head.weight").shape[1], 1)
+        head.load_state_dict({"weight": f("head.weight"), "bias": f("head.bias")})
+        self.tower = torch.nn.Sequential(*layers, head)
+
+    def prob(self, target, hist, hlen, ctx):
+        seq = torch.cat([hist, target[:, None, :]], 1)
+        x = torch.cat([self.item[seq[..., 0]], self.cate[seq[..., 1]]], -1) + self.pos
+        q = torch.cat([self.item[target[:, 0]], self.cate[target[:, 1]]], -1)
+        z = torch.cat([self.block(x)[:, -1], q, self.user[ctx[:, 0]]], -1)
+        return torch.sigmoid(self.tower(z)[:, 0])
+
+
 def load_pairs(path):
     hist, ads, users = [], [], []
     with open(path) as f:
@@ -45,7 +89,10 @@ def main(model_dir, input_dir):
                   " time in float64); no PyTorch column" % name, flush=True)
             continue
         cfg, tensors = dinref.read_model(os.path.join(model_dir, "amazon_%s.safetensors" % name))
-        m = dinref.DinRef(cfg).load_tensors(tensors)
+        if name == "bst":
+            m = TorchBst(cfg, tensors)
+        else:
+            m = dinref.DinRef(cfg).load_tensors(tensors)
         m.eval()
         cate = dict(zip(tensors["items.id"].tolist(), tensors["items.attributes"][:, 0].tolist()))
         cate_of = np.array([cate[i] for i in range(len(cate))], dtype=np.int64)
