@@ -30,7 +30,7 @@ $node->safe_psql(
 
 # Every value a restore must reproduce, as text (float8 prints shortest-exact in PG 12+).
 my $state_sql = q{
-	SELECT string_agg(format('%s v%s %s %s %s', name, version, architecture,
+	SELECT string_agg(format('%s v%s g%s %s %s %s', name, version, generation, architecture,
 	                         md5(config::text), comment), E'\n' ORDER BY name)
 	  FROM din_models;
 	SELECT model, count(*), md5(string_agg(name || ord || dtype || shape::text || chunk
