@@ -174,18 +174,28 @@ CREATE FUNCTION din_models_changed() RETURNS trigger
 CREATE TRIGGER din_models_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON din_models
     FOR EACH STATEMENT EXECUTE FUNCTION din_models_changed();
 
--- Direct updates and deletes of weight, item and vocabulary rows (not din_import, din_drop or
--- a cascade from din_models) give every model a new generation. Not INSERT: pg_restore
--- inserts these rows after din_models, and must keep the dumped generations; whoever adds
--- rows to an existing model by hand runs UPDATE din_models SET generation = DEFAULT.
+-- Direct changes of weight, item and vocabulary rows (not din_import, din_drop or a cascade
+-- from din_models) give models a new generation: an INSERT the models it added rows to (so a
+-- new item's attributes are scored from the next statement on), an UPDATE, DELETE or
+-- TRUNCATE every model. A restore inserts these rows too, so restored models get new
+-- generations; their content is unchanged.
 CREATE FUNCTION din_model_rows_changed() RETURNS trigger
     AS 'MODULE_PATHNAME', 'din_model_rows_changed'
     LANGUAGE C;
 CREATE TRIGGER din_model_rows_changed AFTER UPDATE OR DELETE OR TRUNCATE ON din_tensors
     FOR EACH STATEMENT EXECUTE FUNCTION din_model_rows_changed();
+CREATE TRIGGER din_model_rows_inserted AFTER INSERT ON din_tensors
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION din_model_rows_changed();
 CREATE TRIGGER din_model_rows_changed AFTER UPDATE OR DELETE OR TRUNCATE ON din_items
     FOR EACH STATEMENT EXECUTE FUNCTION din_model_rows_changed();
+CREATE TRIGGER din_model_rows_inserted AFTER INSERT ON din_items
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION din_model_rows_changed();
 CREATE TRIGGER din_model_rows_changed AFTER UPDATE OR DELETE OR TRUNCATE ON din_vocab
+    FOR EACH STATEMENT EXECUTE FUNCTION din_model_rows_changed();
+CREATE TRIGGER din_model_rows_inserted AFTER INSERT ON din_vocab
+    REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION din_model_rows_changed();
 
 CREATE FUNCTION din_load(model text)

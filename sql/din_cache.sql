@@ -36,6 +36,20 @@ UPDATE g SET g1 = (SELECT generation FROM din_models WHERE name = 'c');
 UPDATE din_models SET comment = 'only a comment' WHERE name = 'c';
 SELECT generation = (SELECT g1 FROM g) AS same_generation FROM din_models WHERE name = 'c';
 
+-- an item row inserted by hand gives its model (only) a new generation, and the item is scored
+-- with its category from the next statement on
+SELECT din_import('other', pg_read_binary_file(:'base_file'));
+CREATE TEMP TABLE g2 AS SELECT name, generation FROM din_models;
+SELECT round(din_score('{100,101,102}', 104, 'c', '{1}', '{0.5}')::numeric, 6) AS without_category;
+INSERT INTO din_items VALUES ('c', 104, (SELECT attributes FROM din_items WHERE model = 'c'
+                                         ORDER BY item_id LIMIT 1));
+SELECT m.name, m.generation > g2.generation AS new_generation
+FROM din_models m JOIN g2 USING (name) ORDER BY m.name;
+SELECT round(din_score('{100,101,102}', 104, 'c', '{1}', '{0.5}')::numeric, 6) AS with_category;
+DELETE FROM din_items WHERE model = 'c' AND item_id = 104;
+SELECT din_drop('other');
+UPDATE g SET g1 = (SELECT generation FROM din_models WHERE name = 'c');
+
 -- changed weights are scored at the next statement: negate the first weight tensor's data
 -- (every float's sign bit) and the score moves; restore it and the score is back
 CREATE TEMP TABLE saved AS SELECT name, chunk, data FROM din_tensors WHERE model = 'c' AND ord = 0;

@@ -149,7 +149,7 @@ shared_block(const char *name, const DinGeneration *g, DinSharedRef *ref, bool *
 	DinStored stored;
 
 	*loaded = false;
-	if (shmem_find(g->relid, name, g->generation, ref, &block))
+	if (shmem_find(g->relid, name, g->generation, g->xmin, ref, &block))
 		return block;
 	tmp = AllocSetContextCreate(CurrentMemoryContext, "din model rows", ALLOCSET_DEFAULT_SIZES);
 	if (!catalog_load(name, tmp, &stored))
@@ -242,14 +242,14 @@ cache_get(const char *name, bool recheck)
 	if (!catalog_generation(name, &g)) {
 		if (e != NULL) {
 			if (e->is_shared)
-				shmem_retire(e->relid, name, -1);
+				shmem_retire(e->relid, name, -1, InvalidTransactionId);
 			entry_free(e);
 		}
 		no_such_model(name);
 	}
 	models_relid = g.relid;
 	if (e != NULL && e->relid == g.relid && e->stored.generation == g.generation &&
-	    e->uncommitted == g.uncommitted && entry_pin(e)) {
+	    e->stored.xmin == g.xmin && e->uncommitted == g.uncommitted && entry_pin(e)) {
 		e->hits++;
 		mark_compared(e, seen);
 		return e;
@@ -257,7 +257,7 @@ cache_get(const char *name, bool recheck)
 	if (e != NULL)
 		entry_free(e);
 	if (shmem_enabled() && !g.uncommitted)
-		shmem_retire(g.relid, name, g.generation);
+		shmem_retire(g.relid, name, g.generation, g.xmin);
 	e = load(name, &g);
 	mark_compared(e, seen);
 	return e;

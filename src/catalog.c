@@ -70,7 +70,7 @@ static const DinQueryText query_text[Q_COUNT] = {
                       1,
                       {TEXTOID}},
     [Q_MODEL] = {"SELECT config::text, generation, version,"
-                 " coalesce(jsonb_array_length(config->'item'->'attributes'), 0)"
+                 " coalesce(jsonb_array_length(config->'item'->'attributes'), 0), xmin"
                  " FROM @.din_models WHERE name = $1",
                  1,
                  {TEXTOID}},
@@ -265,8 +265,8 @@ catalog_generation(const char *name, DinGeneration *out)
 		bool isnull;
 
 		out->generation = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
-		out->uncommitted = TransactionIdIsCurrentTransactionId(
-		    DatumGetTransactionId(SPI_getbinval(tuple, desc, 2, &isnull)));
+		out->xmin = DatumGetTransactionId(SPI_getbinval(tuple, desc, 2, &isnull));
+		out->uncommitted = TransactionIdIsCurrentTransactionId(out->xmin);
 		out->relid = DatumGetObjectId(SPI_getbinval(tuple, desc, 3, &isnull));
 	}
 	SPI_finish();
@@ -605,6 +605,7 @@ catalog_load_as_owner(const char *name, MemoryContext mcxt, DinStored *out)
 	out->generation = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
 	out->version = DatumGetInt32(SPI_getbinval(tuple, desc, 3, &isnull));
 	n_attr = DatumGetInt32(SPI_getbinval(tuple, desc, 4, &isnull));
+	out->xmin = DatumGetTransactionId(SPI_getbinval(tuple, desc, 5, &isnull));
 	SPI_freetuptable(SPI_tuptable);
 
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "din rows", ALLOCSET_DEFAULT_SIZES);

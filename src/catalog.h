@@ -18,6 +18,7 @@ typedef struct DinStored {
 	 * items.attributes: the order din_export writes */
 	DinTensor *tensors;
 	int64 generation;
+	TransactionId xmin; /* of the din_models row: with generation, names the version */
 	int32 version;
 } DinStored;
 
@@ -27,9 +28,15 @@ typedef struct DinStored {
  */
 extern bool din_catalog_writing;
 
-/* What the cache needs to know of a model's din_models row. */
+/*
+ * What the cache needs to know of a model's din_models row. A version is named by generation
+ * and the row's xmin together: a restore can set the generation sequence back below values it
+ * already drew, so a generation alone may repeat, but every new generation is a new row
+ * version written by a later transaction (or, within one transaction, a new generation).
+ */
 typedef struct DinGeneration {
 	int64 generation;
+	TransactionId xmin;
 	Oid relid;        /* din_models itself: a re-created extension starts generations anew */
 	bool uncommitted; /* written by this transaction: its weights are not for other backends */
 } DinGeneration;

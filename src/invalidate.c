@@ -45,8 +45,10 @@ din_models_changed(PG_FUNCTION_ARGS)
  * din_model_rows_changed - statement trigger of din_tensors, din_items, din_vocab. din_import
  * and din_drop set the generation of the model they write themselves, and a cascade from
  * din_models (trigger depth > 1) follows a change of din_models; any other statement changed
- * weights behind din_models' back and, not knowing which models it touched, gives every
- * model a new generation. The UPDATE fires din_models_changed, which sends the invalidation.
+ * weights behind din_models' back. An INSERT (fired with its new rows as the transition
+ * table new_rows) gives the models it added rows to a new generation; an UPDATE, DELETE or
+ * TRUNCATE, not knowing which models it touched, gives every model one. The UPDATE of
+ * din_models fires din_models_changed, which sends the invalidation.
  */
 Datum
 din_model_rows_changed(PG_FUNCTION_ARGS)
@@ -62,10 +64,15 @@ din_model_rows_changed(PG_FUNCTION_ARGS)
 	models = get_relname_relid("din_models", nsp);
 	if (!OidIsValid(models))
 		return PointerGetDatum(NULL);
-	sql = psprintf("UPDATE %s.din_models SET generation = DEFAULT",
-	               quote_identifier(get_namespace_name(nsp)));
+	sql = psprintf(
+	    "UPDATE %s.din_models SET generation = DEFAULT%s",
+	    quote_identifier(get_namespace_name(nsp)),
+	    TRIGGER_FIRED_BY_INSERT(td->tg_event) ? " WHERE name IN (SELECT model FROM new_rows)" : "");
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event) &&
+	    SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
+		elog(ERROR, "din: registering the inserted rows failed");
 	rc = SPI_execute(sql, false, 0);
 	if (rc != SPI_OK_UPDATE)
 		elog(ERROR, "din: bumping model generations failed: %s", SPI_result_code_string(rc));

@@ -18,7 +18,7 @@ typedef struct PackHeader {
 	int32 n_tensors;
 	int64 generation;
 	int32 version;
-	int32 unused;
+	TransactionId xmin;
 	uint64 config_off;
 	uint64 config_len;
 } PackHeader;
@@ -66,8 +66,8 @@ pack_write(void *dst, const DinStored *stored)
 	h->magic = PACK_MAGIC;
 	h->n_tensors = stored->n_tensors;
 	h->generation = stored->generation;
+	h->xmin = stored->xmin;
 	h->version = stored->version;
-	h->unused = 0;
 	h->config_off = str;
 	h->config_len = stored->config_len;
 	memcpy(base + str, stored->config, stored->config_len);
@@ -107,6 +107,7 @@ pack_read(const void *block, MemoryContext mcxt, DinStored *out)
 	out->config_len = h->config_len;
 	out->n_tensors = h->n_tensors;
 	out->generation = h->generation;
+	out->xmin = h->xmin;
 	out->version = h->version;
 	out->tensors = MemoryContextAllocZero(mcxt, Max(h->n_tensors, 1) * sizeof(DinTensor));
 	for (int i = 0; i < h->n_tensors; i++) {

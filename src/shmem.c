@@ -11,6 +11,7 @@
 #include "postgres.h"
 
 #include "access/parallel.h"
+#include "access/transam.h"
 #include "access/xact.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -33,6 +34,7 @@ typedef struct DinSlot {
 	Oid relid;
 	char name[NAMEDATALEN];
 	int64 generation;
+	TransactionId xmin; /* of the din_models row; with generation, names the version */
 	int32 version;
 	dsa_pointer block;
 	Size bytes;
@@ -139,12 +141,26 @@ same_model(const DinSlot *s, Oid relid, const char *name)
 	       strcmp(s->name, name) == 0;
 }
 
+/*
+ * True when s is a version older than (generation, xmin). A later row version of a model has a
+ * later xmin; the generation orders the versions one transaction wrote. Generations alone do
+ * not order versions: a restore sets the sequence back below the ones its own inserts drew.
+ */
+static bool
+older_than(const DinSlot *s, int64 generation, TransactionId xmin)
+{
+	if (s->xmin != xmin)
+		return TransactionIdPrecedes(s->xmin, xmin);
+	return s->generation < generation;
+}
+
 static bool
 newer_exists(const DinSlot *s)
 {
 	for (int i = 0; i < DIN_SHARED_SLOTS; i++)
 		if (same_model(&shared->slots[i], s->relid, s->name) &&
-		    shared->slots[i].dboid == s->dboid && shared->slots[i].generation > s->generation)
+		    shared->slots[i].dboid == s->dboid &&
+		    older_than(s, shared->slots[i].generation, shared->slots[i].xmin))
 			return true;
 	return false;
 }
@@ -311,23 +327,25 @@ attach(void)
 }
 
 static int
-find_slot(Oid relid, const char *name, int64 generation)
+find_slot(Oid relid, const char *name, int64 generation, TransactionId xmin)
 {
 	for (int i = 0; i < DIN_SHARED_SLOTS; i++)
-		if (same_model(&shared->slots[i], relid, name) && shared->slots[i].generation == generation)
+		if (same_model(&shared->slots[i], relid, name) &&
+		    shared->slots[i].generation == generation && shared->slots[i].xmin == xmin)
 			return i;
 	return -1;
 }
 
 bool
-shmem_find(Oid relid, const char *name, int64 generation, DinSharedRef *ref, const void **block)
+shmem_find(Oid relid, const char *name, int64 generation, TransactionId xmin, DinSharedRef *ref,
+           const void **block)
 {
 	int i;
 	dsa_pointer dp = InvalidDsaPointer;
 
 	attach();
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	i = find_slot(relid, name, generation);
+	i = find_slot(relid, name, generation, xmin);
 	if (i >= 0) {
 		shared->slots[i].hits++;
 		slot_pin(i, ref);
@@ -382,7 +400,7 @@ shmem_unmap(DinSharedRef *ref)
 }
 
 void
-shmem_retire(Oid relid, const char *name, int64 generation)
+shmem_retire(Oid relid, const char *name, int64 generation, TransactionId xmin)
 {
 	attach();
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
@@ -390,7 +408,7 @@ shmem_retire(Oid relid, const char *name, int64 generation)
 		DinSlot *s = &shared->slots[i];
 
 		if (same_model(s, relid, name) && s->pins == 0 &&
-		    (generation < 0 || s->generation < generation))
+		    (generation < 0 || older_than(s, generation, xmin)))
 			slot_free(s);
 	}
 	LWLockRelease(shared->lock);
@@ -430,7 +448,7 @@ shmem_publish(Oid relid, const char *name, const DinStored *stored, DinSharedRef
 
 	attach();
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	free_slot = find_slot(relid, name, stored->generation);
+	free_slot = find_slot(relid, name, stored->generation, stored->xmin);
 	if (free_slot >= 0) {
 		/* another backend loaded it while this one read the tables */
 		shared->slots[free_slot].loads++;
@@ -442,7 +460,8 @@ shmem_publish(Oid relid, const char *name, const DinStored *stored, DinSharedRef
 	}
 	for (int i = 0; i < DIN_SHARED_SLOTS; i++) {
 		s = &shared->slots[i];
-		if (same_model(s, relid, name) && s->pins == 0 && s->generation < stored->generation)
+		if (same_model(s, relid, name) && s->pins == 0 &&
+		    older_than(s, stored->generation, stored->xmin))
 			slot_free(s);
 	}
 	if (bytes > limit)
@@ -486,6 +505,7 @@ shmem_publish(Oid relid, const char *name, const DinStored *stored, DinSharedRef
 	s->relid = relid;
 	strlcpy(s->name, name, NAMEDATALEN);
 	s->generation = stored->generation;
+	s->xmin = stored->xmin;
 	s->version = stored->version;
 	s->block = dp;
 	s->bytes = bytes;

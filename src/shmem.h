@@ -4,7 +4,8 @@
  *
  * Only with shared_preload_libraries = 'din' (shmem_enabled); cache.c falls back to
  * backend-local memory otherwise. A version is keyed by (database, din_models relation,
- * model name, generation), so databases and a re-created extension never share a block.
+ * model name, generation, xmin of the din_models row), so databases and a re-created extension
+ * never share a block, and a generation a restore repeats never matches an older version.
  *
  * A backend pins the versions it uses until its transaction ends: a pinned version is never
  * evicted or freed, so the DinModel a statement built over it stays valid. Between
@@ -37,14 +38,14 @@ void shmem_init(void);
 bool shmem_enabled(void);
 
 /*
- * shmem_find - pin the loaded version (relid, name, generation) and map it in this backend;
- * false when it is not loaded.
+ * shmem_find - pin the loaded version (relid, name, generation, xmin) and map it in this
+ * backend; false when it is not loaded.
  */
-bool shmem_find(Oid relid, const char *name, int64 generation, DinSharedRef *ref,
-                const void **block);
+bool shmem_find(Oid relid, const char *name, int64 generation, TransactionId xmin,
+                DinSharedRef *ref, const void **block);
 
 /*
- * shmem_publish - copy stored into shared memory as (relid, name, generation), evicting the
+ * shmem_publish - copy stored into shared memory as (relid, name, generation, xmin), evicting the
  * least recently used unpinned versions as needed, then pin and map it (or the equal version
  * another backend published meanwhile). Raises program_limit_exceeded when din.cache_size
  * cannot hold it.
@@ -62,10 +63,11 @@ bool shmem_pin(DinSharedRef *ref);
 void shmem_unmap(DinSharedRef *ref);
 
 /*
- * shmem_retire - free the unpinned versions of (relid, name) older than generation (all of
- * them when generation is -1: the model no longer exists).
+ * shmem_retire - free the unpinned versions of (relid, name) older than (generation, xmin) (all
+ * of them when generation is -1: the model no longer exists). Older means an earlier xmin, or
+ * the same xmin and a lower generation: generations alone may run backwards after a restore.
  */
-void shmem_retire(Oid relid, const char *name, int64 generation);
+void shmem_retire(Oid relid, const char *name, int64 generation, TransactionId xmin);
 
 /*
  * shmem_retire_at_commit - this transaction replaced or dropped model name: when it commits,
