@@ -12,10 +12,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const root_keys[] = {
-    "format",  "architecture", "max_len",   "fields", "item",     "target",    "behaviour",
-    "context", "dense",        "attention", "tower",  "sequence", "evolution", "sessions",
-    "extractor", "interacting", "session_attention", "interacting_attention", "transformer", NULL};
+static const char *const root_keys[] = {"format",
+                                        "architecture",
+                                        "max_len",
+                                        "fields",
+                                        "item",
+                                        "target",
+                                        "behaviour",
+                                        "context",
+                                        "dense",
+                                        "attention",
+                                        "tower",
+                                        "sequence",
+                                        "evolution",
+                                        "sessions",
+                                        "extractor",
+                                        "interacting",
+                                        "session_attention",
+                                        "interacting_attention",
+                                        "transformer",
+                                        NULL};
 static const char *const arch_names[] = {"base", "din", "dien", "dsin", "bst", NULL};
 
 static int
@@ -524,9 +540,9 @@ build(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 	TRY(read_context(c, m, own, root));
 	TRY(read_items(c, m, own));
 	if (m->arch != DIN_ARCH_DSIN) {
-		static const char *const dsin_only[] = {"sessions", "extractor", "interacting",
-		                                        "session_attention", "interacting_attention",
-		                                        NULL};
+		static const char *const dsin_only[] = {
+		    "sessions", "extractor", "interacting", "session_attention", "interacting_attention",
+		    NULL};
 
 		for (int i = 0; dsin_only[i] != NULL; i++)
 			if (json_get(root, dsin_only[i]) != NULL)
@@ -545,8 +561,7 @@ build(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 		for (int i = 0; not_bst[i] != NULL; i++)
 			if (json_get(root, not_bst[i]) != NULL)
 				return cfg_fail(c, DIN_ECORRUPT,
-				                "config key %s is not allowed with architecture bst",
-				                not_bst[i]);
+				                "config key %s is not allowed with architecture bst", not_bst[i]);
 		TRY(cfg_bst(c, m, own, root));
 	} else if (m->arch == DIN_ARCH_DSIN) {
 		static const char *const not_dsin[] = {"sequence", "evolution", "attention", NULL};
@@ -554,8 +569,7 @@ build(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 		for (int i = 0; not_dsin[i] != NULL; i++)
 			if (json_get(root, not_dsin[i]) != NULL)
 				return cfg_fail(c, DIN_ECORRUPT,
-				                "config key %s is not allowed with architecture dsin",
-				                not_dsin[i]);
+				                "config key %s is not allowed with architecture dsin", not_dsin[i]);
 		TRY(cfg_dsin(c, m, own, root));
 	} else {
 		static const char *const dien_only[] = {"sequence", "evolution", NULL};

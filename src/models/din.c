@@ -491,8 +491,8 @@ din_model_score(const DinModel *m, const DinRequest *req, float *scratch, double
 		attention(m, &p, scratch, T, weights);
 	else if (m->arch == DIN_ARCH_DSIN) {
 		st = dsin_interest(m, scratch + p.keys,
-		                   req->history_time ? req->history_time + (req->history_len - T) : NULL,
-		                   T, req->at, scratch + p.queries, req->n_candidates, scratch + p.dien,
+		                   req->history_time ? req->history_time + (req->history_len - T) : NULL, T,
+		                   req->at, scratch + p.queries, req->n_candidates, scratch + p.dien,
 		                   scratch + p.interest, weights, err);
 		if (st != DIN_OK)
 			return st;
