@@ -49,7 +49,7 @@ test/unit/din_unit: $(wildcard test/unit/*.c test/unit/*.h) $(CORE_SRCS) $(wildc
 	$(CC) $(UNIT_CFLAGS) -o $@ $(wildcard test/unit/*.c) $(CORE_SRCS) \
 		-L$(OPENBLAS_SERIAL) -l:libopenblas.so.0 -Wl,-rpath,$(OPENBLAS_SERIAL) -lm
 
-.PHONY: unit test demo bench format fixtures fuzz valgrind
+.PHONY: unit test demo bench format format-check fixtures fuzz valgrind
 unit: test/unit/din_unit
 	cd test/unit && ./din_unit
 
@@ -72,5 +72,10 @@ bench:
 fixtures:
 	/usr/bin/python3 test/reference/make_fixtures.py
 
+FORMATTED = $(wildcard src/*.c src/*.h src/*/*.c src/*/*.h test/unit/*.c test/unit/*.h \
+	test/fuzz/*.c test/fuzz/*.h test/bench/*.c)
 format:
-	clang-format -i $(wildcard src/*.c src/*.h src/*/*.c src/*/*.h test/unit/*.c test/unit/*.h)
+	clang-format -i $(FORMATTED)
+
+format-check:
+	clang-format --dry-run -Werror $(FORMATTED)

@@ -137,6 +137,13 @@ else
 	exit 1
 fi
 
+# The committed .clang-format is the style: a file it would change fails the run.
+if make -s format-check; then
+	record format passed
+else
+	record format failed
+fi
+
 if [ -n "$(ls test/unit/*.c 2>/dev/null)" ]; then
 	if make -s unit PG_CONFIG="$PG_CONFIG"; then
 		record unit passed

@@ -20,6 +20,7 @@ packages=(
 	perl                                  # prove, Test::More
 	python3-numpy                         # tools/din-convert and its tests
 	clang-14                              # libFuzzer targets (the fuzz smoke suite)
+	clang-format                          # make format-check
 	libclang-rt-14-dev                    # ASan, UBSan and libFuzzer runtimes
 	"$@"
 )
