@@ -124,49 +124,30 @@ static SPIPlanPtr plans[Q_COUNT];
 
 bool din_catalog_writing = false;
 
-/* The schema din was created in; pg_extension has no syscache in PostgreSQL 15. */
-static Oid
-extension_namespace(Oid ext_oid)
-{
-	Relation rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple tuple;
-	Oid result = InvalidOid;
-
-	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
-	            ObjectIdGetDatum(ext_oid));
-	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
-	tuple = systable_getnext(scan);
-	if (HeapTupleIsValid(tuple))
-		result = ((Form_pg_extension)GETSTRUCT(tuple))->extnamespace;
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return result;
-}
-
-/* The role that owns extension din (and so its tables). */
-static Oid
-extension_owner(void)
+/*
+ * The pg_extension row of din, copied; pg_extension has no syscache in PostgreSQL 15.
+ * Errors when din is not installed in this database.
+ */
+static FormData_pg_extension
+extension_row(void)
 {
 	Oid ext_oid = get_extension_oid("din", false);
 	Relation rel = table_open(ExtensionRelationId, AccessShareLock);
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple tuple;
-	Oid result = InvalidOid;
+	FormData_pg_extension row;
 
 	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
 	            ObjectIdGetDatum(ext_oid));
 	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
 	tuple = systable_getnext(scan);
-	if (HeapTupleIsValid(tuple))
-		result = ((Form_pg_extension)GETSTRUCT(tuple))->extowner;
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "extension \"din\" not found in pg_extension");
+	row = *(Form_pg_extension)GETSTRUCT(tuple);
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
-	if (!OidIsValid(result))
-		elog(ERROR, "owner of extension \"din\" not found");
-	return result;
+	return row;
 }
 
 /* The quoted schema of the extension, looked up once per backend. */
@@ -176,7 +157,7 @@ din_schema(void)
 	static char *quoted = NULL;
 
 	if (quoted == NULL) {
-		Oid nsp = extension_namespace(get_extension_oid("din", false));
+		Oid nsp = extension_row().extnamespace;
 		char *name = nsp == InvalidOid ? NULL : get_namespace_name(nsp);
 
 		if (name == NULL)
@@ -562,7 +543,7 @@ static bool catalog_load_as_owner(const char *name, MemoryContext mcxt, DinStore
 bool
 catalog_load(const char *name, MemoryContext mcxt, DinStored *out)
 {
-	Oid owner = extension_owner();
+	Oid owner = extension_row().extowner;
 	Oid save_user;
 	int save_sec;
 	volatile bool found = false;
