@@ -27,7 +27,7 @@ read_all(const char *path, size_t *len)
 	return buf;
 }
 
-const char *const fuzz_fixture_names[] = {
+static const char *const fixture_names[] = {
     "tiny_base.safetensors",         "tiny_din.safetensors",
     "base_mean.safetensors",         "din_repo.safetensors",
     "din_fuxi_vocab.safetensors",    "din_misc_acts.safetensors",
@@ -36,7 +36,25 @@ const char *const fuzz_fixture_names[] = {
     "bst_deepctr.safetensors",       "bst_timegap_prenorm.safetensors",
     "dsin_deepctr.safetensors",      "dsin_bias_ln.safetensors",
 };
-const int fuzz_n_fixture_names = sizeof(fuzz_fixture_names) / sizeof(fuzz_fixture_names[0]);
+#define N_FIXTURE_NAMES ((int)(sizeof(fixture_names) / sizeof(fixture_names[0])))
+
+const FuzzFixture *
+fuzz_fixtures(int *n)
+{
+	static FuzzFixture fixtures[N_FIXTURE_NAMES];
+	static int loaded = -1;
+
+	if (loaded < 0) {
+		loaded = 0;
+		for (int i = 0; i < N_FIXTURE_NAMES; i++)
+			if (fuzz_fixture_load(&fixtures[loaded], fixture_names[i]))
+				loaded++;
+		if (loaded == 0)
+			abort();
+	}
+	*n = loaded;
+	return fixtures;
+}
 
 void *
 fuzz_realign(DinFile *f)

@@ -26,9 +26,11 @@ typedef struct FuzzFixture {
  */
 int fuzz_fixture_load(FuzzFixture *fx, const char *name);
 
-/* The fixtures the config and scoring targets use: one per architecture variant family. */
-extern const char *const fuzz_fixture_names[];
-extern const int fuzz_n_fixture_names;
+/*
+ * The fixtures the config and scoring targets use (one per architecture variant family),
+ * loaded on the first call; aborts when none builds. *n receives how many did.
+ */
+const FuzzFixture *fuzz_fixtures(int *n);
 
 /*
  * Copies every tensor whose data is not aligned to its element size (file offsets need not

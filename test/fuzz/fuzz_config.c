@@ -12,33 +12,17 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static FuzzFixture fixtures[32];
-static int n_fixtures;
-
-static void
-load_once(void)
-{
-	static int loaded;
-
-	if (loaded)
-		return;
-	loaded = 1;
-	for (int i = 0; i < fuzz_n_fixture_names && n_fixtures < 32; i++)
-		if (fuzz_fixture_load(&fixtures[n_fixtures], fuzz_fixture_names[i]))
-			n_fixtures++;
-	if (n_fixtures == 0)
-		abort();
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	const FuzzFixture *fixtures;
+	int n_fixtures;
 	const FuzzFixture *fx;
 	DinModel *model = NULL;
 	DinError err = {0};
 	char *config, arch[32];
 
-	load_once();
+	fixtures = fuzz_fixtures(&n_fixtures);
 	if (size < 1)
 		return 0;
 	fx = &fixtures[data[0] % n_fixtures];

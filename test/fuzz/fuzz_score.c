@@ -13,24 +13,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static FuzzFixture fixtures[32];
-static int n_fixtures;
-
-static void
-load_once(void)
-{
-	static int loaded;
-
-	if (loaded)
-		return;
-	loaded = 1;
-	for (int i = 0; i < fuzz_n_fixture_names && n_fixtures < 32; i++)
-		if (fuzz_fixture_load(&fixtures[n_fixtures], fuzz_fixture_names[i]))
-			n_fixtures++;
-	if (n_fixtures == 0)
-		abort();
-}
-
 typedef struct Stream {
 	const uint8_t *p;
 	size_t n;
@@ -70,6 +52,8 @@ take_id(Stream *s, const DinModel *m)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	const FuzzFixture *fixtures;
+	int n_fixtures;
 	Stream s = {data, size};
 	const DinModel *m;
 	DinRequest req = {0};
@@ -77,7 +61,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	double *dense;
 	uint8_t flags;
 
-	load_once();
+	fixtures = fuzz_fixtures(&n_fixtures);
 	if (size < 7)
 		return 0;
 	m = fixtures[take(&s, 1) % n_fixtures].model;
