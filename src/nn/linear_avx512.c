@@ -2,13 +2,23 @@
  * linear_avx512.c - the blocked kernel's tiles in 512-bit registers, for CPUs with AVX-512F.
  *
  * The same packed W and the same per-element FMA chain as the AVX2 tiles (the bias, then one
- * FMA per k in order), twice as wide: a 6-row x 32-output tile for batches. Masked loads and
- * stores handle every tail, so results equal the AVX2 kernel's to the last bit. Lone rows stay
- * on the AVX2 1 x 64 tile, which measured faster for a one-candidate score.
+ * FMA per k in order), so results equal the AVX2 kernel's to the last bit whatever the tile.
+ * What changes is the tile's shape: din's layers are narrow (80, 40, 200 outputs), and a fixed
+ * 32-wide tile wasted up to 40% of its lanes on them (40 = 32 + 8). Here each output strip is
+ * cut into column blocks of at most five 16-lane vectors, as even as possible (80 = 5, 40 = 3,
+ * 200 = 5 + 4 + 4), and rows go in as many per tile as the 32 registers hold: about 24
+ * accumulators, one weight load per vector and one broadcast per row for every k.
  */
 #include "linear_strided.h"
 
 #include <immintrin.h>
+
+/*
+ * Without UBSan: its trap-on-error checks on every unrolled tile's index arithmetic made one
+ * fuzz build of this file take minutes. Indexes are bounded by the callers' shapes, which the
+ * instrumented model code checks.
+ */
+#define AVX512 __attribute__((target("avx512f"), no_sanitize("undefined")))
 
 int
 nn_has_avx512(void)
@@ -22,7 +32,7 @@ nn_has_avx512(void)
 	return have;
 }
 
-__attribute__((target("avx512f"))) static inline __mmask16
+AVX512 static inline __mmask16
 mask16(int valid)
 {
 	return valid >= 16  ? (__mmask16)0xFFFF
@@ -30,65 +40,166 @@ mask16(int valid)
 	                    : (__mmask16)((1u << valid) - 1);
 }
 
-__attribute__((target("avx512f"))) static void
-tile6x32(const float *x, int ldx, int kc, const float *p, int ldp, float *y, int ldy, int first,
-         const float *bp, int valid)
+/*
+ * y[MR, valid] (+)= x[MR, kc] P[kc, 16 NR] for compile-time MR and NR (every call site passes
+ * constants and the loops unroll, so the accumulators are registers). W is read unmasked: a
+ * column block never runs more than 15 lanes past the packed row, and every packed block has
+ * 64 floats of zeroed slack after it.
+ */
+AVX512 __attribute__((always_inline)) static inline void
+tile(const float *x, int ldx, int kc, const float *p, int ldp, float *y, int ldy, int first,
+     const float *bp, int valid, const int MR, const int NR)
 {
-	__mmask16 m0 = mask16(valid), m1 = mask16(valid - 16);
-	__m512 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
-	const float *x0 = x, *x1 = x + ldx, *x2 = x + 2 * (size_t)ldx, *x3 = x + 3 * (size_t)ldx;
-	const float *x4 = x + 4 * (size_t)ldx, *x5 = x + 5 * (size_t)ldx;
+	__m512 c[8][8]; /* fixed bounds, not a VLA: then the registers hold them */
+	__mmask16 m[8];
 
-	if (first) {
-		c00 = c10 = c20 = c30 = c40 = c50 = _mm512_maskz_loadu_ps(m0, bp);
-		c01 = c11 = c21 = c31 = c41 = c51 = _mm512_maskz_loadu_ps(m1, bp + 16);
-	} else {
-#define LOADROW(r)                                                                                 \
-	c##r##0 = _mm512_maskz_loadu_ps(m0, y + r * (size_t)ldy);                                      \
-	c##r##1 = _mm512_maskz_loadu_ps(m1, y + r * (size_t)ldy + 16)
-		LOADROW(0);
-		LOADROW(1);
-		LOADROW(2);
-		LOADROW(3);
-		LOADROW(4);
-		LOADROW(5);
-#undef LOADROW
-	}
+#pragma GCC unroll 8
+	for (int j = 0; j < NR; j++)
+		m[j] = mask16(valid - 16 * j);
+#pragma GCC unroll 8
+	for (int r = 0; r < MR; r++)
+#pragma GCC unroll 8
+		for (int j = 0; j < NR; j++)
+			c[r][j] =
+			    _mm512_maskz_loadu_ps(m[j], first ? bp + 16 * j : y + (size_t)r * ldy + 16 * j);
 	for (int k = 0; k < kc; k++) {
-		__m512 w0 = _mm512_maskz_loadu_ps(m0, p + (size_t)k * ldp);
-		__m512 w1 = _mm512_maskz_loadu_ps(m1, p + (size_t)k * ldp + 16);
-		__m512 a;
+		__m512 w[8];
 
-#define ROW(r)                                                                                     \
-	a = _mm512_set1_ps(x##r[k]);                                                                   \
-	c##r##0 = _mm512_fmadd_ps(a, w0, c##r##0);                                                     \
-	c##r##1 = _mm512_fmadd_ps(a, w1, c##r##1)
-		ROW(0);
-		ROW(1);
-		ROW(2);
-		ROW(3);
-		ROW(4);
-		ROW(5);
-#undef ROW
+#pragma GCC unroll 8
+		for (int j = 0; j < NR; j++)
+			w[j] = _mm512_loadu_ps(p + (size_t)k * ldp + 16 * j);
+#pragma GCC unroll 8
+		for (int r = 0; r < MR; r++) {
+			__m512 a = _mm512_set1_ps(x[(size_t)r * ldx + k]);
+
+#pragma GCC unroll 8
+			for (int j = 0; j < NR; j++)
+				c[r][j] = _mm512_fmadd_ps(a, w[j], c[r][j]);
+		}
 	}
-#define STOREROW(r)                                                                                \
-	_mm512_mask_storeu_ps(y + r * (size_t)ldy, m0, c##r##0);                                       \
-	_mm512_mask_storeu_ps(y + r * (size_t)ldy + 16, m1, c##r##1)
-	STOREROW(0);
-	STOREROW(1);
-	STOREROW(2);
-	STOREROW(3);
-	STOREROW(4);
-	STOREROW(5);
-#undef STOREROW
+#pragma GCC unroll 8
+	for (int r = 0; r < MR; r++)
+#pragma GCC unroll 8
+		for (int j = 0; j < NR; j++)
+			_mm512_mask_storeu_ps(y + (size_t)r * ldy + 16 * j, m[j], c[r][j]);
 }
 
-__attribute__((target("avx512f"))) void
+/* Rows per tile for NR vectors: 24 or 25 accumulators of the 32 registers. */
+#define ROWS_FOR(NR) ((NR) == 5 ? 5 : (NR) == 4 ? 6 : 8)
+
+/* A tile of the last R rows; a case with R >= MR is dead, so it is not compiled. */
+#define REST_ROWS(R, NR)                                                                           \
+	case R:                                                                                        \
+		if (R < MR)                                                                                \
+			tile(x, ldx, kc, p, ldp, y, ldy, first, bp, valid, R, NR);                             \
+		break;
+
+/* Every row of one column block of NR vectors: full tiles, then one tile of the rest. */
+#define COLUMN_BLOCK(NR)                                                                           \
+	AVX512 static void column_block_##NR(const float *x, int ldx, int n, const float *p, int kc,   \
+	                                     int ldp, float *y, int ldy, int first, const float *bp,   \
+	                                     int valid)                                                \
+	{                                                                                              \
+		enum { MR = ROWS_FOR(NR) };                                                                \
+		int i = 0;                                                                                 \
+                                                                                                   \
+		for (; i + MR <= n; i += MR)                                                               \
+			tile(x + (size_t)i * ldx, ldx, kc, p, ldp, y + (size_t)i * ldy, ldy, first, bp, valid, \
+			     MR, NR);                                                                          \
+		x += (size_t)i * ldx;                                                                      \
+		y += (size_t)i * ldy;                                                                      \
+		switch (n - i) {                                                                           \
+			REST_ROWS(7, NR)                                                                       \
+			REST_ROWS(6, NR)                                                                       \
+			REST_ROWS(5, NR)                                                                       \
+			REST_ROWS(4, NR)                                                                       \
+			REST_ROWS(3, NR)                                                                       \
+			REST_ROWS(2, NR)                                                                       \
+			REST_ROWS(1, NR)                                                                       \
+		}                                                                                          \
+	}
+
+COLUMN_BLOCK(1)
+COLUMN_BLOCK(2)
+COLUMN_BLOCK(3)
+COLUMN_BLOCK(4)
+COLUMN_BLOCK(5)
+
+/*
+ * One row (a per-row score's tower): up to eight vectors per pass, so eight independent FMA
+ * chains hide the FMA latency that a five-vector block would be bound by.
+ */
+AVX512 static void
+single_row(const float *x, const float *p, int kc, int ldp, int oc, int first, const float *bias,
+           float *y)
+{
+	for (int t = 0; t < oc; t += 128) {
+		const float *pt = p + t, *bt = bias + t;
+		float *yt = y + t;
+		int valid = oc - t;
+
+		switch (valid >= 128 ? 8 : (valid + 15) / 16) {
+		case 8:
+			tile(x, 0, kc, pt, ldp, yt, 0, first, bt, valid, 1, 8);
+			break;
+		case 7:
+			tile(x, 0, kc, pt, ldp, yt, 0, first, bt, valid, 1, 7);
+			break;
+		case 6:
+			tile(x, 0, kc, pt, ldp, yt, 0, first, bt, valid, 1, 6);
+			break;
+		case 5:
+			tile(x, 0, kc, pt, ldp, yt, 0, first, bt, valid, 1, 5);
+			break;
+		case 4:
+			tile(x, 0, kc, pt, ldp, yt, 0, first, bt, valid, 1, 4);
+			break;
+		case 3:
+			tile(x, 0, kc, pt, ldp, yt, 0, first, bt, valid, 1, 3);
+			break;
+		case 2:
+			tile(x, 0, kc, pt, ldp, yt, 0, first, bt, valid, 1, 2);
+			break;
+		default:
+			tile(x, 0, kc, pt, ldp, yt, 0, first, bt, valid, 1, 1);
+			break;
+		}
+	}
+}
+
+AVX512 void
 nn_block_product_avx512(const float *x, int ldx, int n, const float *packed, int kc, int ldp,
                         int oc, int first, const float *bias, float *y, int ldy)
 {
-	for (int i0 = 0; i0 + 6 <= n; i0 += 6)
-		for (int t = 0; t < oc; t += 32)
-			tile6x32(x + (size_t)i0 * ldx, ldx, kc, packed + t, ldp, y + (size_t)i0 * ldy + t, ldy,
-			         first, bias + t, oc - t);
+	int vectors = (oc + 15) / 16, blocks = (vectors + 4) / 5;
+
+	if (n == 1) {
+		single_row(x, packed, kc, ldp, oc, first, bias, y);
+		return;
+	}
+	/* column blocks outer: a block of W (kc x 80 at most) stays in L1 while every row passes */
+	for (int b = 0, t = 0; b < blocks; b++) {
+		int nr = (vectors - t / 16 + (blocks - b) - 1) / (blocks - b);
+		const float *p = packed + t;
+		float *yt = y + t;
+
+		switch (nr) {
+		case 5:
+			column_block_5(x, ldx, n, p, kc, ldp, yt, ldy, first, bias + t, oc - t);
+			break;
+		case 4:
+			column_block_4(x, ldx, n, p, kc, ldp, yt, ldy, first, bias + t, oc - t);
+			break;
+		case 3:
+			column_block_3(x, ldx, n, p, kc, ldp, yt, ldy, first, bias + t, oc - t);
+			break;
+		case 2:
+			column_block_2(x, ldx, n, p, kc, ldp, yt, ldy, first, bias + t, oc - t);
+			break;
+		default:
+			column_block_1(x, ldx, n, p, kc, ldp, yt, ldy, first, bias + t, oc - t);
+			break;
+		}
+		t += 16 * nr;
+	}
 }

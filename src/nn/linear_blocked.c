@@ -247,6 +247,14 @@ block_product(const float *x, int ldx, int n, const float *packed, int kc, int l
 	}
 }
 
+static int avx512_off = 0;
+
+void
+nn_linear_avx512_disable(int off)
+{
+	avx512_off = off;
+}
+
 /*
  * packed NULL: W is packed here, block by block, on the stack (a one-row call then spends
  * most of its time packing); otherwise packed holds nn_pack_weight(w) and w is not read.
@@ -262,7 +270,7 @@ nn_linear_avx2_packed(const float *x, int ldx, int n, int in, const float *w, in
 	float stack[KC * OC + 64] __attribute__((aligned(32)));
 	float bias[OC + 64] __attribute__((aligned(32)));
 	int kmax = packed ? KCP : KC;
-	int n6 = nn_has_avx512() ? n - n % 6 : 0; /* rows for the AVX-512 tiles */
+	int avx512 = nn_has_avx512() && !avx512_off;
 
 	if (n <= 0 || out <= 0)
 		return;
@@ -287,12 +295,11 @@ nn_linear_avx2_packed(const float *x, int ldx, int n, int in, const float *w, in
 				memset(stack + (size_t)kc * ldp, 0, sizeof(float) * 64);
 				blk = stack;
 			}
-			if (n6 > 0)
-				nn_block_product_avx512(x + k0, ldx, n6, blk, kc, ldp, oc, k0 == 0, bias, y + o0,
+			if (avx512)
+				nn_block_product_avx512(x + k0, ldx, n, blk, kc, ldp, oc, k0 == 0, bias, y + o0,
 				                        out);
-			if (n > n6)
-				block_product(x + (size_t)n6 * ldx + k0, ldx, n - n6, blk, kc, ldp, oc, k0 == 0,
-				              bias, y + (size_t)n6 * out + o0, out);
+			else
+				block_product(x + k0, ldx, n, blk, kc, ldp, oc, k0 == 0, bias, y + o0, out);
 		}
 	}
 }

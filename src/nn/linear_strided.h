@@ -43,10 +43,12 @@ void nn_linear_prepacked(const float *x, int ldx, int n, int in, const float *w,
                          const float *packed, int out, const float *b, float *y);
 
 /*
- * AVX-512F 6-row tiles of the blocked kernel (linear_avx512.c) over one packed k-block, for
- * the first n - n % 6 rows: the AVX2 tiles' results, to the bit; needs nn_has_avx512().
+ * AVX-512F tiles of the blocked kernel (linear_avx512.c) over one packed k-block: the AVX2
+ * tiles' results, to the bit; needs nn_has_avx512().
  */
 int nn_has_avx512(void);
+/* Tests: off = 1 keeps the blocked kernel on its AVX2 tiles, to compare the two. */
+void nn_linear_avx512_disable(int off);
 void nn_block_product_avx512(const float *x, int ldx, int n, const float *packed, int kc, int ldp,
                              int oc, int first, const float *bias, float *y, int ldy);
 
