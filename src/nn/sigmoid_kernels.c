@@ -1,8 +1,9 @@
 /*
- * sigmoid_kernels.c - sigmoid and the Dice gate, portable and AVX2/FMA.
+ * sigmoid_kernels.c - sigmoid and the Dice gate, portable, AVX2/FMA and AVX-512.
  *
- * Both variants use the overflow-free form: e = exp(-|z|), p = 1/(1+e) for z >= 0 and
- * e/(1+e) otherwise.
+ * Every variant uses the overflow-free form: e = exp(-|z|), p = 1/(1+e) for z >= 0 and
+ * e/(1+e) otherwise. The AVX-512 loops run tails as masked vectors, so an element's bits do
+ * not depend on where it sits in the array (a candidate alone or in a batch).
  */
 #include "sigmoid_kernels.h"
 #include "linear_strided.h"
@@ -10,18 +11,24 @@
 #include <immintrin.h>
 #include <math.h>
 
-static int force_portable = 0;
+static int limit = NN_KERNELS_ANY;
 
 void
-nn_sigmoid_kernels_force_portable(int on)
+nn_sigmoid_kernels_limit(int level)
 {
-	force_portable = on;
+	limit = level;
 }
 
 static inline int
 use_avx2(void)
 {
-	return !force_portable && nn_has_avx2();
+	return limit != NN_KERNELS_PORTABLE && nn_has_avx2();
+}
+
+static inline int
+use_avx512(void)
+{
+	return limit == NN_KERNELS_ANY && nn_has_avx512();
 }
 
 static inline float
@@ -107,10 +114,82 @@ dice_gate_avx2(float *x, const float *a, const float *b, const float *alpha, int
 	}
 }
 
+/* exp8's polynomial, sixteen lanes; 2^n by scalef (no integer detour). */
+__attribute__((target("avx512f"))) static inline __m512
+exp16(__m512 x)
+{
+	const __m512 ln2_hi = _mm512_set1_ps(0.693359375f), ln2_lo = _mm512_set1_ps(-2.12194440e-4f);
+	__m512 fx, r, r2, y;
+
+	/* scalef makes subnormals and zero below -87.3, as expf does */
+	x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(88.3f));
+	fx = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+	                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	r = _mm512_fnmadd_ps(fx, ln2_hi, x);
+	r = _mm512_fnmadd_ps(fx, ln2_lo, r);
+	r2 = _mm512_mul_ps(r, r);
+	y = _mm512_set1_ps(1.9875691500e-4f);
+	y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
+	y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
+	y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
+	y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
+	y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
+	y = _mm512_fmadd_ps(y, r2, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+	return _mm512_scalef_ps(y, fx);
+}
+
+__attribute__((target("avx512f"))) static inline __m512
+sigmoid16(__m512 z)
+{
+	const __m512 one = _mm512_set1_ps(1.0f);
+	__m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_abs_ps(z)));
+	/* as sigmoid8: 1 + e is in [1, 2]; the 14-bit estimate and one Newton step */
+	__m512 den = _mm512_add_ps(one, e), r = _mm512_rcp14_ps(den);
+	__m512 d = _mm512_mul_ps(r, _mm512_fnmadd_ps(den, r, _mm512_set1_ps(2.0f)));
+	__mmask16 neg = _mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_LT_OQ);
+
+	return _mm512_mask_mul_ps(d, neg, e, d);
+}
+
+__attribute__((target("avx512f"))) static inline __mmask16
+tail_mask(size_t left)
+{
+	return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+}
+
+__attribute__((target("avx512f"))) static void
+sigmoid_avx512(float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i += 16) {
+		__mmask16 m = tail_mask(n - i);
+
+		_mm512_mask_storeu_ps(x + i, m, sigmoid16(_mm512_maskz_loadu_ps(m, x + i)));
+	}
+}
+
+__attribute__((target("avx512f"))) static void
+dice_gate_avx512(float *x, const float *a, const float *b, const float *alpha, int n)
+{
+	const __m512 one = _mm512_set1_ps(1.0f);
+
+	for (int j = 0; j < n; j += 16) {
+		__mmask16 m = tail_mask((size_t)(n - j));
+		__m512 xv = _mm512_maskz_loadu_ps(m, x + j);
+		__m512 p = sigmoid16(
+		    _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(m, a + j), _mm512_maskz_loadu_ps(m, b + j)));
+		/* p + alpha (1 - p) */
+		__m512 g = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, alpha + j), _mm512_sub_ps(one, p), p);
+
+		_mm512_mask_storeu_ps(x + j, m, _mm512_mul_ps(xv, g));
+	}
+}
+
 void
 nn_sigmoid_inplace(float *x, size_t n)
 {
-	if (use_avx2())
+	if (use_avx512())
+		sigmoid_avx512(x, n);
+	else if (use_avx2())
 		sigmoid_avx2(x, n);
 	else
 		for (size_t i = 0; i < n; i++)
@@ -120,7 +199,9 @@ nn_sigmoid_inplace(float *x, size_t n)
 void
 nn_dice_gate(float *x, const float *a, const float *b, const float *alpha, int n)
 {
-	if (use_avx2())
+	if (use_avx512())
+		dice_gate_avx512(x, a, b, alpha, n);
+	else if (use_avx2())
 		dice_gate_avx2(x, a, b, alpha, n);
 	else
 		for (int j = 0; j < n; j++) {

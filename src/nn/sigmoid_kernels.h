@@ -3,7 +3,8 @@
  *
  * Dice dominates the attention unit's cost: one exp per pair and unit. Its affine parts are
  * folded into per-unit coefficients by the caller so the loop here is exp-bound; the AVX2
- * variant evaluates eight exps at once with a Cephes polynomial (about 1 ulp, like expf).
+ * variants evaluate eight or sixteen exps at once with a Cephes polynomial (about 1 ulp, like
+ * expf).
  */
 #ifndef DIN_SIGMOID_KERNELS_H
 #define DIN_SIGMOID_KERNELS_H
@@ -16,7 +17,8 @@ void nn_sigmoid_inplace(float *x, size_t n);
 /* x[j] = x[j] * (p + alpha[j] (1 - p)), p = sigmoid(x[j] a[j] + b[j]), for j < n */
 void nn_dice_gate(float *x, const float *a, const float *b, const float *alpha, int n);
 
-/* Force the portable loops (tests compare them with the AVX2 ones); 0 = choose by CPU. */
-void nn_sigmoid_kernels_force_portable(int on);
+/* Tests compare the variants: the widest the CPU has, at most AVX2, or the portable loops. */
+enum { NN_KERNELS_ANY, NN_KERNELS_AVX2, NN_KERNELS_PORTABLE };
+void nn_sigmoid_kernels_limit(int level);
 
 #endif
