@@ -1,5 +1,6 @@
 /*
- * config_pack.c - weights rearranged once per model for the AVX2 kernels.
+ * config_pack.c - weights rearranged once per model for the AVX2 kernels, and the batch norm
+ * and Dice coefficients folded from them.
  *
  * The blocked kernel (src/nn/linear_blocked.c) reads W transposed in k-blocks. Packing it per
  * call cost a one-candidate din_score more than the product itself (the first tower layer went
@@ -46,8 +47,45 @@ pack(Arena *a, const float *w, int ldw, int in, int out)
 }
 
 static void
+fold_bn(Arena *a, DinBN *bn)
+{
+	float *scale, *shift;
+
+	if (bn->n <= 0)
+		return;
+	scale = take(a, bn->n);
+	shift = take(a, bn->n);
+	if (scale == NULL)
+		return;
+	nn_batchnorm_fold(bn, scale, shift);
+	bn->scale = scale;
+	bn->shift = shift;
+}
+
+/* The layer's batch norm and Dice coefficients, which depend on the weights only. */
+static void
+fold_layer(Arena *a, DinLayer *l)
+{
+	float *ga, *gb, *al;
+
+	fold_bn(a, &l->bn);
+	if (!nn_dice_foldable(&l->act) || l->out <= 0)
+		return;
+	ga = take(a, l->out);
+	gb = take(a, l->out);
+	al = take(a, l->out);
+	if (ga == NULL)
+		return;
+	nn_dice_fold(&l->act, l->out, ga, gb, al);
+	l->act.gate_a = ga;
+	l->act.gate_b = gb;
+	l->act.gate_alpha = al;
+}
+
+static void
 pack_layer(Arena *a, DinLayer *l)
 {
+	fold_layer(a, l);
 	if (l->out > 0)
 		l->packed = pack(a, l->weight, l->in, l->in, l->out);
 }
@@ -118,9 +156,12 @@ pack_model(Arena *a, DinModel *m)
 {
 	if (m->arch == DIN_ARCH_DIN && m->att_n_layers > 0 && m->att_layers[0].in == 4 * m->E) {
 		combine_first_layer(a, m);
+		fold_layer(a, &m->att_layers[0]); /* its product runs through att_q, att_k, att_p */
 		pack_layers(a, m->att_layers + 1, m->att_n_layers - 1);
 	} else if (m->att_layers != NULL)
 		pack_layers(a, m->att_layers, m->att_n_layers);
+	fold_bn(a, &m->att_output_bn);
+	fold_bn(a, &m->tower_input_bn);
 	pack_layer(a, &m->att_output);
 	pack_layer(a, &m->dien_query);
 	pack_layers(a, m->tower, m->n_tower);

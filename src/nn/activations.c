@@ -41,20 +41,55 @@ nn_softmax(float *x, int n)
 		x[i] = (float)(x[i] / sum);
 }
 
-void
-nn_batchnorm(const DinBN *bn, float *x, int n)
+/*
+ * y = x s + c with s = weight / sqrt(var + eps) and c = bias - mean s, as PyTorch's CPU kernel
+ * computes inference batch norm: a square root and a division per unit, not per element.
+ */
+static void
+bn_coef(const DinBN *bn, int j, float *s, float *c)
 {
-	int u = bn->n;
+	float inv = 1.0f / sqrtf(bn->var[j] + bn->eps);
 
+	*s = bn->weight ? bn->weight[j] * inv : inv;
+	*c = (bn->weight ? bn->bias[j] : 0.0f) - bn->mean[j] * *s;
+}
+
+void
+nn_batchnorm_fold(const DinBN *bn, float *scale, float *shift)
+{
+	for (int j = 0; j < bn->n; j++)
+		bn_coef(bn, j, &scale[j], &shift[j]);
+}
+
+static void
+scale_shift(float *x, int n, int u, const float *s, const float *c, int len)
+{
 	for (int i = 0; i < n; i++) {
 		float *xi = x + (size_t)i * u;
 
 		/* Auto-vectorized */
-		for (int j = 0; j < u; j++) {
-			float v = (xi[j] - bn->mean[j]) / sqrtf(bn->var[j] + bn->eps);
+		for (int j = 0; j < len; j++)
+			xi[j] = xi[j] * s[j] + c[j];
+	}
+}
 
-			xi[j] = bn->weight ? v * bn->weight[j] + bn->bias[j] : v;
-		}
+void
+nn_batchnorm(const DinBN *bn, float *x, int n)
+{
+	enum { BLOCK = 256 };
+	float s[BLOCK], c[BLOCK];
+	int u = bn->n;
+
+	if (bn->scale != NULL) {
+		scale_shift(x, n, u, bn->scale, bn->shift, u);
+		return;
+	}
+	for (int j0 = 0; j0 < u; j0 += BLOCK) {
+		int len = u - j0 < BLOCK ? u - j0 : BLOCK;
+
+		for (int j = 0; j < len; j++)
+			bn_coef(bn, j0 + j, &s[j], &c[j]);
+		scale_shift(x + j0, n, u, s, c, len);
 	}
 }
 
@@ -95,9 +130,25 @@ dice_coef(const DinAct *act, int j, float mu, float inv_sd, float *a, float *b)
 	*b = c;
 }
 
+int
+nn_dice_foldable(const DinAct *act)
+{
+	return act->kind == DIN_ACT_DICE && !act->dice_sample;
+}
+
+void
+nn_dice_fold(const DinAct *act, int units, float *a, float *b, float *alpha)
+{
+	for (int j = 0; j < units; j++) {
+		dice_coef(act, j, 0.0f, 0.0f, &a[j], &b[j]);
+		alpha[j] = alpha_of(act, j);
+	}
+}
+
 /*
- * Dice in place, by blocks of units whose coefficients live on the stack: running statistics
- * share them across rows; the sample variant recomputes them from each row's mean and spread.
+ * Dice in place. Running statistics: the coefficients folded with the model, or else made per
+ * call by blocks on the stack and shared across rows; the sample variant recomputes them from
+ * each row's mean and spread.
  */
 static void
 dice(const DinAct *act, float *x, int n)
@@ -106,6 +157,11 @@ dice(const DinAct *act, float *x, int n)
 	float a[BLOCK], b[BLOCK], al[BLOCK];
 	int u = act->units;
 
+	if (act->gate_a != NULL) {
+		for (int i = 0; i < n; i++)
+			nn_dice_gate(x + (size_t)i * u, act->gate_a, act->gate_b, act->gate_alpha, u);
+		return;
+	}
 	if (!act->dice_sample) {
 		for (int j0 = 0; j0 < u; j0 += BLOCK) {
 			int len = u - j0 < BLOCK ? u - j0 : BLOCK;
@@ -173,11 +229,14 @@ nn_activate(const DinAct *act, float *x, int n)
 		for (size_t i = 0; i < total; i++)
 			x[i] = tanhf(x[i]);
 		break;
-	case DIN_ACT_LEAKY_RELU:
+	case DIN_ACT_LEAKY_RELU: {
+		float slope = act->slope; /* a local: x might alias act, which blocks vectorizing */
+
 		/* Auto-vectorized */
 		for (size_t i = 0; i < total; i++)
-			x[i] = x[i] >= 0.0f ? x[i] : act->slope * x[i];
+			x[i] = x[i] >= 0.0f ? x[i] : slope * x[i];
 		break;
+	}
 	case DIN_ACT_GELU:
 		for (size_t i = 0; i < total; i++)
 			x[i] = gelu(x[i], act->gelu_tanh);
@@ -193,9 +252,19 @@ nn_activate(const DinAct *act, float *x, int n)
 	case DIN_ACT_PRELU:
 		for (int i = 0; i < n; i++) {
 			float *xi = x + (size_t)i * u;
+			const float *al = act->alpha;
+			float a = al[0];
 
-			for (int j = 0; j < u; j++)
-				xi[j] = xi[j] >= 0.0f ? xi[j] : alpha_of(act, j) * xi[j];
+			/* Auto-vectorized: a branch per element mispredicts on half of them */
+			if (act->alpha_n == 1)
+				for (int j = 0; j < u; j++)
+					xi[j] = xi[j] >= 0.0f ? xi[j] : a * xi[j];
+			else
+				for (int j = 0; j < u; j++) {
+					float v = xi[j], neg = al[j] * v; /* unconditional load: no branch */
+
+					xi[j] = v >= 0.0f ? v : neg;
+				}
 		}
 		break;
 	case DIN_ACT_DICE:

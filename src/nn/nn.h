@@ -38,6 +38,11 @@ typedef struct DinAct {
 	const float *weight; /* dice affine [units] or NULL */
 	const float *bias;
 	const float *beta; /* dice: scale inside the sigmoid [units] or NULL */
+	/*
+	 * Dice with running statistics, folded once per model (nn_dice_fold): the gate's sigmoid
+	 * argument is x gate_a + gate_b, its floor gate_alpha, all [units]. NULL: folded per call.
+	 */
+	const float *gate_a, *gate_b, *gate_alpha;
 } DinAct;
 
 /* Batch norm at inference; n == 0 means absent. weight/bias NULL = no affine. */
@@ -48,6 +53,7 @@ typedef struct DinBN {
 	const float *var;
 	const float *weight;
 	const float *bias;
+	const float *scale, *shift; /* [n], folded once per model (nn_batchnorm_fold); NULL: per call */
 } DinBN;
 
 /* One dense layer: y = act(BN(x W^T + b)). bias may be NULL. */
@@ -89,6 +95,15 @@ void nn_linear_ref(const float *x, int n, int in, int out, const float *w, const
 
 /* In place over x[n, bn->n]. */
 void nn_batchnorm(const DinBN *bn, float *x, int n);
+
+/* y = x scale + shift equals the batch norm bn: scale and shift have bn->n floats. */
+void nn_batchnorm_fold(const DinBN *bn, float *scale, float *shift);
+
+/* Whether nn_dice_fold applies (Dice with running statistics, not per-row ones). */
+int nn_dice_foldable(const DinAct *act);
+
+/* The gate coefficients of act (nn_dice_foldable) for its `units` units, [units] each. */
+void nn_dice_fold(const DinAct *act, int units, float *a, float *b, float *alpha);
 
 /* In place over x[n, act->units]. */
 void nn_activate(const DinAct *act, float *x, int n);

@@ -112,7 +112,7 @@ test_linear_blocked_shapes(void)
 /*
  * Weights packed once (nn_pack_weight, k-blocks of 128) give the bits of the kernel that packs
  * per call (k-blocks of 64), and each row the same bits whether computed alone or in a batch
- * (6-row tiles, AVX-512 when present, against 1-row AVX2 tiles): din_rank equals din_score.
+ * (row tiles of every height, one-row tiles alone): din_rank equals din_score.
  */
 static void
 test_linear_prepacked_bits(void)
@@ -147,6 +147,36 @@ test_linear_prepacked_bits(void)
 		CHECK(same);
 		free(packed);
 	}
+}
+
+/*
+ * The AVX-512 tiles (column blocks of 1 to 5 vectors, one-row strips of up to 8) give the AVX2
+ * tiles' bits for every width and row count: a score does not depend on the CPU's vector width.
+ */
+static void
+test_linear_avx512_bits(void)
+{
+	enum { CAP = 20 * 300 };
+	static float x[CAP], w[300 * 300], b[300], y2[CAP], y5[CAP];
+	int same = 1;
+
+	nn_init();
+	if (!nn_has_avx512())
+		return;
+	for (int out = 1; out <= 300; out += out < 100 ? 1 : 37)
+		for (int n = 1; n <= 20; n += n < 10 ? 1 : 5) {
+			int in = 1 + (out * 7 + n) % 140; /* crosses the 128-deep k-block too */
+
+			unit_fill(x, (size_t)n * in, &rng_state);
+			unit_fill(w, (size_t)out * in, &rng_state);
+			unit_fill(b, out, &rng_state);
+			nn_linear_avx512_disable(1);
+			nn_linear_avx2_blocked(x, in, n, in, w, in, out, b, y2);
+			nn_linear_avx512_disable(0);
+			nn_linear_avx2_blocked(x, in, n, in, w, in, out, b, y5);
+			same &= memcmp(y2, y5, sizeof(float) * n * out) == 0;
+		}
+	CHECK(same);
 }
 
 /* Column blocks of a wider weight, as the attention unit splits its first layer. */
@@ -373,7 +403,8 @@ test_dice_variants_by_hand(void)
 	CHECK_CLOSE(s[2], 3.114626880340768, 1e-6);
 }
 
-/* The vectorized sigmoid and Dice gate (AVX2 when present) and the portable loops agree. */
+/* The vectorized sigmoid and Dice gate (AVX-512, AVX2 when present) and the portable loops agree.
+ */
 static void
 test_sigmoid_kernels_both_paths(void)
 {
@@ -390,8 +421,8 @@ test_sigmoid_kernels_both_paths(void)
 	unit_fill(a, N, &rng_state);
 	unit_fill(b, N, &rng_state);
 	unit_fill(al, N, &rng_state);
-	for (int mode = 0; mode <= 1; mode++) {
-		nn_sigmoid_kernels_force_portable(mode);
+	for (int mode = NN_KERNELS_ANY; mode <= NN_KERNELS_PORTABLE; mode++) {
+		nn_sigmoid_kernels_limit(mode);
 		memcpy(x, z, sizeof(x));
 		nn_sigmoid_inplace(x, N);
 		for (int i = 0; i < N; i++) {
@@ -408,7 +439,53 @@ test_sigmoid_kernels_both_paths(void)
 		}
 		test_dice_variants_by_hand();
 	}
-	nn_sigmoid_kernels_force_portable(0);
+	nn_sigmoid_kernels_limit(NN_KERNELS_ANY);
+}
+
+/*
+ * Batch norm and Dice coefficients folded once per model (config_pack.c) give the bits of the
+ * per-call path, over widths that cross its 64-unit blocks.
+ */
+static void
+test_folded_bn_and_dice_bits(void)
+{
+	enum { N = 3, U = 150 };
+	float mean[U], var[U], w[U], b[U], alpha[U], x[N * U], y[N * U];
+	float scale[U], shift[U], ga[U], gb[U], gal[U];
+	DinBN bn = {.n = U, .eps = 1e-3f, .mean = mean, .var = var, .weight = w, .bias = b};
+	DinAct act = {.kind = DIN_ACT_DICE,
+	              .units = U,
+	              .eps = 1e-9f,
+	              .alpha_n = U,
+	              .alpha = alpha,
+	              .mean = mean,
+	              .var = var,
+	              .weight = w,
+	              .bias = b};
+
+	unit_fill(mean, U, &rng_state);
+	unit_fill(w, U, &rng_state);
+	unit_fill(b, U, &rng_state);
+	unit_fill(alpha, U, &rng_state);
+	unit_fill(x, N * U, &rng_state);
+	for (int j = 0; j < U; j++)
+		var[j] = 0.1f + (float)j / U;
+	memcpy(y, x, sizeof(x));
+	nn_batchnorm(&bn, x, N);
+	nn_activate(&act, x, N);
+	CHECK(nn_dice_foldable(&act));
+	nn_batchnorm_fold(&bn, scale, shift);
+	nn_dice_fold(&act, U, ga, gb, gal);
+	bn.scale = scale;
+	bn.shift = shift;
+	act.gate_a = ga;
+	act.gate_b = gb;
+	act.gate_alpha = gal;
+	nn_batchnorm(&bn, y, N);
+	nn_activate(&act, y, N);
+	CHECK(memcmp(x, y, sizeof(x)) == 0);
+	act.dice_sample = 1;
+	CHECK(!nn_dice_foldable(&act));
 }
 
 /* act(BN(x W^T + b)) over several rows equals the three steps done by hand. */
@@ -489,6 +566,7 @@ suite_nn(void)
 	RUN(test_linear_strided_views);
 	RUN(test_linear_blocked_shapes);
 	RUN(test_linear_prepacked_bits);
+	RUN(test_linear_avx512_bits);
 	RUN(test_rows_ops_match_loops);
 	RUN(test_dot);
 	RUN(test_sigmoid_extremes);
@@ -498,5 +576,6 @@ suite_nn(void)
 	RUN(test_prelu_scalar_and_per_channel);
 	RUN(test_dice_variants_by_hand);
 	RUN(test_sigmoid_kernels_both_paths);
+	RUN(test_folded_bn_and_dice_bits);
 	RUN(test_layer_composes_linear_bn_activation);
 }
