@@ -133,7 +133,7 @@ resolve_row(const DinModel *m, int fi, int64_t id, int known, int64_t *row, DinE
 		return din_fail(err, DIN_EINVAL,
 		                "Item ids must be in the model's items table to have attributes.",
 		                "unknown id %lld for field \"%s\"", (long long)id, f->name);
-	if (f->vocab.cap == 0) {
+	if (!din_idmap_exists(&f->vocab)) {
 		char detail[160];
 
 		snprintf(detail, sizeof(detail), "Ids of field \"%s\" are rows in [0, %lld).", f->name,
@@ -181,6 +181,40 @@ embed_item(const DinModel *m, const int *slots, int64_t id, float *out, int64_t 
 		copy_row(&m->fields[slots[k]], row, out + m->slot_offset[k]);
 	}
 	return DIN_OK;
+}
+
+/*
+ * Start loading what embedding `id` through `slots` will read: its slot-0 row, its items-table
+ * entry (or the hash slot that finds it) and their vocabulary slots. A history's rows are
+ * random lines of tables larger than the cache; loaded one after another they cost a memory
+ * latency each, started together they overlap. Ids the lookups reject are only not prefetched.
+ */
+static void
+prefetch_item(const DinModel *m, const int *slots, int64_t id)
+{
+	const DinField *f = &m->fields[slots[0]];
+
+	if (f->vocab.cap > 0)
+		din_idmap_prefetch(&f->vocab, id);
+	else {
+		int64_t row = din_field_row(f, id);
+
+		if (row >= 0) {
+			const float *r = f->weight + (size_t)row * f->dim;
+
+			__builtin_prefetch(r);
+			__builtin_prefetch(r + f->dim - 1); /* a row may straddle two cache lines */
+		}
+	}
+	if (m->n_slots > 1) {
+		if (m->items.consecutive) {
+			int64_t idx = din_idmap_find(&m->items, id);
+
+			if (idx >= 0)
+				__builtin_prefetch(m->item_attrs + (size_t)idx * m->n_attr);
+		} else
+			din_idmap_prefetch(&m->items, id);
+	}
 }
 
 static DinStatus
@@ -427,6 +461,8 @@ gather_history(const DinModel *m, const Plan *p, float *s, const int64_t *hist, 
 	DinStatus st;
 
 	memset(sum, 0, sizeof(float) * E);
+	for (int t = 0; t < T; t++)
+		prefetch_item(m, m->behaviour, hist[t]);
 	for (int t = 0; t < T; t++) {
 		float *kt = keys + (size_t)t * E;
 
@@ -456,6 +492,8 @@ gather_request(const DinModel *m, const Plan *p, float *s, const DinRequest *req
 	}
 	for (int i = 0; i < m->n_dense; i++)
 		s[p->dense + i] = (float)req->dense[i];
+	for (int c = 0; c < req->n_candidates; c++)
+		prefetch_item(m, m->target, req->candidates[c]);
 	for (int c = 0; c < req->n_candidates; c++) {
 		int64_t row;
 

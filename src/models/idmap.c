@@ -3,6 +3,8 @@
  *
  * Open addressing with linear probing over a power-of-two table at most half full, so a miss
  * ends within a few probes. The keys stay in the caller's tensor; the table holds index + 1.
+ * Keys that are consecutive in order (label-encoded ids 0..n-1, the usual case) need no table:
+ * the index is an offset, and a lookup touches no memory.
  */
 #include "model.h"
 
@@ -28,6 +30,11 @@ din_idmap_build(DinIdMap *map, const int64_t *keys, int64_t n, const char *what,
 	map->n = n;
 	map->slots = NULL;
 	map->cap = 0;
+	map->consecutive = n > 0;
+	for (int64_t i = 1; i < n && map->consecutive; i++)
+		map->consecutive = keys[i - 1] < INT64_MAX && keys[i] == keys[i - 1] + 1;
+	if (map->consecutive)
+		return DIN_OK;
 	while (cap < 2 * n) {
 		if (cap > (INT64_C(1) << 40))
 			return din_fail(err, DIN_ELIMIT, NULL, "%s has too many ids (%lld)", what,
@@ -59,6 +66,12 @@ din_idmap_find(const DinIdMap *map, int64_t key)
 {
 	uint64_t pos;
 
+	if (map->consecutive) {
+		/* unsigned: any key, however far from keys[0], is a defined offset */
+		uint64_t off = (uint64_t)key - (uint64_t)map->keys[0];
+
+		return off < (uint64_t)map->n ? (int64_t)off : -1;
+	}
 	if (map->cap == 0)
 		return -1;
 	pos = hash_id(key) & (uint64_t)(map->cap - 1);
@@ -73,17 +86,25 @@ din_idmap_find(const DinIdMap *map, int64_t key)
 }
 
 void
+din_idmap_prefetch(const DinIdMap *map, int64_t key)
+{
+	if (map->cap > 0)
+		__builtin_prefetch(&map->slots[hash_id(key) & (uint64_t)(map->cap - 1)]);
+}
+
+void
 din_idmap_free(DinIdMap *map)
 {
 	free(map->slots);
 	map->slots = NULL;
 	map->cap = 0;
+	map->consecutive = 0;
 }
 
 int64_t
 din_field_row(const DinField *f, int64_t id)
 {
-	if (f->vocab.cap == 0)
+	if (!din_idmap_exists(&f->vocab))
 		return (id >= 0 && id < f->rows) ? id : -1;
 	return din_idmap_find(&f->vocab, id);
 }

@@ -44,7 +44,8 @@ typedef struct DinIdMap {
 	const int64_t *keys; /* key of each entry index */
 	int64_t n;           /* number of keys */
 	int64_t *slots;      /* [cap]: entry index + 1, 0 = empty */
-	int64_t cap;         /* 0 = no map */
+	int64_t cap;         /* 0 = no hash table: no map, or a consecutive one */
+	int consecutive;     /* keys[i] = keys[0] + i: the index is key - keys[0], no table */
 } DinIdMap;
 
 typedef struct DinField {
@@ -187,8 +188,18 @@ DinStatus din_model_score(const DinModel *m, const DinRequest *req, float *scrat
 /* Row of raw id `id` in field f, or -1 when unknown (the caller applies the oov rule). */
 int64_t din_field_row(const DinField *f, int64_t id);
 
-/* Index of key in the map, or -1 (also for a map with cap == 0). */
+/* Index of key in the map, or -1 (also for no map). */
 int64_t din_idmap_find(const DinIdMap *map, int64_t key);
+
+/* Whether the map indexes anything (a field without vocabulary has no map). */
+static inline int
+din_idmap_exists(const DinIdMap *map)
+{
+	return map->cap > 0 || map->consecutive;
+}
+
+/* Start loading the hash slot that finding key probes first (a consecutive map has none). */
+void din_idmap_prefetch(const DinIdMap *map, int64_t key);
 
 /*
  * din_idmap_build - index keys[0..n) (kept by reference; must outlive the map). Fails with

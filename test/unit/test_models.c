@@ -711,6 +711,39 @@ din_attention(TestModel *t, TestAct act, int softmax, int scale, int out_bn, int
 	set_att(t, softmax, scale, out_bn, out_units);
 }
 
+/*
+ * Consecutive keys take no table and give the hashed map's answers for every key, including
+ * ones so far from the first key that key - keys[0] would overflow.
+ */
+static void
+test_idmap_consecutive_and_hashed(void)
+{
+	static const int64_t probes[] = {INT64_MIN, -8, -7, -6, -1, 0, 1, 5, 6, 7, 9, 10, INT64_MAX};
+	int64_t run[] = {-7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5};
+	int64_t gap[] = {-7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 6};
+	int64_t top[] = {INT64_MAX - 1, INT64_MAX};
+	DinIdMap a, b, c;
+
+	CHECK_INT(din_idmap_build(&a, run, 13, "run", NULL), DIN_OK);
+	CHECK_INT(din_idmap_build(&b, gap, 13, "gap", NULL), DIN_OK);
+	CHECK_INT(din_idmap_build(&c, top, 2, "top", NULL), DIN_OK);
+	CHECK(a.consecutive && a.cap == 0 && din_idmap_exists(&a));
+	CHECK(!b.consecutive && b.cap > 0 && din_idmap_exists(&b));
+	CHECK(c.consecutive);
+	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+		int64_t k = probes[i];
+
+		CHECK_INT(din_idmap_find(&a, k), k >= -7 && k <= 5 ? k + 7 : -1);
+		CHECK_INT(din_idmap_find(&b, k), k >= -7 && k <= 4 ? k + 7 : k == 6 ? 12 : -1);
+		CHECK_INT(din_idmap_find(&c, k), k == INT64_MAX ? 1 : -1);
+	}
+	CHECK_INT(din_idmap_find(&c, INT64_MAX - 1), 0);
+	din_idmap_free(&a);
+	din_idmap_free(&b);
+	din_idmap_free(&c);
+	CHECK(!din_idmap_exists(&a) && din_idmap_find(&a, 0) == -1);
+}
+
 static void
 test_base_mean(void)
 {
@@ -1199,6 +1232,7 @@ test_context_and_dense_lengths(void)
 void
 suite_models(void)
 {
+	RUN(test_idmap_consecutive_and_hashed);
 	RUN(test_base_mean);
 	RUN(test_base_sum_prelu_softmax2);
 	RUN(test_din_none_dice);
