@@ -3,11 +3,11 @@
 
 Each architecture is one entry of MODELS: a config at its paper's sizes and a function that
 counts the multiply-adds of one candidate. TORCH names the models timed in PyTorch: DIN, base
-and DIEN through the project's reference (dinref.DinRef); BST through stock torch modules in
-torch_bench.py (bstref.py scores one sample at a time in float64, no batched forward); DSIN
-not at all (dsinref.py is per-sample too). DSIN's inputs need a
-time per behaviour: run.sh gives every bench history times in sessions of 10 behaviours a
-minute apart, an hour between sessions.
+and DIEN through the project's reference (dinref.DinRef); BST and DSIN through batched stock
+torch ops in torch_bench.py (bstref.py and dsinref.py score one sample at a time in float64;
+torch_bench.py --check compares the two). DSIN's inputs need a time per behaviour: run.sh
+gives every bench history times in sessions of 10 behaviours a minute apart, an hour between
+sessions.
 
     /usr/bin/python3 models.py OUTDIR      writes OUTDIR/<name>.safetensors (random weights)
 """
@@ -208,7 +208,7 @@ MODELS = {"din": (din_config, din_macs), "base": (base_config, base_macs),
           "bst": (bst_config, bst_macs)}
 LENGTHS = {"din": (10, 50, 100), "base": (10, 50, 100), "dien": (50,), "dsin": (50,),
            "bst": (20,)}
-TORCH = ["din", "base", "dien", "bst"]
+TORCH = ["din", "base", "dien", "dsin", "bst"]
 NOT_YET = []
 
 

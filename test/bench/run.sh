@@ -4,10 +4,11 @@
 # On one core (the server and every backend pinned to CPU 0): candidates/s of per-row
 # din_score over DIN_BENCH_ROWS rows and of din_rank with 100 and 1000 candidates per history,
 # for each model of test/bench/models.py at its history lengths (DIN and the base model at
-# the DIEN paper's Amazon sizes with histories of 10, 50 and 100; DIEN at 50 and BST at 20 at
-# their papers' sizes); the same models and inputs through test/reference/dinref.py; the
-# measured sgemm peak; then FLOPs per candidate, achieved GFLOP/s, the ratios and the cost of
-# 100 candidates over one (test/bench/report.py).
+# the DIEN paper's Amazon sizes with histories of 10, 50 and 100; DIEN and DSIN at 50 and BST
+# at 20 at their papers' sizes); the same models and inputs through the PyTorch reference
+# (torch_bench.py: test/reference/dinref.py, and batched BST and DSIN forwards, checked first
+# against their per-sample references); the measured sgemm peak; then FLOPs per candidate,
+# achieved GFLOP/s, the ratios and the cost of 100 candidates over one (test/bench/report.py).
 #
 # Environment: DIN_BENCH_PORT (5580), DIN_BENCH_ROWS (100000), DIN_BENCH_SLOW_ROWS (20000:
 # rows and rank candidates for the GRU and transformer models), DIN_BENCH_KEEP=1 keeps the
@@ -144,6 +145,8 @@ SQL
 done
 
 echo "== timing the PyTorch reference" >&2
+# the batched BST and DSIN forwards must score what their references score, or the ratio lies
+(cd "$BENCH" && $PY torch_bench.py --check "$WORK") >&2
 (cd "$BENCH" && $PIN $PY torch_bench.py "$WORK" "$WORK") >>"$RESULTS" || echo "skip torch bench failed" >>"$RESULTS"
 
 if [ -x "$BENCH/metrics_bench.sh" ] && [ "${DIN_BENCH_METRICS:-1}" = 1 ]; then
