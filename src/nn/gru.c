@@ -8,14 +8,9 @@
 #include "gru.h"
 #include "linear_strided.h"
 #include "nn.h"
+#include "sigmoid_kernels.h"
 
 #include <math.h>
-
-static inline float
-sigm(float x)
-{
-	return 1.0f / (1.0f + expf(-x));
-}
 
 void
 gru_input(const DinGru *g, const float *x, int n, int with_bias, float *xp)
@@ -79,6 +74,10 @@ mix(DinGruGate gate, float u, float c, float h, float a)
 	return u * h + (1.0f - u) * c;
 }
 
+/*
+ * Gates and candidates go through the vector sigmoid and tanh a row at a time: one row's
+ * elements are then computed alike whether the row is alone (din_score) or in a batch.
+ */
 static void
 step_pytorch(const DinGru *g, DinGruGate gate, const float *xp, int ldxp, const float *a, int n,
              float *h, float *hh)
@@ -87,16 +86,18 @@ step_pytorch(const DinGru *g, DinGruGate gate, const float *xp, int ldxp, const 
 
 	nn_linear_prepacked(h, H, n, H, g->w_hh, H, g->hh_packed, 3 * H, g->b_hh, hh);
 	for (int i = 0; i < n; i++) {
-		const float *x = xp + (size_t)i * ldxp, *p = hh + (size_t)i * 3 * H;
-		float *hi = h + (size_t)i * H, ai = a ? a[i] : 0.0f;
+		const float *x = xp + (size_t)i * ldxp;
+		float *p = hh + (size_t)i * 3 * H, *hi = h + (size_t)i * H, ai = a ? a[i] : 0.0f;
 
-		for (int j = 0; j < H; j++) {
-			float r = sigm(x[j] + p[j]);
-			float z = sigm(x[H + j] + p[H + j]);
-			float c = tanhf(x[2 * H + j] + r * p[2 * H + j]);
-
-			hi[j] = mix(gate, z, c, hi[j], ai);
-		}
+		/* p = [r; z; n] pre-activations, then r, z and the candidate in place */
+		for (int j = 0; j < 2 * H; j++)
+			p[j] += x[j];
+		nn_sigmoid_inplace(p, (size_t)2 * H);
+		for (int j = 0; j < H; j++)
+			p[2 * H + j] = x[2 * H + j] + p[j] * p[2 * H + j];
+		nn_tanh_inplace(p + 2 * H, H);
+		for (int j = 0; j < H; j++)
+			hi[j] = mix(gate, p[H + j], p[2 * H + j], hi[j], ai);
 	}
 }
 
@@ -113,17 +114,21 @@ step_tf(const DinGru *g, DinGruGate gate, const float *xp, int ldxp, const float
 		float *gi = gates + (size_t)i * 2 * H;
 
 		for (int j = 0; j < 2 * H; j++)
-			gi[j] = sigm(x[j] + gi[j]);
+			gi[j] += x[j];
+		nn_sigmoid_inplace(gi, (size_t)2 * H);
 		for (int j = 0; j < H; j++)
 			rh[(size_t)i * H + j] = gi[j] * h[(size_t)i * H + j];
 	}
 	nn_linear_prepacked(rh, H, n, H, g->cand_w + g->in, ld, g->cand_packed, H, NULL, cand);
 	for (int i = 0; i < n; i++) {
 		const float *x = xp + (size_t)i * ldxp, *u = gates + (size_t)i * 2 * H + H;
-		float *hi = h + (size_t)i * H, ai = a ? a[i] : 0.0f;
+		float *c = cand + (size_t)i * H, *hi = h + (size_t)i * H, ai = a ? a[i] : 0.0f;
 
 		for (int j = 0; j < H; j++)
-			hi[j] = mix(gate, u[j], tanhf(x[2 * H + j] + cand[(size_t)i * H + j]), hi[j], ai);
+			c[j] += x[2 * H + j];
+		nn_tanh_inplace(c, H);
+		for (int j = 0; j < H; j++)
+			hi[j] = mix(gate, u[j], c[j], hi[j], ai);
 	}
 }
 
