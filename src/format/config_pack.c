@@ -114,15 +114,16 @@ pack_gru(Arena *a, DinGru *g)
 }
 
 /*
- * din's first attention layer regrouped (model.h att_q/att_k/att_p): a float sum of two
- * weights differs from the two products summed only in rounding, and every candidate, alone
- * or in a batch, sees the same regrouped weights.
+ * The DIN unit's first layer regrouped (model.h att_q/att_k/att_p; din over behaviours of
+ * width E, dien over states of width H): a float sum of two weights differs from the two
+ * products summed only in rounding, and every candidate, alone or in a batch, sees the same
+ * regrouped weights.
  */
 static void
 combine_first_layer(Arena *a, DinModel *m)
 {
 	const DinLayer *l0 = &m->att_layers[0];
-	int E = m->E, U = l0->out, ld = 4 * E;
+	int E = l0->in / 4, U = l0->out, ld = 4 * E;
 	float *wq = take(a, (size_t)U * E), *wk = take(a, (size_t)U * E), *wp = take(a, (size_t)U * E);
 	DinLayer base = {.in = E, .out = U};
 
@@ -154,7 +155,10 @@ combine_first_layer(Arena *a, DinModel *m)
 static void
 pack_model(Arena *a, DinModel *m)
 {
-	if (m->arch == DIN_ARCH_DIN && m->att_n_layers > 0 && m->att_layers[0].in == 4 * m->E) {
+	int split = m->arch == DIN_ARCH_DIN ||
+	            (m->arch == DIN_ARCH_DIEN && m->dien_score == DIN_DIEN_SCORE_UNIT);
+
+	if (split && m->att_n_layers > 0 && m->att_layers[0].in % 4 == 0) {
 		combine_first_layer(a, m);
 		fold_layer(a, &m->att_layers[0]); /* its product runs through att_q, att_k, att_p */
 		pack_layers(a, m->att_layers + 1, m->att_n_layers - 1);

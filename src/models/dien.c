@@ -8,6 +8,8 @@
  * of the evolution, which run for all candidates of a step at once.
  */
 #include "dien.h"
+#include "din_unit.h"
+#include "../nn/rowops.h"
 #include "scratch.h"
 
 #include <string.h>
@@ -16,14 +18,15 @@
 #define UNIT_ROWS 2048
 
 typedef struct DienPlan {
-	int M, H, C, unit_rows, unit_w;
-	size_t xp, states, states2, bias, gwork, scores, query, acol, cand_xp, unit_a, unit_b, total;
+	int M, H, C, unit_rows;
+	size_t xp, states, states2, bias, gwork, scores, query, acol, cand_xp, unit_a, unit_b;
+	size_t hk, hq, tmp, total;
 } DienPlan;
 
 static void
 plan(const DinModel *m, int C, DienPlan *p)
 {
-	int H = m->dien_extractor.hidden, M = m->max_len, wmax = 4 * H;
+	int H = m->dien_extractor.hidden, M = m->max_len, wmax = H; /* unit_b first holds q*h */
 	size_t at = 0;
 
 	memset(p, 0, sizeof(*p));
@@ -32,7 +35,6 @@ plan(const DinModel *m, int C, DienPlan *p)
 	p->C = C;
 	for (int l = 0; l < m->att_n_layers; l++)
 		wmax = max_int(wmax, m->att_layers[l].out);
-	p->unit_w = wmax;
 	p->unit_rows = max_int(M, (long)C * M < UNIT_ROWS ? C * M : UNIT_ROWS);
 	p->xp = take(&at, (size_t)M * 3 * H);
 	p->states = take(&at, (size_t)M * H);
@@ -45,8 +47,13 @@ plan(const DinModel *m, int C, DienPlan *p)
 	p->acol = take(&at, C);
 	p->cand_xp = take(&at, (size_t)C * 3 * H);
 	if (m->dien_score == DIN_DIEN_SCORE_UNIT) {
+		int u1 = m->att_layers[0].out, chunk = min_int(C, p->unit_rows);
+
 		p->unit_a = take(&at, (size_t)p->unit_rows * wmax);
 		p->unit_b = take(&at, (size_t)p->unit_rows * wmax);
+		p->hk = take(&at, (size_t)M * u1);
+		p->hq = take(&at, (size_t)chunk * u1);
+		p->tmp = take(&at, (size_t)max_int(M, chunk) * u1);
 	}
 	p->total = at;
 }
@@ -90,33 +97,22 @@ queries_of(const DinModel *m, const DienPlan *p, float *s, const float *targets)
 	return s + p->query;
 }
 
-/* Raw scores[C, T] of the unit on [q, h_t, q - h_t, q * h_t]. */
+/* Raw scores[C, T] of the unit on [q, h_t, q - h_t, q * h_t], its first layer split. */
 static void
 unit_scores(const DinModel *m, const DienPlan *p, float *s, const float *q, const float *h, int T)
 {
 	int H = p->H, chunk = max_int(1, p->unit_rows / T);
 	float *scores = s + p->scores;
 
+	din_unit_keys(m, h, T, s + p->hk, s + p->tmp);
 	for (int c0 = 0; c0 < p->C; c0 += chunk) {
-		int nc = p->C - c0 < chunk ? p->C - c0 : chunk, rows = nc * T, width = 4 * H;
+		int nc = p->C - c0 < chunk ? p->C - c0 : chunk, rows = nc * T;
+		int width = m->att_layers[0].out;
 		float *cur = s + p->unit_a, *other = s + p->unit_b;
 
-		for (int c = 0; c < nc; c++) {
-			const float *qc = q + (size_t)(c0 + c) * H;
-
-			for (int t = 0; t < T; t++) {
-				float *z = cur + ((size_t)c * T + t) * 4 * H;
-				const float *ht = h + (size_t)t * H;
-
-				for (int j = 0; j < H; j++) {
-					z[j] = qc[j];
-					z[H + j] = ht[j];
-					z[2 * H + j] = qc[j] - ht[j];
-					z[3 * H + j] = qc[j] * ht[j];
-				}
-			}
-		}
-		for (int l = 0; l < m->att_n_layers; l++) {
+		din_unit_first_layer(m, q + (size_t)c0 * H, nc, h, s + p->hk, T, s + p->hq, s + p->tmp,
+		                     other, cur);
+		for (int l = 1; l < m->att_n_layers; l++) {
 			float *swap;
 
 			nn_layer(&m->att_layers[l], cur, rows, other);
@@ -125,9 +121,7 @@ unit_scores(const DinModel *m, const DienPlan *p, float *s, const float *q, cons
 			other = swap;
 			width = m->att_layers[l].out;
 		}
-		for (int i = 0; i < rows; i++)
-			scores[(size_t)c0 * T + i] =
-			    nn_dot(cur + (size_t)i * width, m->att_out_weight, width) + m->att_out_bias;
+		nn_rows_dot(scores + (size_t)c0 * T, cur, rows, width, m->att_out_weight, m->att_out_bias);
 	}
 }
 

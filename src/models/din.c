@@ -10,6 +10,7 @@
 #include "dien.h"
 #include "dsin.h"
 #include "bst.h"
+#include "din_unit.h"
 #include "scratch.h"
 #include "../nn/linear_strided.h"
 #include "../nn/rowops.h"
@@ -248,44 +249,6 @@ check_request(const DinModel *m, const DinRequest *req, DinError *err)
 	return DIN_OK;
 }
 
-/* Layer 0 of the attention unit for `nc` candidates x T behaviours, into pair_a. */
-static void
-attention_first_layer(const DinModel *m, const Plan *p, float *s, const float *q, int nc, int T)
-{
-	const DinLayer *l0 = &m->att_layers[0];
-	int E = m->E, U = l0->out, ld = 4 * E;
-	const float *keys = s + p->keys, *hk = s + p->hk;
-	float *hq = s + p->hq, *prod = s + p->pair_b, *a = s + p->pair_a;
-	DinAct act = l0->act;
-
-	/*
-	 * z W^T with z = [q, k, q-k, q*k] is q (Wq+Wd)^T + k (Wk-Wd)^T + (q*k) Wp^T: the query
-	 * part once per candidate, the key part (hk) once per request, only Wp per pair.
-	 */
-	if (m->att_q.weight != NULL)
-		nn_layer_product(&m->att_q, q, nc, hq);
-	else {
-		float *tmp = s + p->tmp;
-
-		nn_linear_strided(q, E, nc, E, l0->weight, ld, U, l0->bias, hq);
-		nn_linear_strided(q, E, nc, E, l0->weight + 2 * E, ld, U, NULL, tmp);
-		for (int i = 0; i < nc * U; i++)
-			hq[i] += tmp[i];
-	}
-	for (int c = 0; c < nc; c++)
-		nn_rows_mul(prod + (size_t)c * T * E, q + (size_t)c * E, keys, T, E);
-	if (m->att_p.weight != NULL)
-		nn_layer_product(&m->att_p, prod, nc * T, a);
-	else
-		nn_linear_strided(prod, E, nc * T, E, l0->weight + 3 * E, ld, U, NULL, a);
-	for (int c = 0; c < nc; c++)
-		nn_rows_add2(a + (size_t)c * T * U, hq + (size_t)c * U, hk, T, U);
-	if (l0->bn.n > 0)
-		nn_batchnorm(&l0->bn, a, nc * T);
-	act.units = U;
-	nn_activate(&act, a, nc * T);
-}
-
 /*
  * Attention weights of candidates [c0, c0+nc) over the T kept behaviours, pooled into
  * pooled[c] = sum_t w_t k_t; weights (if not NULL) receives w.
@@ -298,7 +261,8 @@ attention_chunk(const DinModel *m, const Plan *p, float *s, int c0, int nc, int 
 	const float *keys = s + p->keys;
 	int width;
 
-	attention_first_layer(m, p, s, s + p->queries + (size_t)c0 * E, nc, T);
+	din_unit_first_layer(m, s + p->queries + (size_t)c0 * E, nc, keys, s + p->hk, T, s + p->hq,
+	                     s + p->tmp, other, cur);
 	width = m->att_layers[0].out;
 	for (int l = 1; l < m->att_n_layers; l++) {
 		float *swap;
@@ -338,19 +302,9 @@ attention(const DinModel *m, const Plan *p, float *s, int T, float *weights)
 	if (T == 0)
 		memset(pooled, 0, sizeof(float) * (size_t)C * E);
 	else {
-		const DinLayer *l0 = &m->att_layers[0];
 		int chunk = min_int(C, max_int(1, p->pair_cap / T));
-		const float *keys = s + p->keys;
-		float *hk = s + p->hk, *tmp = s + p->tmp;
 
-		if (m->att_k.weight != NULL)
-			nn_layer_product(&m->att_k, keys, T, hk);
-		else {
-			nn_linear_strided(keys, E, T, E, l0->weight + E, 4 * E, l0->out, NULL, hk);
-			nn_linear_strided(keys, E, T, E, l0->weight + 2 * E, 4 * E, l0->out, NULL, tmp);
-			for (int i = 0; i < T * l0->out; i++)
-				hk[i] -= tmp[i];
-		}
+		din_unit_keys(m, s + p->keys, T, s + p->hk, s + p->tmp);
 		for (int c0 = 0; c0 < C; c0 += chunk)
 			attention_chunk(m, p, s, c0, min_int(chunk, C - c0), T, weights);
 	}

@@ -113,10 +113,10 @@ typedef struct DinModel {
 	DinLayer att_output; /* out == 0: absent (linear, no activation) */
 	int att_width;       /* width of the pooled interest u (dien: H) */
 	/*
-	 * din, set by din_model_build (config_pack.c): att_layers[0] on [q, k, q-k, q*k] regrouped
-	 * as q (Wq+Wd)^T + b, k (Wk-Wd)^T and (q*k) Wp^T, each [U, E] and packed, so the query and
-	 * key parts are one product each. att_q.weight NULL (a model filled by hand): din.c splits
-	 * att_layers[0] itself.
+	 * din and dien, set by din_model_build (config_pack.c): att_layers[0] on [q, k, q-k, q*k]
+	 * regrouped as q (Wq+Wd)^T + b, k (Wk-Wd)^T and (q*k) Wp^T, each [U, W] (W = E, dien H) and
+	 * packed, so the query and key parts are one product each. att_q.weight NULL (a model
+	 * filled by hand): din_unit.c splits att_layers[0] itself.
 	 */
 	DinLayer att_q, att_k, att_p;
 

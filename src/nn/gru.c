@@ -53,25 +53,37 @@ gru_work_floats(const DinGru *g, int n)
 	return (size_t)n * 4 * g->hidden;
 }
 
-/* The next state from update gate u, candidate c, old state h and score a. */
-static inline float
-mix(DinGruGate gate, float u, float c, float h, float a)
+/*
+ * The next state h from update gates u, candidates c, old state h and score a, for H units:
+ * one loop per gate form, so each vectorizes.
+ */
+static void
+mix(DinGruGate gate, const float *u, const float *c, float *h, float a, int H)
 {
-	float v;
-
 	switch (gate) {
 	case DIN_GATE_AUGRU_PAPER:
-		v = a * u;
-		return (1.0f - v) * h + v * c;
+		for (int j = 0; j < H; j++) {
+			float v = a * u[j];
+
+			h[j] = (1.0f - v) * h[j] + v * c[j];
+		}
+		return;
 	case DIN_GATE_AUGRU_CODE:
-		v = (1.0f - a) * u;
-		return v * h + (1.0f - v) * c;
+		for (int j = 0; j < H; j++) {
+			float v = (1.0f - a) * u[j];
+
+			h[j] = v * h[j] + (1.0f - v) * c[j];
+		}
+		return;
 	case DIN_GATE_AGRU:
-		return (1.0f - a) * h + a * c;
+		for (int j = 0; j < H; j++)
+			h[j] = (1.0f - a) * h[j] + a * c[j];
+		return;
 	case DIN_GATE_PLAIN:
 		break;
 	}
-	return u * h + (1.0f - u) * c;
+	for (int j = 0; j < H; j++)
+		h[j] = u[j] * h[j] + (1.0f - u[j]) * c[j];
 }
 
 /*
@@ -96,8 +108,7 @@ step_pytorch(const DinGru *g, DinGruGate gate, const float *xp, int ldxp, const 
 		for (int j = 0; j < H; j++)
 			p[2 * H + j] = x[2 * H + j] + p[j] * p[2 * H + j];
 		nn_tanh_inplace(p + 2 * H, H);
-		for (int j = 0; j < H; j++)
-			hi[j] = mix(gate, p[H + j], p[2 * H + j], hi[j], ai);
+		mix(gate, p + H, p + 2 * H, hi, ai, H);
 	}
 }
 
@@ -127,8 +138,7 @@ step_tf(const DinGru *g, DinGruGate gate, const float *xp, int ldxp, const float
 		for (int j = 0; j < H; j++)
 			c[j] += x[2 * H + j];
 		nn_tanh_inplace(c, H);
-		for (int j = 0; j < H; j++)
-			hi[j] = mix(gate, u[j], c[j], hi[j], ai);
+		mix(gate, u, c, hi, ai, H);
 	}
 }
 

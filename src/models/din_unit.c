@@ -1,0 +1,55 @@
+/*
+ * din_unit.c - the split first layer of DIN's activation unit (see din_unit.h).
+ *
+ * The regrouped weights att_q, att_k, att_p are made and packed with the model (config_pack.c);
+ * a model filled by hand has none, and then the stored [U, 4W] weight is read by column blocks.
+ */
+#include "din_unit.h"
+#include "../nn/linear_strided.h"
+#include "../nn/rowops.h"
+
+void
+din_unit_keys(const DinModel *m, const float *keys, int T, float *hk, float *tmp)
+{
+	const DinLayer *l0 = &m->att_layers[0];
+	int W = l0->in / 4;
+
+	if (m->att_k.weight != NULL) {
+		nn_layer_product(&m->att_k, keys, T, hk);
+		return;
+	}
+	nn_linear_strided(keys, W, T, W, l0->weight + W, 4 * W, l0->out, NULL, hk);
+	nn_linear_strided(keys, W, T, W, l0->weight + 2 * W, 4 * W, l0->out, NULL, tmp);
+	for (int i = 0; i < T * l0->out; i++)
+		hk[i] -= tmp[i];
+}
+
+void
+din_unit_first_layer(const DinModel *m, const float *q, int nc, const float *keys, const float *hk,
+                     int T, float *hq, float *tmp, float *prod, float *a)
+{
+	const DinLayer *l0 = &m->att_layers[0];
+	int W = l0->in / 4, U = l0->out, ld = 4 * W;
+	DinAct act = l0->act;
+
+	if (m->att_q.weight != NULL)
+		nn_layer_product(&m->att_q, q, nc, hq);
+	else {
+		nn_linear_strided(q, W, nc, W, l0->weight, ld, U, l0->bias, hq);
+		nn_linear_strided(q, W, nc, W, l0->weight + 2 * W, ld, U, NULL, tmp);
+		for (int i = 0; i < nc * U; i++)
+			hq[i] += tmp[i];
+	}
+	for (int c = 0; c < nc; c++)
+		nn_rows_mul(prod + (size_t)c * T * W, q + (size_t)c * W, keys, T, W);
+	if (m->att_p.weight != NULL)
+		nn_layer_product(&m->att_p, prod, nc * T, a);
+	else
+		nn_linear_strided(prod, W, nc * T, W, l0->weight + 3 * W, ld, U, NULL, a);
+	for (int c = 0; c < nc; c++)
+		nn_rows_add2(a + (size_t)c * T * U, hq + (size_t)c * U, hk, T, U);
+	if (l0->bn.n > 0)
+		nn_batchnorm(&l0->bn, a, nc * T);
+	act.units = U;
+	nn_activate(&act, a, nc * T);
+}
