@@ -25,7 +25,7 @@ void
 nn_softmax(float *x, int n)
 {
 	float max;
-	double sum = 0.0;
+	double sum = 0.0, inv;
 
 	if (n <= 0)
 		return;
@@ -33,12 +33,15 @@ nn_softmax(float *x, int n)
 	for (int i = 1; i < n; i++)
 		if (x[i] > max)
 			max = x[i];
-	for (int i = 0; i < n; i++) {
-		x[i] = expf(x[i] - max);
-		sum += x[i];
-	}
 	for (int i = 0; i < n; i++)
-		x[i] = (float)(x[i] / sum);
+		x[i] -= max;
+	nn_exp_inplace(x, (size_t)n);
+	for (int i = 0; i < n; i++)
+		sum += x[i];
+	/* one division; in double, x / sum and x (1 / sum) differ far below float rounding */
+	inv = 1.0 / sum;
+	for (int i = 0; i < n; i++)
+		x[i] = (float)(x[i] * inv);
 }
 
 /*

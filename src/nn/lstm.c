@@ -5,6 +5,7 @@
 #include "lstm.h"
 
 #include "nn.h"
+#include "sigmoid_kernels.h"
 
 #include <math.h>
 #include <string.h>
@@ -15,15 +16,24 @@ lstm_work_floats(const DinLstm *l, int T)
 	return (size_t)(T > 0 ? T : 1) * 4 * l->hidden + 6 * (size_t)l->hidden;
 }
 
-static inline float
-gate(DinLstmGate g, float z)
+/* The gates i, f, o of z[4H] = [i, f, g, o] in place, a vector call each, and tanh of g. */
+static void
+gates(DinLstmGate g, float *z, int H)
 {
-	if (g == DIN_LSTM_HARD_SIGMOID) {
-		float v = 0.2f * z + 0.5f;
+	for (int k = 0; k < 4; k++) {
+		float *v = z + (size_t)k * H;
 
-		return v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+		if (k == 2)
+			nn_tanh_inplace(v, H);
+		else if (g == DIN_LSTM_HARD_SIGMOID)
+			for (int j = 0; j < H; j++) {
+				float t = 0.2f * v[j] + 0.5f;
+
+				v[j] = t < 0.0f ? 0.0f : t > 1.0f ? 1.0f : t;
+			}
+		else
+			nn_sigmoid_inplace(v, H);
 	}
-	return 1.0f / (1.0f + expf(-z));
 }
 
 void
@@ -44,13 +54,14 @@ lstm_run(const DinLstm *l, const float *x, int T, int reverse, float *out, float
 		nn_linear(h, 1, H, 4 * H, l->w_hh, l->b_hh, z);
 		for (int j = 0; j < 4 * H; j++)
 			z[j] += xt[j];
+		gates(l->gate, z, H);
 		for (int j = 0; j < H; j++) {
-			float i = gate(l->gate, z[j]), f = gate(l->gate, z[H + j]);
-			float g = tanhf(z[2 * H + j]), o = gate(l->gate, z[3 * H + j]);
-
-			c[j] = f * c[j] + i * g;
-			h[j] = o * tanhf(c[j]);
+			c[j] = z[H + j] * c[j] + z[j] * z[2 * H + j];
+			h[j] = c[j];
 		}
+		nn_tanh_inplace(h, H);
+		for (int j = 0; j < H; j++)
+			h[j] *= z[3 * H + j];
 		memcpy(out + (size_t)t * H, h, sizeof(float) * H);
 	}
 }

@@ -162,8 +162,14 @@ exp16(__m512 x)
 	const __m512 ln2_hi = _mm512_set1_ps(0.693359375f), ln2_lo = _mm512_set1_ps(-2.12194440e-4f);
 	__m512 fx, r, r2, y;
 
-	/* scalef makes subnormals and zero below -87.3, as expf does; NaN stays NaN (x second) */
-	x = _mm512_min_ps(_mm512_set1_ps(88.3f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x));
+	/*
+	 * Below -87.3 the result is 0: a subnormal result (expf's) costs a microcode assist of
+	 * about a hundred cycles, which DSIN's blinded attention scores hit on every row. NaN stays
+	 * NaN: the compare is false for it and x is min's and max's second operand.
+	 */
+	__mmask16 tiny = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_LT_OQ);
+
+	x = _mm512_min_ps(_mm512_set1_ps(88.3f), _mm512_max_ps(_mm512_set1_ps(-87.3f), x));
 	fx = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
 	                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 	r = _mm512_fnmadd_ps(fx, ln2_hi, x);
@@ -176,14 +182,15 @@ exp16(__m512 x)
 	y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
 	y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
 	y = _mm512_fmadd_ps(y, r2, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-	return _mm512_scalef_ps(y, fx);
+	return _mm512_mask_mov_ps(_mm512_scalef_ps(y, fx), tiny, _mm512_setzero_ps());
 }
 
 /*
  * 1 / (1 + e^-z), e^-z by exp16's polynomial with the negation folded into the reduction. z is
- * clamped to [-88, 88] first, so e^-z stays finite (below -88 the result is about 6e-39 instead of
- * underflowing to 0) and 1 + e^-z needs no sign split: a third fewer instructions than the
- * e^-|z| form, which mattered because the attention unit is sigmoid-bound.
+ * clamped to [-87, 87] first, so e^-z stays finite and normal (below -87 the result is about
+ * 1.6e-38 instead of underflowing to 0; a subnormal costs a microcode assist) and 1 + e^-z needs no
+ * sign split: a third fewer instructions than the e^-|z| form, which mattered because the attention
+ * unit is sigmoid-bound.
  */
 __attribute__((target("avx512f"))) static inline __m512
 sigmoid16(__m512 z)
@@ -192,7 +199,7 @@ sigmoid16(__m512 z)
 	__m512 fx, r, r2, y, den, d;
 
 	/* z second: NaN stays NaN */
-	z = _mm512_min_ps(_mm512_set1_ps(88.0f), _mm512_max_ps(_mm512_set1_ps(-88.0f), z));
+	z = _mm512_min_ps(_mm512_set1_ps(87.0f), _mm512_max_ps(_mm512_set1_ps(-87.0f), z));
 	fx = _mm512_roundscale_ps(_mm512_mul_ps(z, _mm512_set1_ps(-1.44269504088896341f)),
 	                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 	r = _mm512_fnmsub_ps(fx, _mm512_set1_ps(0.693359375f), z); /* -z - fx ln2, in two parts */
@@ -275,6 +282,27 @@ tanh_avx512(float *x, size_t n)
 
 		_mm512_mask_storeu_ps(x + i, m, tanh16(_mm512_maskz_loadu_ps(m, x + i)));
 	}
+}
+
+__attribute__((target("avx512f"))) static void
+exp_avx512(float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i += 16) {
+		__mmask16 m = tail_mask(n - i);
+
+		_mm512_mask_storeu_ps(x + i, m, exp16(_mm512_maskz_loadu_ps(m, x + i)));
+	}
+}
+
+/* Only AVX-512: exp8 stops at exp(-87.3), about 1e-38, where softmax wants 0. */
+void
+nn_exp_inplace(float *x, size_t n)
+{
+	if (use_avx512())
+		exp_avx512(x, n);
+	else
+		for (size_t i = 0; i < n; i++)
+			x[i] = expf(x[i]);
 }
 
 void

@@ -14,6 +14,9 @@
 /* x[i] = sigmoid(x[i]) */
 void nn_sigmoid_inplace(float *x, size_t n);
 
+/* x[i] = exp(x[i]) (softmax) */
+void nn_exp_inplace(float *x, size_t n);
+
 /* x[i] = tanh(x[i]) (the GRU and LSTM cells' candidate and output) */
 void nn_tanh_inplace(float *x, size_t n);
 
