@@ -98,7 +98,7 @@ def main(path):
     if torch:
         print()
         print("PyTorch: test/reference/dinref.py (BST, DSIN: batched in test/bench/torch_bench.py),"
-              " 1 thread, batch 1024, eval, no_grad; its FLOPs per candidate:")
+              " 1 thread, batch 1024, eval, no_grad, best of 3 runs; its FLOPs per candidate:")
         for name, (build, count) in models.MODELS.items():
             if name not in models.TORCH or not any(k[0] == name for k in torch):
                 continue
