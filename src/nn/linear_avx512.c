@@ -129,6 +129,12 @@ COLUMN_BLOCK(5)
  * One row (a per-row score's tower): up to eight vectors per pass, so eight independent FMA
  * chains hide the FMA latency that a five-vector block would be bound by.
  */
+/* A one-row strip of V vectors. */
+#define ROW_STRIP(V)                                                                               \
+	case V:                                                                                        \
+		tile(x, 0, kc, pt, ldp, yt, 0, first, bt, valid, 1, V);                                    \
+		break;
+
 AVX512 static void
 single_row(const float *x, const float *p, int kc, int ldp, int oc, int first, const float *bias,
            float *y)
@@ -139,30 +145,14 @@ single_row(const float *x, const float *p, int kc, int ldp, int oc, int first, c
 		int valid = oc - t;
 
 		switch (valid >= 128 ? 8 : (valid + 15) / 16) {
-		case 8:
-			tile(x, 0, kc, pt, ldp, yt, 0, first, bt, valid, 1, 8);
-			break;
-		case 7:
-			tile(x, 0, kc, pt, ldp, yt, 0, first, bt, valid, 1, 7);
-			break;
-		case 6:
-			tile(x, 0, kc, pt, ldp, yt, 0, first, bt, valid, 1, 6);
-			break;
-		case 5:
-			tile(x, 0, kc, pt, ldp, yt, 0, first, bt, valid, 1, 5);
-			break;
-		case 4:
-			tile(x, 0, kc, pt, ldp, yt, 0, first, bt, valid, 1, 4);
-			break;
-		case 3:
-			tile(x, 0, kc, pt, ldp, yt, 0, first, bt, valid, 1, 3);
-			break;
-		case 2:
-			tile(x, 0, kc, pt, ldp, yt, 0, first, bt, valid, 1, 2);
-			break;
-		default:
-			tile(x, 0, kc, pt, ldp, yt, 0, first, bt, valid, 1, 1);
-			break;
+			ROW_STRIP(8)
+			ROW_STRIP(7)
+			ROW_STRIP(6)
+			ROW_STRIP(5)
+			ROW_STRIP(4)
+			ROW_STRIP(3)
+			ROW_STRIP(2)
+			ROW_STRIP(1)
 		}
 	}
 }
