@@ -9,7 +9,6 @@
  */
 #include "dien.h"
 #include "din_unit.h"
-#include "../nn/rowops.h"
 #include "scratch.h"
 
 #include <string.h>
@@ -106,22 +105,10 @@ unit_scores(const DinModel *m, const DienPlan *p, float *s, const float *q, cons
 
 	din_unit_keys(m, h, T, s + p->hk, s + p->tmp);
 	for (int c0 = 0; c0 < p->C; c0 += chunk) {
-		int nc = p->C - c0 < chunk ? p->C - c0 : chunk, rows = nc * T;
-		int width = m->att_layers[0].out;
-		float *cur = s + p->unit_a, *other = s + p->unit_b;
+		int nc = p->C - c0 < chunk ? p->C - c0 : chunk;
 
-		din_unit_first_layer(m, q + (size_t)c0 * H, nc, h, s + p->hk, T, s + p->hq, s + p->tmp,
-		                     other, cur);
-		for (int l = 1; l < m->att_n_layers; l++) {
-			float *swap;
-
-			nn_layer(&m->att_layers[l], cur, rows, other);
-			swap = cur;
-			cur = other;
-			other = swap;
-			width = m->att_layers[l].out;
-		}
-		nn_rows_dot(scores + (size_t)c0 * T, cur, rows, width, m->att_out_weight, m->att_out_bias);
+		din_unit_scores(m, q + (size_t)c0 * H, nc, h, s + p->hk, T, s + p->hq, s + p->tmp,
+		                s + p->unit_a, s + p->unit_b, scores + (size_t)c0 * T);
 	}
 }
 

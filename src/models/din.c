@@ -257,23 +257,11 @@ static void
 attention_chunk(const DinModel *m, const Plan *p, float *s, int c0, int nc, int T, float *weights)
 {
 	int E = m->E;
-	float *cur = s + p->pair_a, *other = s + p->pair_b, *score = s + p->att_score;
+	float *score = s + p->att_score;
 	const float *keys = s + p->keys;
-	int width;
 
-	din_unit_first_layer(m, s + p->queries + (size_t)c0 * E, nc, keys, s + p->hk, T, s + p->hq,
-	                     s + p->tmp, other, cur);
-	width = m->att_layers[0].out;
-	for (int l = 1; l < m->att_n_layers; l++) {
-		float *swap;
-
-		nn_layer(&m->att_layers[l], cur, nc * T, other);
-		swap = cur;
-		cur = other;
-		other = swap;
-		width = m->att_layers[l].out;
-	}
-	nn_rows_dot(score, cur, nc * T, width, m->att_out_weight, m->att_out_bias);
+	din_unit_scores(m, s + p->queries + (size_t)c0 * E, nc, keys, s + p->hk, T, s + p->hq,
+	                s + p->tmp, s + p->pair_a, s + p->pair_b, score);
 	if (m->att_scale) {
 		float inv = 1.0f / sqrtf((float)E);
 

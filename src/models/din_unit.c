@@ -24,9 +24,10 @@ din_unit_keys(const DinModel *m, const float *keys, int T, float *hk, float *tmp
 		hk[i] -= tmp[i];
 }
 
-void
-din_unit_first_layer(const DinModel *m, const float *q, int nc, const float *keys, const float *hk,
-                     int T, float *hq, float *tmp, float *prod, float *a)
+/* a[nc T, U] = act(BN(layer 0)), with prod (nc T x W) holding q_c * k_t. */
+static void
+first_layer(const DinModel *m, const float *q, int nc, const float *keys, const float *hk, int T,
+            float *hq, float *tmp, float *prod, float *a)
 {
 	const DinLayer *l0 = &m->att_layers[0];
 	int W = l0->in / 4, U = l0->out, ld = 4 * W;
@@ -52,4 +53,24 @@ din_unit_first_layer(const DinModel *m, const float *q, int nc, const float *key
 		nn_batchnorm(&l0->bn, a, nc * T);
 	act.units = U;
 	nn_activate(&act, a, nc * T);
+}
+
+void
+din_unit_scores(const DinModel *m, const float *q, int nc, const float *keys, const float *hk,
+                int T, float *hq, float *tmp, float *buf_a, float *buf_b, float *scores)
+{
+	float *cur = buf_a, *other = buf_b;
+	int width = m->att_layers[0].out;
+
+	first_layer(m, q, nc, keys, hk, T, hq, tmp, other, cur);
+	for (int l = 1; l < m->att_n_layers; l++) {
+		float *swap;
+
+		nn_layer(&m->att_layers[l], cur, nc * T, other);
+		swap = cur;
+		cur = other;
+		other = swap;
+		width = m->att_layers[l].out;
+	}
+	nn_rows_dot(scores, cur, nc * T, width, m->att_out_weight, m->att_out_bias);
 }

@@ -2,7 +2,7 @@
  * din_unit.h - the first layer of DIN's activation unit, split so that a request's work is
  * shared: z W^T with z = [q, k, q-k, q*k] is q (Wq+Wd)^T + k (Wk-Wd)^T + (q*k) Wp^T, the query
  * part once per candidate, the key part once per request, only Wp per (candidate, key) pair.
- * DIN runs it over the behaviours, DIEN over the extractor states. Internal to src/models.
+ * DIN runs the unit over the behaviours, DIEN over the extractor states. Internal to src/models.
  */
 #ifndef DIN_MODELS_DIN_UNIT_H
 #define DIN_MODELS_DIN_UNIT_H
@@ -13,11 +13,12 @@
 void din_unit_keys(const DinModel *m, const float *keys, int T, float *hk, float *tmp);
 
 /*
- * a[nc T, U] = act(BN(layer 0 on [q_c, k_t, q_c - k_t, q_c * k_t])), row c T + t, for the
- * queries q[nc, W] and keys[T, W] with hk from din_unit_keys. Scratch: hq and tmp nc x U
- * floats, prod nc T x W.
+ * scores[nc T] = the unit's raw output (before any scaling or softmax) on
+ * [q_c, k_t, q_c - k_t, q_c * k_t], row c T + t, for the queries q[nc, W] and keys[T, W] with
+ * hk from din_unit_keys. Scratch: hq and tmp nc x U floats (U = att_layers[0].out), buf_a and
+ * buf_b nc T rows as wide as W and every layer.
  */
-void din_unit_first_layer(const DinModel *m, const float *q, int nc, const float *keys,
-                          const float *hk, int T, float *hq, float *tmp, float *prod, float *a);
+void din_unit_scores(const DinModel *m, const float *q, int nc, const float *keys, const float *hk,
+                     int T, float *hq, float *tmp, float *buf_a, float *buf_b, float *scores);
 
 #endif

@@ -224,15 +224,18 @@ tail_mask(size_t left)
 	return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
 }
 
-__attribute__((target("avx512f"))) static void
-sigmoid_avx512(float *x, size_t n)
-{
-	for (size_t i = 0; i < n; i += 16) {
-		__mmask16 m = tail_mask(n - i);
-
-		_mm512_mask_storeu_ps(x + i, m, sigmoid16(_mm512_maskz_loadu_ps(m, x + i)));
+/* x[i] = FN(x[i]) over any n, the tail as one masked vector: NAME_avx512(x, n). */
+#define MAP_AVX512(NAME, FN)                                                                       \
+	__attribute__((target("avx512f"))) static void NAME##_avx512(float *x, size_t n)               \
+	{                                                                                              \
+		for (size_t i = 0; i < n; i += 16) {                                                       \
+			__mmask16 m = tail_mask(n - i);                                                        \
+                                                                                                   \
+			_mm512_mask_storeu_ps(x + i, m, FN(_mm512_maskz_loadu_ps(m, x + i)));                  \
+		}                                                                                          \
 	}
-}
+
+MAP_AVX512(sigmoid, sigmoid16)
 
 __attribute__((target("avx512f"))) static void
 dice_gate_avx512(float *x, const float *a, const float *b, const float *alpha, int n)
@@ -274,25 +277,8 @@ tanh16(__m512 x)
 	                            small);
 }
 
-__attribute__((target("avx512f"))) static void
-tanh_avx512(float *x, size_t n)
-{
-	for (size_t i = 0; i < n; i += 16) {
-		__mmask16 m = tail_mask(n - i);
-
-		_mm512_mask_storeu_ps(x + i, m, tanh16(_mm512_maskz_loadu_ps(m, x + i)));
-	}
-}
-
-__attribute__((target("avx512f"))) static void
-exp_avx512(float *x, size_t n)
-{
-	for (size_t i = 0; i < n; i += 16) {
-		__mmask16 m = tail_mask(n - i);
-
-		_mm512_mask_storeu_ps(x + i, m, exp16(_mm512_maskz_loadu_ps(m, x + i)));
-	}
-}
+MAP_AVX512(tanh, tanh16)
+MAP_AVX512(exp, exp16)
 
 /* Only AVX-512: exp8 stops at exp(-87.3), about 1e-38, where softmax wants 0. */
 void
