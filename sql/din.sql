@@ -7,12 +7,13 @@
 CREATE SEQUENCE din_generation;
 
 CREATE TABLE din_models (
-    name text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9_.-]{1,63}$'),
+    name text PRIMARY KEY CHECK (name OPERATOR(pg_catalog.~) '^[A-Za-z0-9_.-]{1,63}$'),
     architecture text NOT NULL,
     config jsonb NOT NULL,
     version integer NOT NULL DEFAULT 1,
-    generation bigint NOT NULL DEFAULT nextval('din_generation'),
-    created timestamptz NOT NULL DEFAULT now(),
+    generation bigint NOT NULL
+        DEFAULT pg_catalog.nextval('@extschema@.din_generation'::pg_catalog.regclass),
+    created timestamptz NOT NULL DEFAULT pg_catalog.now(),
     comment text
 );
 
@@ -61,7 +62,8 @@ SELECT pg_catalog.pg_extension_config_dump('din_generation', '');
 GRANT SELECT ON din_models TO PUBLIC;
 DO $$
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'din_admin') THEN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles
+                   WHERE rolname OPERATOR(pg_catalog.=) 'din_admin') THEN
         CREATE ROLE din_admin NOLOGIN;
     END IF;
 END
@@ -78,11 +80,14 @@ CREATE FUNCTION din_import(model text, data bytea, replace boolean DEFAULT false
 COMMENT ON FUNCTION din_import(text, bytea, boolean, text) IS
     'store a model file (safetensors + din.config) under a name; returns its version';
 
+-- A body parsed here, not at each call: no name in it is looked up in the caller's search_path.
 CREATE FUNCTION din_import_file(model text, path text, replace boolean DEFAULT false,
                                 comment text DEFAULT NULL)
     RETURNS integer
-    AS $$ SELECT @extschema@.din_import($1, pg_catalog.pg_read_binary_file($2), $3, $4) $$
-    LANGUAGE sql VOLATILE PARALLEL UNSAFE;
+    LANGUAGE sql VOLATILE PARALLEL UNSAFE
+BEGIN ATOMIC
+    SELECT @extschema@.din_import(model, pg_catalog.pg_read_binary_file(path), replace, comment);
+END;
 COMMENT ON FUNCTION din_import_file(text, text, boolean, text) IS
     'store a model file read from the server''s file system; returns its version';
 
@@ -152,13 +157,16 @@ GRANT EXECUTE ON FUNCTION din_export(text) TO din_admin;
 
 -- A change of a model's row that changes what it scores gets a new generation even when the
 -- statement did not set one, so that caches keyed by generation see it (a comment does not).
+-- It runs as whoever updates din_models: every name in it is qualified, and its search_path
+-- is pinned so nothing the caller created can stand in for an operator or a function.
 CREATE FUNCTION din_models_new_generation() RETURNS trigger
-    LANGUAGE plpgsql AS $$
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF NEW.generation = OLD.generation
-       AND (NEW.name, NEW.architecture, NEW.config) IS DISTINCT FROM
-           (OLD.name, OLD.architecture, OLD.config) THEN
-        NEW.generation := nextval('@extschema@.din_generation');
+    IF NEW.generation OPERATOR(pg_catalog.=) OLD.generation
+       AND (NEW.name OPERATOR(pg_catalog.<>) OLD.name
+            OR NEW.architecture OPERATOR(pg_catalog.<>) OLD.architecture
+            OR NEW.config OPERATOR(pg_catalog.<>) OLD.config) THEN
+        NEW.generation := pg_catalog.nextval('@extschema@.din_generation'::pg_catalog.regclass);
     END IF;
     RETURN NEW;
 END
@@ -174,28 +182,46 @@ CREATE FUNCTION din_models_changed() RETURNS trigger
 CREATE TRIGGER din_models_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON din_models
     FOR EACH STATEMENT EXECUTE FUNCTION din_models_changed();
 
--- Direct changes of weight, item and vocabulary rows (not din_import, din_drop or a cascade
--- from din_models) give models a new generation: an INSERT the models it added rows to (so a
--- new item's attributes are scored from the next statement on), an UPDATE, DELETE or
--- TRUNCATE every model. A restore inserts these rows too, so restored models get new
--- generations; their content is unchanged.
+-- Direct changes of weight, item and vocabulary rows (not din_import or din_drop) give the
+-- models they touched a new generation: the statement's transition tables name them (old_rows
+-- and new_rows), so renaming one model, whose cascade updates its rows, changes that model
+-- only. TRUNCATE has no transition table and touches every model. A restore inserts these rows
+-- too, so restored models get new generations; their content is unchanged.
 CREATE FUNCTION din_model_rows_changed() RETURNS trigger
     AS 'MODULE_PATHNAME', 'din_model_rows_changed'
     LANGUAGE C;
-CREATE TRIGGER din_model_rows_changed AFTER UPDATE OR DELETE OR TRUNCATE ON din_tensors
-    FOR EACH STATEMENT EXECUTE FUNCTION din_model_rows_changed();
 CREATE TRIGGER din_model_rows_inserted AFTER INSERT ON din_tensors
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION din_model_rows_changed();
-CREATE TRIGGER din_model_rows_changed AFTER UPDATE OR DELETE OR TRUNCATE ON din_items
+CREATE TRIGGER din_model_rows_updated AFTER UPDATE ON din_tensors
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION din_model_rows_changed();
+CREATE TRIGGER din_model_rows_deleted AFTER DELETE ON din_tensors
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION din_model_rows_changed();
+CREATE TRIGGER din_model_rows_truncated AFTER TRUNCATE ON din_tensors
     FOR EACH STATEMENT EXECUTE FUNCTION din_model_rows_changed();
 CREATE TRIGGER din_model_rows_inserted AFTER INSERT ON din_items
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION din_model_rows_changed();
-CREATE TRIGGER din_model_rows_changed AFTER UPDATE OR DELETE OR TRUNCATE ON din_vocab
+CREATE TRIGGER din_model_rows_updated AFTER UPDATE ON din_items
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION din_model_rows_changed();
+CREATE TRIGGER din_model_rows_deleted AFTER DELETE ON din_items
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION din_model_rows_changed();
+CREATE TRIGGER din_model_rows_truncated AFTER TRUNCATE ON din_items
     FOR EACH STATEMENT EXECUTE FUNCTION din_model_rows_changed();
 CREATE TRIGGER din_model_rows_inserted AFTER INSERT ON din_vocab
     REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION din_model_rows_changed();
+CREATE TRIGGER din_model_rows_updated AFTER UPDATE ON din_vocab
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION din_model_rows_changed();
+CREATE TRIGGER din_model_rows_deleted AFTER DELETE ON din_vocab
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION din_model_rows_changed();
+CREATE TRIGGER din_model_rows_truncated AFTER TRUNCATE ON din_vocab
     FOR EACH STATEMENT EXECUTE FUNCTION din_model_rows_changed();
 
 CREATE FUNCTION din_load(model text)

@@ -47,7 +47,21 @@ SELECT m.name, m.generation > g2.generation AS new_generation
 FROM din_models m JOIN g2 USING (name) ORDER BY m.name;
 SELECT round(din_score('{100,101,102}', 104, 'c', '{1}', '{0.5}')::numeric, 6) AS with_category;
 DELETE FROM din_items WHERE model = 'c' AND item_id = 104;
-SELECT din_drop('other');
+-- renaming a model (its rows follow by cascade) gives that model alone a new generation, and
+-- so does deleting rows of one model by hand
+DELETE FROM g2;
+INSERT INTO g2 SELECT name, generation FROM din_models;
+UPDATE din_models SET name = 'other2' WHERE name = 'other';
+UPDATE g2 SET name = 'other2' WHERE name = 'other';
+SELECT m.name, m.generation > g2.generation AS new_generation
+FROM din_models m JOIN g2 USING (name) ORDER BY m.name;
+DELETE FROM g2;
+INSERT INTO g2 SELECT name, generation FROM din_models;
+DELETE FROM din_tensors WHERE model = 'other2'
+  AND ord = (SELECT max(ord) FROM din_tensors WHERE model = 'other2');
+SELECT m.name, m.generation > g2.generation AS new_generation
+FROM din_models m JOIN g2 USING (name) ORDER BY m.name;
+SELECT din_drop('other2');
 UPDATE g SET g1 = (SELECT generation FROM din_models WHERE name = 'c');
 
 -- changed weights are scored at the next statement: negate the first weight tensor's data

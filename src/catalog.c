@@ -22,6 +22,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
@@ -64,60 +65,89 @@ typedef struct DinQueryText {
 	Oid argtypes[7];
 } DinQueryText;
 
+/*
+ * Every function, operator and type is qualified: these run as the caller or as the extension's
+ * owner, and must mean the same whatever the caller created. "=" is OPERATOR(pg_catalog.=) and
+ * so on; ORDER BY and keywords (coalesce, integer) resolve without search_path.
+ */
 static const DinQueryText query_text[Q_COUNT] = {
     /* xmin and tableoid: is the row this transaction's own, and which din_models it is in */
-    [Q_GENERATION] = {"SELECT generation, xmin, tableoid FROM @.din_models WHERE name = $1",
+    [Q_GENERATION] = {"SELECT generation, xmin, tableoid FROM @.din_models"
+                      " WHERE name OPERATOR(pg_catalog.=) $1",
                       1,
                       {TEXTOID}},
-    [Q_MODEL] = {"SELECT config::text, generation, version,"
-                 " coalesce(jsonb_array_length(config->'item'->'attributes'), 0), xmin"
-                 " FROM @.din_models WHERE name = $1",
+    [Q_MODEL] = {"SELECT config::pg_catalog.text, generation, version,"
+                 " coalesce(pg_catalog.jsonb_array_length(config OPERATOR(pg_catalog.->)"
+                 " 'item'::pg_catalog.text OPERATOR(pg_catalog.->)"
+                 " 'attributes'::pg_catalog.text), 0), xmin"
+                 " FROM @.din_models WHERE name OPERATOR(pg_catalog.=) $1",
                  1,
                  {TEXTOID}},
     [Q_TENSORS] = {"SELECT name, dtype, shape, chunk, data FROM @.din_tensors"
-                   " WHERE model = $1 ORDER BY ord, name, chunk",
+                   " WHERE model OPERATOR(pg_catalog.=) $1 ORDER BY ord, name, chunk",
                    1,
                    {TEXTOID}},
     /* vocabularies in the config's field order, so an export is deterministic */
     [Q_VOCAB] = {"SELECT v.field, v.raw_id, v.row_index FROM @.din_vocab v"
-                 " LEFT JOIN (SELECT e.f->>'name' AS field, e.o"
-                 "            FROM @.din_models m,"
-                 "                 jsonb_array_elements(m.config->'fields') WITH ORDINALITY e(f, o)"
-                 "            WHERE m.name = $1) p ON p.field = v.field"
-                 " WHERE v.model = $1 ORDER BY p.o NULLS LAST, v.field, v.row_index",
+                 " LEFT JOIN (SELECT e.f OPERATOR(pg_catalog.->>) 'name'::pg_catalog.text"
+                 "                   AS field, e.o"
+                 "            FROM @.din_models m, pg_catalog.jsonb_array_elements("
+                 "                   m.config OPERATOR(pg_catalog.->) 'fields'::pg_catalog.text)"
+                 "                 WITH ORDINALITY e(f, o)"
+                 "            WHERE m.name OPERATOR(pg_catalog.=) $1) p"
+                 "   ON p.field OPERATOR(pg_catalog.=) v.field"
+                 " WHERE v.model OPERATOR(pg_catalog.=) $1 ORDER BY p.o NULLS LAST, v.field,"
+                 " v.row_index",
                  1,
                  {TEXTOID}},
-    [Q_ITEMS] = {"SELECT item_id, attributes FROM @.din_items WHERE model = $1 ORDER BY item_id",
+    [Q_ITEMS] = {"SELECT item_id, attributes FROM @.din_items"
+                 " WHERE model OPERATOR(pg_catalog.=) $1 ORDER BY item_id",
                  1,
                  {TEXTOID}},
-    [Q_LOCK] = {"SELECT version FROM @.din_models WHERE name = $1 FOR UPDATE", 1, {TEXTOID}},
+    [Q_LOCK] = {"SELECT version FROM @.din_models WHERE name OPERATOR(pg_catalog.=) $1"
+                " FOR UPDATE",
+                1,
+                {TEXTOID}},
     [Q_INSERT_MODEL] = {"INSERT INTO @.din_models (name, architecture, config, comment)"
-                        " VALUES ($1, $2, $3::jsonb, $4) RETURNING version",
+                        " VALUES ($1, $2, $3::pg_catalog.jsonb, $4) RETURNING version",
                         4,
                         {TEXTOID, TEXTOID, TEXTOID, TEXTOID}},
-    [Q_UPDATE_MODEL] = {"UPDATE @.din_models SET architecture = $2, config = $3::jsonb,"
-                        " comment = $4, version = version + 1, generation = DEFAULT,"
-                        " created = DEFAULT WHERE name = $1 RETURNING version",
+    [Q_UPDATE_MODEL] = {"UPDATE @.din_models SET architecture = $2,"
+                        " config = $3::pg_catalog.jsonb, comment = $4,"
+                        " version = version OPERATOR(pg_catalog.+) 1, generation = DEFAULT,"
+                        " created = DEFAULT WHERE name OPERATOR(pg_catalog.=) $1"
+                        " RETURNING version",
                         4,
                         {TEXTOID, TEXTOID, TEXTOID, TEXTOID}},
-    [Q_DELETE_TENSORS] = {"DELETE FROM @.din_tensors WHERE model = $1", 1, {TEXTOID}},
-    [Q_DELETE_ITEMS] = {"DELETE FROM @.din_items WHERE model = $1", 1, {TEXTOID}},
-    [Q_DELETE_VOCAB] = {"DELETE FROM @.din_vocab WHERE model = $1", 1, {TEXTOID}},
+    [Q_DELETE_TENSORS] = {"DELETE FROM @.din_tensors WHERE model OPERATOR(pg_catalog.=) $1",
+                          1,
+                          {TEXTOID}},
+    [Q_DELETE_ITEMS] = {"DELETE FROM @.din_items WHERE model OPERATOR(pg_catalog.=) $1",
+                        1,
+                        {TEXTOID}},
+    [Q_DELETE_VOCAB] = {"DELETE FROM @.din_vocab WHERE model OPERATOR(pg_catalog.=) $1",
+                        1,
+                        {TEXTOID}},
     [Q_INSERT_TENSOR] = {"INSERT INTO @.din_tensors (model, name, ord, dtype, shape, chunk, data)"
                          " VALUES ($1, $2, $3, $4, $5, $6, $7)",
                          7,
                          {TEXTOID, TEXTOID, INT4OID, TEXTOID, INT8ARRAYOID, INT4OID, BYTEAOID}},
+    /* row_index = $4 + o - 1 */
     [Q_INSERT_VOCAB] = {"INSERT INTO @.din_vocab (model, field, raw_id, row_index)"
-                        " SELECT $1, $2, u.raw_id, $4 + u.o - 1"
-                        " FROM unnest($3) WITH ORDINALITY AS u(raw_id, o)",
+                        " SELECT $1, $2, u.raw_id,"
+                        " ($4 OPERATOR(pg_catalog.+) u.o) OPERATOR(pg_catalog.-) 1"
+                        " FROM pg_catalog.unnest($3) WITH ORDINALITY AS u(raw_id, o)",
                         4,
                         {TEXTOID, TEXTOID, INT8ARRAYOID, INT8OID}},
+    /* attributes = $3[(o - 1) * $4 + 1 : o * $4] */
     [Q_INSERT_ITEMS] = {"INSERT INTO @.din_items (model, item_id, attributes)"
-                        " SELECT $1, u.id, $3[(u.o::integer - 1) * $4 + 1 : u.o::integer * $4]"
-                        " FROM unnest($2) WITH ORDINALITY AS u(id, o)",
+                        " SELECT $1, u.id, $3[((u.o::integer OPERATOR(pg_catalog.-) 1)"
+                        " OPERATOR(pg_catalog.*) $4) OPERATOR(pg_catalog.+) 1"
+                        " : u.o::integer OPERATOR(pg_catalog.*) $4]"
+                        " FROM pg_catalog.unnest($2) WITH ORDINALITY AS u(id, o)",
                         4,
                         {TEXTOID, INT8ARRAYOID, INT8ARRAYOID, INT4OID}},
-    [Q_DROP] = {"DELETE FROM @.din_models WHERE name = $1", 1, {TEXTOID}},
+    [Q_DROP] = {"DELETE FROM @.din_models WHERE name OPERATOR(pg_catalog.=) $1", 1, {TEXTOID}},
 };
 
 static SPIPlanPtr plans[Q_COUNT];
@@ -207,11 +237,40 @@ run(DinQuery q, Datum *args, const char *nulls, bool read_only)
 	return SPI_processed;
 }
 
-static void
+int
+catalog_pin_search_path(void)
+{
+	static char *path = NULL;
+	int level = NewGUCNestLevel();
+
+	if (path == NULL)
+		path = MemoryContextStrdup(TopMemoryContext,
+		                           psprintf("pg_catalog, %s, pg_temp", din_schema()));
+	(void)set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true,
+	                        0, false);
+	return level;
+}
+
+void
+catalog_unpin_search_path(int level)
+{
+	AtEOXact_GUC(true, level);
+}
+
+/* Connect to SPI with search_path pinned; returns what spi_finish needs. */
+static int
 spi_connect(void)
 {
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	return catalog_pin_search_path();
+}
+
+static void
+spi_finish(int pinned)
+{
+	catalog_unpin_search_path(pinned);
+	SPI_finish();
 }
 
 static pg_attribute_noreturn() void corrupt(const char *model, const char *fmt, ...)
@@ -237,8 +296,8 @@ catalog_generation(const char *name, DinGeneration *out)
 {
 	Datum arg = CStringGetTextDatum(name);
 	bool found;
+	int pinned = spi_connect();
 
-	spi_connect();
 	found = run(Q_GENERATION, &arg, NULL, true) > 0;
 	if (found) {
 		HeapTuple tuple = SPI_tuptable->vals[0];
@@ -250,7 +309,7 @@ catalog_generation(const char *name, DinGeneration *out)
 		out->uncommitted = TransactionIdIsCurrentTransactionId(out->xmin);
 		out->relid = DatumGetObjectId(SPI_getbinval(tuple, desc, 3, &isnull));
 	}
-	SPI_finish();
+	spi_finish(pinned);
 	return found;
 }
 
@@ -539,6 +598,8 @@ static bool catalog_load_as_owner(const char *name, MemoryContext mcxt, DinStore
  * the weights themselves; so the fixed queries below run as the extension's owner. Only the
  * user id changes (not SECURITY DEFINER: no function runs with the owner's rights, and the
  * queries take no SQL text from the caller); an error restores it with the (sub)transaction.
+ * As PostgreSQL does for maintenance run as a table's owner, this is a security-restricted
+ * operation under a pinned search_path (spi_connect), so nothing the caller defined runs.
  */
 bool
 catalog_load(const char *name, MemoryContext mcxt, DinStored *out)
@@ -549,7 +610,8 @@ catalog_load(const char *name, MemoryContext mcxt, DinStored *out)
 	volatile bool found = false;
 
 	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(owner,
+	                       save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	PG_TRY();
 	{
 		found = catalog_load_as_owner(name, mcxt, out);
@@ -572,10 +634,10 @@ catalog_load_as_owner(const char *name, MemoryContext mcxt, DinStored *out)
 	TupleDesc desc;
 	bool isnull;
 	int n_attr;
+	int pinned = spi_connect();
 
-	spi_connect();
 	if (run(Q_MODEL, &arg, NULL, true) == 0) {
-		SPI_finish();
+		spi_finish(pinned);
 		return false;
 	}
 	tuple = SPI_tuptable->vals[0];
@@ -594,7 +656,7 @@ catalog_load_as_owner(const char *name, MemoryContext mcxt, DinStored *out)
 	load_vocab(name, &list, rowcxt);
 	load_items(name, n_attr, &list, rowcxt);
 	MemoryContextDelete(rowcxt);
-	SPI_finish();
+	spi_finish(pinned);
 
 	out->n_tensors = list.n;
 	out->tensors = list.items;
@@ -787,8 +849,8 @@ catalog_import(const char *name, bytea *data, bool replace, const char *comment)
 	int32 version;
 	const DinTensor *item_ids = NULL;
 	const DinTensor *item_attrs = NULL;
+	int pinned = spi_connect();
 
-	spi_connect();
 	/* the row lock makes concurrent replaces of one model wait for each other */
 	exists = run(Q_LOCK, &model, NULL, false) > 0;
 	if (exists && !replace)
@@ -829,7 +891,7 @@ catalog_import(const char *name, bytea *data, bool replace, const char *comment)
 	else if (item_ids != NULL || item_attrs != NULL)
 		elog(ERROR, "model file has only one of items.id and items.attributes");
 
-	SPI_finish();
+	spi_finish(pinned);
 	return version;
 }
 
@@ -930,9 +992,10 @@ din_drop(PG_FUNCTION_ARGS)
 	din_catalog_writing = true;
 	PG_TRY();
 	{
-		spi_connect();
+		int pinned = spi_connect();
+
 		found = run(Q_DROP, &arg, NULL, false) > 0;
-		SPI_finish();
+		spi_finish(pinned);
 	}
 	PG_FINALLY();
 	{

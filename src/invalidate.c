@@ -43,39 +43,45 @@ din_models_changed(PG_FUNCTION_ARGS)
 
 /*
  * din_model_rows_changed - statement trigger of din_tensors, din_items, din_vocab. din_import
- * and din_drop set the generation of the model they write themselves, and a cascade from
- * din_models (trigger depth > 1) follows a change of din_models; any other statement changed
- * weights behind din_models' back. An INSERT (fired with its new rows as the transition
- * table new_rows) gives the models it added rows to a new generation; an UPDATE, DELETE or
- * TRUNCATE, not knowing which models it touched, gives every model one. The UPDATE of
- * din_models fires din_models_changed, which sends the invalidation.
+ * and din_drop set the generation of the model they write themselves; any other statement
+ * changed weights behind din_models' back. It gives the models named in its transition tables
+ * (new_rows for an INSERT, old_rows and new_rows for an UPDATE, old_rows for a DELETE) a new
+ * generation, and every model after a TRUNCATE. That UPDATE of din_models fires
+ * din_models_changed, which sends the invalidation.
  */
 Datum
 din_model_rows_changed(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = trigger_data(fcinfo, "din_model_rows_changed");
 	Oid nsp = RelationGetNamespace(td->tg_relation);
-	Oid models;
+	const char *touched;
 	char *sql;
-	int rc;
+	int rc, pinned;
 
-	if (din_catalog_writing || DatumGetInt32(DirectFunctionCall1(pg_trigger_depth, 0)) > 1)
+	if (din_catalog_writing || !OidIsValid(get_relname_relid("din_models", nsp)))
 		return PointerGetDatum(NULL);
-	models = get_relname_relid("din_models", nsp);
-	if (!OidIsValid(models))
-		return PointerGetDatum(NULL);
-	sql = psprintf(
-	    "UPDATE %s.din_models SET generation = DEFAULT%s",
-	    quote_identifier(get_namespace_name(nsp)),
-	    TRIGGER_FIRED_BY_INSERT(td->tg_event) ? " WHERE name IN (SELECT model FROM new_rows)" : "");
+	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+		touched = "";
+	else if (td->tg_oldtable && td->tg_newtable)
+		touched = " WHERE name OPERATOR(pg_catalog.=) ANY"
+		          " (SELECT model FROM old_rows UNION ALL SELECT model FROM new_rows)";
+	else if (td->tg_oldtable)
+		touched = " WHERE name OPERATOR(pg_catalog.=) ANY (SELECT model FROM old_rows)";
+	else if (td->tg_newtable)
+		touched = " WHERE name OPERATOR(pg_catalog.=) ANY (SELECT model FROM new_rows)";
+	else
+		elog(ERROR, "din_model_rows_changed fired without its transition tables");
+	sql = psprintf("UPDATE %s.din_models SET generation = DEFAULT%s",
+	               quote_identifier(get_namespace_name(nsp)), touched);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (TRIGGER_FIRED_BY_INSERT(td->tg_event) &&
-	    SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
-		elog(ERROR, "din: registering the inserted rows failed");
+	pinned = catalog_pin_search_path();
+	if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
+		elog(ERROR, "din: registering the changed rows failed");
 	rc = SPI_execute(sql, false, 0);
 	if (rc != SPI_OK_UPDATE)
 		elog(ERROR, "din: bumping model generations failed: %s", SPI_result_code_string(rc));
+	catalog_unpin_search_path(pinned);
 	SPI_finish();
 	return PointerGetDatum(NULL);
 }
