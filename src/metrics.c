@@ -30,6 +30,7 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "common/shortest_dec.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -665,10 +666,15 @@ logloss_accumulate(FunctionCallInfo fcinfo, LabelType type)
 	bool label = read_label(fcinfo, 2, type);
 	float8 *v;
 
-	if (score < 0.0 || score > 1.0)
+	if (score < 0.0 || score > 1.0) {
+		/* the shortest digits that read back as score: %g would call 1.0000001 "1" */
+		char digits[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+		double_to_shortest_decimal_buf(score, digits);
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-		                errmsg("logloss score must be between 0 and 1, not %g", score),
+		                errmsg("logloss score must be between 0 and 1, not %s", digits),
 		                errhint("Pass probabilities, not logits.")));
+	}
 	if (!AggCheckCallContext(fcinfo, NULL))
 		state = DatumGetArrayTypePCopy(PG_GETARG_DATUM(0));
 	/* in an aggregate the state is ours to change in place, as float8_accum does */
