@@ -46,10 +46,13 @@ $(OBJS): $(wildcard src/*.h src/*/*.h)
 din--$(EXTVERSION).sql: sql/din.sql $(wildcard sql/metrics.sql)
 	cat $^ > $@
 
-# Pure-C unit tests of src/nn, src/models, src/format: no PostgreSQL headers or server.
+# Pure-C unit tests of src/nn, src/models, src/format and src/metrics_core.c: no PostgreSQL
+# headers or server.
 UNIT_CFLAGS = -std=gnu11 -O2 $(VECTORIZE) -g -Wall -Wextra -Werror -Wno-unused-parameter -Isrc
-test/unit/din_unit: $(wildcard test/unit/*.c test/unit/*.h) $(CORE_SRCS) $(wildcard src/*/*.h)
-	$(CC) $(UNIT_CFLAGS) -o $@ $(wildcard test/unit/*.c) $(CORE_SRCS) \
+UNIT_SRCS = $(CORE_SRCS) src/metrics_core.c
+test/unit/din_unit: $(wildcard test/unit/*.c test/unit/*.h) $(UNIT_SRCS) $(wildcard src/*/*.h) \
+		src/metrics_core.h
+	$(CC) $(UNIT_CFLAGS) -o $@ $(wildcard test/unit/*.c) $(UNIT_SRCS) \
 		-L$(OPENBLAS_SERIAL) -l:libopenblas.so.0 -Wl,-rpath,$(OPENBLAS_SERIAL) -lm
 
 .PHONY: unit test demo bench format format-check fixtures fuzz valgrind

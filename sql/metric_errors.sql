@@ -16,6 +16,8 @@ SELECT auc(s, true) FROM (VALUES (0.5::float8), ('NaN')) v(s);
 -- logloss wants probabilities
 SELECT logloss(1.5, true);
 SELECT logloss(-0.25, 0);
+-- just above 1: the message shows every digit that makes it so
+SELECT logloss(1.0000001, 1);
 -- the support functions outside an aggregate, and states that are not ours
 SELECT din_auc_trans('', 0.5, true);
 SELECT din_gauc_trans('', 1, 0.5, true);

@@ -16,11 +16,11 @@
  *   big, so their contexts stay few. Its flat form is written only when a partial state
  *   crosses a process boundary.
  *
- * Flat format, native byte order, after the 4-byte varlena header: uint32 magic, uint32 kind,
- * uint32 reserved, uint64 npos, uint64 nneg, uint64 capacity, then capacity records: the npos
- * positives from the front, the nneg negatives at the back. A record is the score key (auc) or
- * the user key then the score key (gauc), 8 bytes each. An empty bytea is the empty state
- * (the INITCOND).
+ * The flat format after the varlena header is described in metrics_core.h; an empty bytea is
+ * the empty state (the INITCOND). Any user can hand any bytea to these functions (through an
+ * aggregate of their own, or by calling them directly), so every flat state is decoded by
+ * metrics_flat_decode, which checks its whole header against its length, before any of its
+ * records is read or written.
  *
  * logloss needs only a count and a sum, kept in a float8[3] (count, sum, compensation of a
  * Neumaier sum), updated in place like PostgreSQL's own float8_accum.
@@ -30,6 +30,7 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "common/shortest_dec.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -38,18 +39,8 @@
 
 #include "metrics_core.h"
 
-#define METRICS_MAGIC 0x4d444e44 /* "DNDM" */
-#define METRICS_KIND_AUC 1
-#define METRICS_KIND_GAUC 2
 #define LOGLOSS_EPS 1e-15
 
-/* field offsets in the flat form, from VARDATA; records start 8-aligned at FLAT_FIELDS */
-#define FLAT_MAGIC 0
-#define FLAT_KIND 4
-#define FLAT_NPOS 12
-#define FLAT_NNEG 20
-#define FLAT_CAPACITY 28
-#define FLAT_FIELDS 36
 #define FLAT_MIN_RECORDS 8
 #define FLAT_MAX_RECORDS 32768
 
@@ -67,14 +58,21 @@ typedef struct MetricsState {
 	MetricsArray neg;
 } MetricsState;
 
-/* A read-only look at a state in either form; flat words may be unaligned. */
+/* A look at a state in either form; flat words may be unaligned. */
 typedef struct MetricsView {
 	uint32 kind; /* 0 for the empty state */
 	Size npos;
 	Size nneg;
+	Size capacity; /* records a flat state has room for */
 	const char *pos;
 	const char *neg;
 	MetricsState *expanded; /* set when the state is our expanded object */
+	/*
+	 * The fields of a non-empty flat state held by the datum itself (not a detoasted copy), with
+	 * the 4-byte header and 8-byte alignment of the states we build: a transition function may
+	 * write its own transition value there.
+	 */
+	char *in_place;
 } MetricsView;
 
 typedef enum LabelType { LABEL_BOOL, LABEL_INT4, LABEL_INT2 } LabelType;
@@ -102,63 +100,87 @@ kind_name(uint32 kind)
 	return kind == METRICS_KIND_GAUC ? "gauc" : "auc";
 }
 
-static uint64
-get_u64(const char *fields, int offset)
+static void
+invalid_state(const char *detail)
 {
-	uint64 v;
+	ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+	                errmsg("invalid din metrics aggregate state"), errdetail("%s", detail)));
+}
 
-	memcpy(&v, fields + offset, sizeof v);
-	return v;
+/* flat_view: v looks at the len bytes of a flat state at fields, once its header is checked. */
+static void
+flat_view(const char *fields, Size len, MetricsView *v)
+{
+	MetricsFlatHeader h;
+	const char *why;
+
+	if (!metrics_flat_decode(fields, len, &h, &why))
+		invalid_state(why);
+	v->kind = h.kind;
+	v->npos = h.npos;
+	v->nneg = h.nneg;
+	v->capacity = h.capacity;
+	v->pos = fields + h.pos_offset;
+	v->neg = fields + h.neg_offset;
+}
+
+/*
+ * flat_append: appends npos positives and nneg negatives to the flat state v looks at, in
+ * place, when v->in_place and it has room; false otherwise.
+ */
+static bool
+flat_append(MetricsView *v, const char *pos, Size npos, const char *neg, Size nneg)
+{
+	Size record = kind_record(v->kind);
+
+	if (v->in_place == NULL || v->capacity - v->npos - v->nneg < npos + nneg)
+		return false;
+	memcpy(unconstify(char *, v->pos) + v->npos * record, pos, npos * record);
+	v->neg -= nneg * record;
+	memcpy(unconstify(char *, v->neg), neg, nneg * record);
+	v->npos += npos;
+	v->nneg += nneg;
+	metrics_flat_encode(v->in_place, v->kind, v->npos, v->nneg, v->capacity);
+	return true;
+}
+
+/* flat_init: an empty flat state with room for capacity records at result, and v on it. */
+static void
+flat_init(void *result, uint32 kind, Size capacity, MetricsView *v)
+{
+	Size len = METRICS_FLAT_HEADER + capacity * kind_record(kind);
+
+	SET_VARSIZE(result, VARHDRSZ + len);
+	metrics_flat_encode(VARDATA(result), kind, 0, 0, capacity);
+	memset(v, 0, sizeof *v);
+	flat_view(VARDATA(result), len, v);
+	v->in_place = VARDATA(result);
 }
 
 static void
-set_u64(char *fields, int offset, uint64 v)
+check_flat_size(uint32 kind, Size records)
 {
-	memcpy(fields + offset, &v, sizeof v);
+	if (records > (MaxAllocSize - VARHDRSZ - METRICS_FLAT_HEADER) / kind_record(kind))
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+		                errmsg("%s state of %zu rows exceeds the 1 GB limit of a bytea",
+		                       kind_name(kind), records),
+		                errhint("Partial states sent between processes are bytea values; run the "
+		                        "aggregate without parallel workers or over smaller groups.")));
 }
 
 /*
  * flat_new: an empty flat state with room for capacity records, in the current memory
- * context; the caller fills it through the view pointers and sets the counts.
+ * context, and v on it.
  */
 static bytea *
-flat_new(uint32 kind, Size capacity, Size npos, Size nneg)
+flat_new(uint32 kind, Size capacity, MetricsView *v)
 {
-	Size record = kind_record(kind);
 	bytea *flat;
-	char *fields;
-	uint32 magic = METRICS_MAGIC, reserved = 0;
 
-	if (capacity > (MaxAllocSize - VARHDRSZ - FLAT_FIELDS) / record)
-		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-		                errmsg("%s state of %zu rows exceeds the 1 GB limit of a bytea",
-		                       kind_name(kind), capacity),
-		                errhint("Partial states sent between processes are bytea values; run the "
-		                        "aggregate without parallel workers or over smaller groups.")));
-	flat = palloc(VARHDRSZ + FLAT_FIELDS + capacity * record);
-	SET_VARSIZE(flat, VARHDRSZ + FLAT_FIELDS + capacity * record);
-	fields = VARDATA(flat);
-	memcpy(fields + FLAT_MAGIC, &magic, sizeof magic);
-	memcpy(fields + FLAT_KIND, &kind, sizeof kind);
-	memcpy(fields + FLAT_KIND + 4, &reserved, sizeof reserved);
-	set_u64(fields, FLAT_NPOS, npos);
-	set_u64(fields, FLAT_NNEG, nneg);
-	set_u64(fields, FLAT_CAPACITY, capacity);
+	check_flat_size(kind, capacity);
+	flat = palloc(VARHDRSZ + METRICS_FLAT_HEADER + capacity * kind_record(kind));
+	flat_init(flat, kind, capacity, v);
 	return flat;
-}
-
-static char *
-flat_pos(bytea *flat)
-{
-	return VARDATA(flat) + FLAT_FIELDS;
-}
-
-static char *
-flat_neg(bytea *flat, uint32 kind, Size nneg)
-{
-	Size capacity = get_u64(VARDATA(flat), FLAT_CAPACITY);
-
-	return flat_pos(flat) + (capacity - nneg) * kind_record(kind);
 }
 
 /* metrics_get_flat_size: a flat state must fit a bytea, which limits what a worker sends. */
@@ -168,32 +190,19 @@ metrics_get_flat_size(ExpandedObjectHeader *eohptr)
 	MetricsState *st = (MetricsState *)eohptr;
 	Size rows = st->pos.n + st->neg.n;
 
-	if (rows > (MaxAllocSize - VARHDRSZ - FLAT_FIELDS) / kind_record(st->kind))
-		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-		                errmsg("%s state of %zu rows exceeds the 1 GB limit of a bytea",
-		                       kind_name(st->kind), rows),
-		                errhint("Partial states sent between processes are bytea values; run the "
-		                        "aggregate without parallel workers or over smaller groups.")));
-	return VARHDRSZ + FLAT_FIELDS + rows * kind_record(st->kind);
+	check_flat_size(st->kind, rows);
+	return VARHDRSZ + METRICS_FLAT_HEADER + rows * kind_record(st->kind);
 }
 
 static void
 metrics_flatten_into(ExpandedObjectHeader *eohptr, void *result, Size allocated_size)
 {
 	MetricsState *st = (MetricsState *)eohptr;
-	Size record = kind_record(st->kind);
-	char *fields = VARDATA(result);
-	uint32 magic = METRICS_MAGIC, reserved = 0;
+	MetricsView v;
 
-	SET_VARSIZE(result, allocated_size);
-	memcpy(fields + FLAT_MAGIC, &magic, sizeof magic);
-	memcpy(fields + FLAT_KIND, &st->kind, sizeof st->kind);
-	memcpy(fields + FLAT_KIND + 4, &reserved, sizeof reserved);
-	set_u64(fields, FLAT_NPOS, st->pos.n);
-	set_u64(fields, FLAT_NNEG, st->neg.n);
-	set_u64(fields, FLAT_CAPACITY, st->pos.n + st->neg.n);
-	memcpy(fields + FLAT_FIELDS, st->pos.words, st->pos.n * record);
-	memcpy(fields + FLAT_FIELDS + st->pos.n * record, st->neg.words, st->neg.n * record);
+	flat_init(result, st->kind, st->pos.n + st->neg.n, &v);
+	Assert(VARSIZE(result) == allocated_size);
+	flat_append(&v, (const char *)st->pos.words, st->pos.n, (const char *)st->neg.words, st->neg.n);
 }
 
 static MetricsState *
@@ -252,25 +261,15 @@ metrics_push(MetricsState *st, bool positive, uint64 user_key, uint64 score_key)
 	a->n++;
 }
 
-static void
-invalid_state(const char *detail)
-{
-	ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-	                errmsg("invalid din metrics aggregate state"), errdetail("%s", detail)));
-}
-
 /* metrics_view: reads a state datum, expanded (read-write or read-only) or flat. */
 static void
 metrics_view(Datum d, MetricsView *v)
 {
+	Pointer p = DatumGetPointer(d);
 	bytea *flat;
-	const char *fields;
-	Size len, record;
-	uint32 magic, kind;
-	uint64 npos, nneg, capacity;
 
 	memset(v, 0, sizeof *v);
-	if (VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d))) {
+	if (VARATT_IS_EXTERNAL_EXPANDED(p)) {
 		ExpandedObjectHeader *eoh = DatumGetEOHP(d);
 		MetricsState *st = (MetricsState *)eoh;
 
@@ -285,47 +284,9 @@ metrics_view(Datum d, MetricsView *v)
 		return;
 	}
 	flat = DatumGetByteaPP(d);
-	fields = VARDATA_ANY(flat);
-	len = VARSIZE_ANY_EXHDR(flat);
-	if (len == 0)
-		return;
-	if (len < FLAT_FIELDS)
-		invalid_state("The value is shorter than a state header.");
-	memcpy(&magic, fields + FLAT_MAGIC, sizeof magic);
-	memcpy(&kind, fields + FLAT_KIND, sizeof kind);
-	if (magic != METRICS_MAGIC || (kind != METRICS_KIND_AUC && kind != METRICS_KIND_GAUC))
-		invalid_state("The value does not start with a state header.");
-	npos = get_u64(fields, FLAT_NPOS);
-	nneg = get_u64(fields, FLAT_NNEG);
-	capacity = get_u64(fields, FLAT_CAPACITY);
-	record = kind_record(kind);
-	len -= FLAT_FIELDS;
-	if (capacity != len / record || len % record != 0 || npos > capacity || nneg > capacity - npos)
-		invalid_state("The row counts disagree with the length of the value.");
-	v->kind = kind;
-	v->npos = npos;
-	v->nneg = nneg;
-	v->pos = fields + FLAT_FIELDS;
-	v->neg = v->pos + (capacity - nneg) * record;
-}
-
-/*
- * flat_writable: whether d is a flat state this call may change in place: one we built
- * (4-byte header, aligned, in the aggregate's memory since PostgreSQL copies transition
- * values there) with a valid header of this kind.
- */
-static bool
-flat_writable(Datum d, uint32 kind)
-{
-	Pointer p = DatumGetPointer(d);
-	uint32 magic, got;
-
-	if (VARATT_IS_EXTENDED(p) || (uintptr_t)p % sizeof(uint64) != 0 ||
-	    VARSIZE(p) < VARHDRSZ + FLAT_FIELDS)
-		return false;
-	memcpy(&magic, VARDATA(p) + FLAT_MAGIC, sizeof magic);
-	memcpy(&got, VARDATA(p) + FLAT_KIND, sizeof got);
-	return magic == METRICS_MAGIC && got == kind;
+	flat_view(VARDATA_ANY(flat), VARSIZE_ANY_EXHDR(flat), v);
+	if (!VARATT_IS_EXTENDED(p) && (uintptr_t)p % sizeof(uint64) == 0 && v->kind != 0)
+		v->in_place = VARDATA(p);
 }
 
 static void
@@ -354,18 +315,15 @@ metrics_append(MetricsState *st, const MetricsView *v)
 }
 
 /*
- * merge_states: a new state holding the rows of a and b (either may be empty) with room for
- * extra more: flat while small, expanded beyond FLAT_MAX_RECORDS.
+ * merge_states: a new state holding the rows of a and b (either may be empty) with as much room
+ * again: flat while small, expanded beyond FLAT_MAX_RECORDS.
  */
 static Datum
-merge_states(MemoryContext aggcontext, uint32 kind, const MetricsView *a, const MetricsView *b,
-             Size extra)
+merge_states(MemoryContext aggcontext, uint32 kind, const MetricsView *a, const MetricsView *b)
 {
-	Size record = kind_record(kind);
-	Size npos = a->npos + b->npos, nneg = a->nneg + b->nneg;
-	Size capacity = Max(2 * (npos + nneg + extra), (Size)FLAT_MIN_RECORDS);
+	Size capacity = Max(2 * (a->npos + a->nneg + b->npos + b->nneg), (Size)FLAT_MIN_RECORDS);
+	MetricsView out;
 	bytea *flat;
-	char *pos, *neg;
 
 	if (capacity > FLAT_MAX_RECORDS) {
 		MetricsState *st = metrics_state_new(aggcontext, kind);
@@ -375,37 +333,10 @@ merge_states(MemoryContext aggcontext, uint32 kind, const MetricsView *a, const 
 		return EOHPGetRWDatum(&st->hdr);
 	}
 	/* in the per-call memory: PostgreSQL copies a new transition value into its own */
-	flat = flat_new(kind, capacity, npos, nneg);
-	pos = flat_pos(flat);
-	neg = flat_neg(flat, kind, nneg);
-	memcpy(pos, a->pos, a->npos * record);
-	memcpy(pos + a->npos * record, b->pos, b->npos * record);
-	memcpy(neg, a->neg, a->nneg * record);
-	memcpy(neg + a->nneg * record, b->neg, b->nneg * record);
+	flat = flat_new(kind, capacity, &out);
+	flat_append(&out, a->pos, a->npos, a->neg, a->nneg);
+	flat_append(&out, b->pos, b->npos, b->neg, b->nneg);
 	return PointerGetDatum(flat);
-}
-
-/* flat_push: one row into a writable flat state; false when it is full. */
-static bool
-flat_push(Datum d, uint32 kind, bool positive, uint64 user_key, uint64 score_key)
-{
-	bytea *flat = (bytea *)DatumGetPointer(d);
-	char *fields = VARDATA(flat);
-	uint64 npos = get_u64(fields, FLAT_NPOS), nneg = get_u64(fields, FLAT_NNEG);
-	uint64 capacity = get_u64(fields, FLAT_CAPACITY);
-	Size record = kind_record(kind);
-
-	if (npos + nneg >= capacity)
-		return false;
-	if (positive) {
-		put_record(fields + FLAT_FIELDS + npos * record, kind, user_key, score_key);
-		set_u64(fields, FLAT_NPOS, npos + 1);
-	} else {
-		put_record(fields + FLAT_FIELDS + (capacity - nneg - 1) * record, kind, user_key,
-		           score_key);
-		set_u64(fields, FLAT_NNEG, nneg + 1);
-	}
-	return true;
 }
 
 static MemoryContext
@@ -428,25 +359,24 @@ push_row(FunctionCallInfo fcinfo, MemoryContext aggcontext, uint32 kind, bool po
          uint64 user_key, uint64 score_key)
 {
 	Datum d = PG_GETARG_DATUM(0);
-	MetricsView v, none;
+	MetricsView v, row;
+	uint64 words[2];
 
-	if (VARATT_IS_EXTERNAL_EXPANDED_RW(DatumGetPointer(d))) {
-		metrics_view(d, &v);
-		check_kind(kind, v.kind);
+	metrics_view(d, &v);
+	check_kind(kind, v.kind);
+	if (v.expanded && VARATT_IS_EXTERNAL_EXPANDED_RW(DatumGetPointer(d))) {
 		metrics_push(v.expanded, positive, user_key, score_key);
 		return d;
 	}
-	if (flat_writable(d, kind) && flat_push(d, kind, positive, user_key, score_key))
+	put_record((char *)words, kind, user_key, score_key);
+	memset(&row, 0, sizeof row);
+	row.kind = kind;
+	row.npos = positive;
+	row.nneg = !positive;
+	row.pos = row.neg = (const char *)words;
+	if (flat_append(&v, row.pos, row.npos, row.neg, row.nneg))
 		return d;
-	metrics_view(d, &v);
-	check_kind(kind, v.kind);
-	memset(&none, 0, sizeof none);
-	d = merge_states(aggcontext, kind, &v, &none, 1);
-	if (VARATT_IS_EXTERNAL_EXPANDED_RW(DatumGetPointer(d)))
-		metrics_push((MetricsState *)DatumGetEOHP(d), positive, user_key, score_key);
-	else
-		flat_push(d, kind, positive, user_key, score_key);
-	return d;
+	return merge_states(aggcontext, kind, &v, &row);
 }
 
 static double
@@ -557,11 +487,11 @@ din_metrics_combine(PG_FUNCTION_ARGS)
 	MemoryContext aggcontext = aggregate_context(fcinfo, "din_metrics_combine");
 	MetricsView left, right;
 	Datum d;
-	Size record, npos_left, nneg_left;
-	bytea *flat;
 
 	memset(&left, 0, sizeof left);
 	memset(&right, 0, sizeof right);
+	if (!PG_ARGISNULL(0))
+		metrics_view(PG_GETARG_DATUM(0), &left);
 	if (!PG_ARGISNULL(1))
 		metrics_view(PG_GETARG_DATUM(1), &right);
 	if (right.kind == 0) {
@@ -569,28 +499,17 @@ din_metrics_combine(PG_FUNCTION_ARGS)
 			PG_RETURN_NULL();
 		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 	}
-	if (PG_ARGISNULL(0))
-		PG_RETURN_DATUM(merge_states(aggcontext, right.kind, &left, &right, 0));
-	d = PG_GETARG_DATUM(0);
-	metrics_view(d, &left);
 	check_kind(right.kind, left.kind);
+	if (PG_ARGISNULL(0))
+		PG_RETURN_DATUM(merge_states(aggcontext, right.kind, &left, &right));
+	d = PG_GETARG_DATUM(0);
 	if (left.expanded && VARATT_IS_EXTERNAL_EXPANDED_RW(DatumGetPointer(d))) {
 		metrics_append(left.expanded, &right);
 		PG_RETURN_DATUM(d);
 	}
-	if (!flat_writable(d, right.kind) || get_u64(VARDATA(DatumGetPointer(d)), FLAT_CAPACITY) <
-	                                         left.npos + left.nneg + right.npos + right.nneg)
-		PG_RETURN_DATUM(merge_states(aggcontext, right.kind, &left, &right, 0));
-	/* room enough: append in place */
-	flat = (bytea *)DatumGetPointer(d);
-	record = kind_record(right.kind);
-	npos_left = left.npos;
-	nneg_left = left.nneg;
-	memcpy(flat_pos(flat) + npos_left * record, right.pos, right.npos * record);
-	memcpy(flat_neg(flat, right.kind, nneg_left + right.nneg), right.neg, right.nneg * record);
-	set_u64(VARDATA(flat), FLAT_NPOS, npos_left + right.npos);
-	set_u64(VARDATA(flat), FLAT_NNEG, nneg_left + right.nneg);
-	PG_RETURN_DATUM(d);
+	if (flat_append(&left, right.pos, right.npos, right.neg, right.nneg))
+		PG_RETURN_DATUM(d);
+	PG_RETURN_DATUM(merge_states(aggcontext, right.kind, &left, &right));
 }
 
 static void
@@ -747,10 +666,15 @@ logloss_accumulate(FunctionCallInfo fcinfo, LabelType type)
 	bool label = read_label(fcinfo, 2, type);
 	float8 *v;
 
-	if (score < 0.0 || score > 1.0)
+	if (score < 0.0 || score > 1.0) {
+		/* the shortest digits that read back as score: %g would call 1.0000001 "1" */
+		char digits[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+		double_to_shortest_decimal_buf(score, digits);
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-		                errmsg("logloss score must be between 0 and 1, not %g", score),
+		                errmsg("logloss score must be between 0 and 1, not %s", digits),
 		                errhint("Pass probabilities, not logits.")));
+	}
 	if (!AggCheckCallContext(fcinfo, NULL))
 		state = DatumGetArrayTypePCopy(PG_GETARG_DATUM(0));
 	/* in an aggregate the state is ours to change in place, as float8_accum does */

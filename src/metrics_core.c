@@ -1,5 +1,6 @@
 /*
- * metrics_core.c - radix sort of score keys and exact Mann-Whitney AUC / GAUC.
+ * metrics_core.c - radix sort of score keys, exact Mann-Whitney AUC / GAUC, and the check of
+ * the flat aggregate state.
  */
 #include "metrics_core.h"
 
@@ -196,4 +197,101 @@ metrics_gauc_sorted(const uint64_t *pos, size_t npos, const uint64_t *neg, size_
 	if (total == 0.0L)
 		return -1.0;
 	return (double)(weighted / total);
+}
+
+/* field offsets in the flat form */
+#define FLAT_MAGIC 0
+#define FLAT_KIND 4
+#define FLAT_RESERVED 8
+#define FLAT_NPOS 12
+#define FLAT_NNEG 20
+#define FLAT_CAPACITY 28
+
+static uint32_t
+get_u32(const unsigned char *fields, int offset)
+{
+	uint32_t v;
+
+	memcpy(&v, fields + offset, sizeof v);
+	return v;
+}
+
+static uint64_t
+get_u64(const unsigned char *fields, int offset)
+{
+	uint64_t v;
+
+	memcpy(&v, fields + offset, sizeof v);
+	return v;
+}
+
+int
+metrics_flat_decode(const void *fields, size_t len, MetricsFlatHeader *out, const char **why)
+{
+	const unsigned char *p = fields;
+	uint32_t kind;
+	uint64_t npos, nneg, capacity;
+	size_t body;
+	int shift; /* log2 of the record size: the check runs per row, so no division */
+
+	memset(out, 0, sizeof *out);
+	if (len == 0)
+		return 1;
+	if (len < METRICS_FLAT_HEADER) {
+		*why = "The value is shorter than a state header.";
+		return 0;
+	}
+	if (get_u32(p, FLAT_MAGIC) != METRICS_MAGIC) {
+		*why = "The value does not start with a state header.";
+		return 0;
+	}
+	kind = get_u32(p, FLAT_KIND);
+	if (kind != METRICS_KIND_AUC && kind != METRICS_KIND_GAUC) {
+		*why = "The state header names an unknown kind of state.";
+		return 0;
+	}
+	if (get_u32(p, FLAT_RESERVED) != 0) {
+		*why = "The reserved word of the state header is not zero.";
+		return 0;
+	}
+	npos = get_u64(p, FLAT_NPOS);
+	nneg = get_u64(p, FLAT_NNEG);
+	capacity = get_u64(p, FLAT_CAPACITY);
+	shift = kind == METRICS_KIND_GAUC ? 4 : 3;
+	body = len - METRICS_FLAT_HEADER;
+	if ((body & (((size_t)1 << shift) - 1)) != 0) {
+		*why = "The value is not a state header followed by whole records.";
+		return 0;
+	}
+	if (capacity != (uint64_t)(body >> shift)) {
+		*why = "The capacity in the state header disagrees with the length of the value.";
+		return 0;
+	}
+	/* both below capacity, itself at most len / 8: no sum or product below can wrap */
+	if (npos > capacity || nneg > capacity - npos) {
+		*why = "The row counts in the state header exceed its capacity.";
+		return 0;
+	}
+	out->kind = kind;
+	out->record = (size_t)1 << shift;
+	out->npos = (size_t)npos;
+	out->nneg = (size_t)nneg;
+	out->capacity = (size_t)capacity;
+	out->pos_offset = METRICS_FLAT_HEADER;
+	out->neg_offset = METRICS_FLAT_HEADER + (size_t)(capacity - nneg) * out->record;
+	return 1;
+}
+
+void
+metrics_flat_encode(void *fields, uint32_t kind, uint64_t npos, uint64_t nneg, uint64_t capacity)
+{
+	unsigned char *p = fields;
+	uint32_t magic = METRICS_MAGIC, reserved = 0;
+
+	memcpy(p + FLAT_MAGIC, &magic, sizeof magic);
+	memcpy(p + FLAT_KIND, &kind, sizeof kind);
+	memcpy(p + FLAT_RESERVED, &reserved, sizeof reserved);
+	memcpy(p + FLAT_NPOS, &npos, sizeof npos);
+	memcpy(p + FLAT_NNEG, &nneg, sizeof nneg);
+	memcpy(p + FLAT_CAPACITY, &capacity, sizeof capacity);
 }

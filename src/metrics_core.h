@@ -1,5 +1,6 @@
 /*
- * metrics_core.h - exact ranking metrics over sorted keys, without PostgreSQL.
+ * metrics_core.h - exact ranking metrics over sorted keys, and the flat form of their
+ * aggregate states, without PostgreSQL.
  *
  * Scores are stored as order-preserving 64-bit keys so one radix sort orders them and equal
  * keys mean equal scores (ties). AUC records are one key (the score); GAUC records are two
@@ -58,5 +59,40 @@ typedef enum MetricsGaucWeight {
  */
 double metrics_gauc_sorted(const uint64_t *pos, size_t npos, const uint64_t *neg, size_t nneg,
                            MetricsGaucWeight weight);
+
+/*
+ * The flat form of an auc/gauc aggregate state (the bytes after its varlena header), native
+ * byte order: uint32 magic, uint32 kind, uint32 reserved (0), uint64 npos, uint64 nneg,
+ * uint64 capacity, then capacity records: the npos positives from the front, the nneg
+ * negatives at the back. A record is the score key (auc) or the user key then the score key
+ * (gauc). No bytes at all is the empty state.
+ */
+#define METRICS_MAGIC 0x4d444e44 /* "DNDM" */
+#define METRICS_KIND_AUC 1
+#define METRICS_KIND_GAUC 2
+#define METRICS_FLAT_HEADER 36 /* bytes before the first record */
+
+/* What a flat state holds, found by metrics_flat_decode; offsets count from its first byte. */
+typedef struct MetricsFlatHeader {
+	uint32_t kind; /* 0 for the empty state */
+	size_t record; /* bytes per record */
+	size_t npos;
+	size_t nneg;
+	size_t capacity;
+	size_t pos_offset;
+	size_t neg_offset;
+} MetricsFlatHeader;
+
+/*
+ * Checks that the len bytes at fields are a whole flat state: magic, kind, reserved word, and
+ * counts that agree exactly with len. Returns 1 and fills *out when they do; otherwise returns
+ * 0 and points *why at a sentence saying what is wrong. Reads nothing beyond the header before
+ * the header has been checked against len, and never more than len bytes.
+ */
+int metrics_flat_decode(const void *fields, size_t len, MetricsFlatHeader *out, const char **why);
+
+/* Writes the header of a flat state of the given kind and counts at fields. */
+void metrics_flat_encode(void *fields, uint32_t kind, uint64_t npos, uint64_t nneg,
+                         uint64_t capacity);
 
 #endif

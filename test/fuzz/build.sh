@@ -16,13 +16,13 @@ OBJ=test/fuzz/bin/obj
 rm -rf "$OBJ"
 mkdir -p "$OBJ"
 pids=()
-for f in src/nn/*.c src/models/*.c src/format/*.c test/fuzz/fuzz_common.c; do
+for f in src/nn/*.c src/models/*.c src/format/*.c src/metrics_core.c test/fuzz/fuzz_common.c; do
 	[ "$(jobs -rp | wc -l)" -lt 2 ] || wait -n
 	"$CLANG" "${FLAGS[@]}" -c -o "$OBJ/$(echo "${f%.c}" | tr / _).o" "$f" &
 	pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p"; done
-for t in file config score; do
+for t in file config score state; do
 	"$CLANG" "${FLAGS[@]}" -o "test/fuzz/bin/fuzz_$t" "test/fuzz/fuzz_$t.c" "$OBJ"/*.o \
 		-L"$OPENBLAS" -l:libopenblas.so.0 -Wl,-rpath,"$OPENBLAS" -lm
 done

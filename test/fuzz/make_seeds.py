@@ -6,7 +6,8 @@ read-only corpus directories by test/fuzz/run.sh, so they are not copied here.
 Each file is tiny_din.safetensors spoiled in one way the issue names: header offsets past the
 end, overlapping tensors, lying shapes, huge dimensions, NaN/Inf weights, unknown dtypes, deep
 or huge JSON, non-UTF-8 names. The config seeds are every fixture's own config behind its
-index byte, as fuzz_config.c expects."""
+index byte, as fuzz_config.c expects. The state seeds are flat auc/gauc aggregate states (the
+layout of src/metrics_core.h), valid ones and ones whose header lies about the bytes."""
 import json
 import os
 import struct
@@ -87,6 +88,34 @@ def score_seeds():
         write("score", "hostile_%02d" % i, bytes([i, 0xff, 0, 9, 4, 1, 0xff]) + b"\xff" * 200)
 
 
+def state(kind, npos, nneg, capacity, records, magic=0x4D444E44, reserved=0):
+    """A flat state: header, then `records` 8-byte words (native order: x86-64 is little)."""
+    head = struct.pack("<IIIQQQ", magic, kind, reserved, npos, nneg, capacity)
+    return head + b"".join(struct.pack("<Q", 0x8000000000000000 + i) for i in range(records))
+
+
+def state_seeds():
+    write("state", "empty", b"")
+    write("state", "auc", state(1, 3, 2, 8, 8))
+    write("state", "auc_full", state(1, 5, 3, 8, 8))
+    write("state", "gauc", state(2, 1, 2, 4, 8))
+    write("state", "no_room", state(1, 0, 0, 0, 0))
+    # the INITCOND of issue 14: a bare header claiming npos 2^32 and capacity 2^33
+    write("state", "issue14_initcond", state(1, 1 << 32, 0, 1 << 33, 0))
+    write("state", "short", state(1, 0, 0, 0, 0)[:20])
+    write("state", "bad_magic", state(1, 0, 0, 1, 1, magic=0))
+    write("state", "bad_kind", state(3, 0, 0, 1, 1))
+    write("state", "reserved", state(2, 0, 0, 1, 2, reserved=1))
+    write("state", "capacity_past_end", state(1, 0, 0, 9, 8))
+    write("state", "capacity_short", state(2, 0, 0, 3, 8))
+    write("state", "counts_past_capacity", state(1, 5, 4, 8, 8))
+    write("state", "counts_wrap", state(1, (1 << 64) - 1, 1, 8, 8))
+    write("state", "capacity_wrap", state(1, 0, 0, (1 << 61) + 8, 8))
+    write("state", "gauc_huge_npos", state(2, 1 << 40, 0, 4, 8))
+    write("state", "partial_record", state(2, 0, 0, 1, 3))
+
+
 file_seeds()
 config_seeds()
 score_seeds()
+state_seeds()

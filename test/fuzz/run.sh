@@ -20,7 +20,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 bash test/fuzz/build.sh || exit 1
 
 status=0
-for t in file config score; do
+for t in file config score state; do
 	bin=test/fuzz/bin/fuzz_$t
 	crashes=test/fuzz/crashes/$t
 	mkdir -p "$crashes"

@@ -1,0 +1,76 @@
+-- Forged auc/gauc and logloss states (issue 14): any user can hand any bytea or float8[] to
+-- the support functions, through an aggregate of their own or by a direct call. A state whose
+-- header disagrees with its bytes is rejected with 22P03 (SQLSTATE echoed after each error);
+-- none may crash the backend.
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+-- the INITCOND of the report: a bare header claiming 2^32 positives and room for 2^33
+CREATE AGGREGATE pg_temp.evil_auc(float8, boolean) (SFUNC = din_auc_trans, STYPE = bytea,
+    INITCOND = '\x444e444d0100000000000000000000000100000000000000000000000000000002000000', FINALFUNC = din_auc_final);
+SELECT pg_temp.evil_auc(0.5, true);
+\echo :LAST_ERROR_SQLSTATE
+-- a gauc header claiming 2^40 positives over room for one record
+CREATE AGGREGATE pg_temp.evil_gauc(bigint, float8, boolean) (SFUNC = din_gauc_trans,
+    STYPE = bytea, INITCOND = '\x444e444d020000000000000000000000000100000000000000000000010000000000000000000000000000000000000000000000',
+    FINALFUNC = din_gauc_final);
+SELECT pg_temp.evil_gauc(1, 0.5, true);
+\echo :LAST_ERROR_SQLSTATE
+-- din_metrics_combine appending a real state to a forged left state of room 2^40 and no bytes
+CREATE AGGREGATE pg_temp.evil_combine(bytea) (SFUNC = din_metrics_combine, STYPE = bytea,
+    INITCOND = '\x444e444d0100000000000000000000000000000000000000000000000000000000010000', FINALFUNC = din_auc_final);
+SELECT pg_temp.evil_combine(s) FROM (VALUES ('\x444e444d0100000000000000010000000000000001000000000000000200000000000000000000000000e0bf000000000000d0bf'::bytea)) v(s);
+\echo :LAST_ERROR_SQLSTATE
+-- the same right state through an honest left state: combined in place, then final
+CREATE AGGREGATE pg_temp.good_combine(bytea) (SFUNC = din_metrics_combine, STYPE = bytea,
+    INITCOND = '', FINALFUNC = din_auc_final);
+SELECT pg_temp.good_combine(s) FROM (VALUES ('\x444e444d0100000000000000010000000000000001000000000000000200000000000000000000000000e0bf000000000000d0bf'::bytea), ('\x444e444d0100000000000000010000000000000001000000000000000200000000000000000000000000e0bf000000000000d0bf')) v(s);
+-- a forged right state
+SELECT pg_temp.good_combine(s) FROM (VALUES ('\x444e444d020000000000000000000000000100000000000000000000010000000000000000000000000000000000000000000000'::bytea)) v(s);
+\echo :LAST_ERROR_SQLSTATE
+-- final functions called directly: the real state, then forged ones
+SELECT din_auc_final('\x444e444d0100000000000000010000000000000001000000000000000200000000000000000000000000e0bf000000000000d0bf');
+SELECT din_auc_final('\x444e444d0100000000000000000000000100000000000000000000000000000002000000');
+\echo :LAST_ERROR_SQLSTATE
+SELECT din_gauc_clicks_final('\x444e444d020000000000000000000000000100000000000000000000010000000000000000000000000000000000000000000000');
+\echo :LAST_ERROR_SQLSTATE
+-- a valid header whose capacity is larger, or smaller, than its records
+SELECT din_auc_final('\x444e444d0100000000000000010000000000000000000000000000000400000000000000000000000000e0bf000000000000d0bf');
+\echo :LAST_ERROR_SQLSTATE
+SELECT din_auc_final('\x444e444d0100000000000000010000000000000000000000000000000100000000000000000000000000e0bf000000000000d0bf');
+\echo :LAST_ERROR_SQLSTATE
+CREATE AGGREGATE pg_temp.evil_room(float8, boolean) (SFUNC = din_auc_trans, STYPE = bytea,
+    INITCOND = '\x444e444d0100000000000000010000000000000000000000000000000400000000000000000000000000e0bf000000000000d0bf');
+SELECT pg_temp.evil_room(0.5, false);
+\echo :LAST_ERROR_SQLSTATE
+-- an unknown kind, a reserved word that is not zero, half a gauc record
+SELECT din_auc_final('\x444e444d03000000000000000000000000000000000000000000000001000000000000000000000000000000');
+\echo :LAST_ERROR_SQLSTATE
+SELECT din_auc_final('\x444e444d01000000010000000000000000000000000000000000000001000000000000000000000000000000');
+\echo :LAST_ERROR_SQLSTATE
+SELECT din_gauc_final('\x444e444d02000000000000000000000000000000000000000000000001000000000000000000000000000000');
+\echo :LAST_ERROR_SQLSTATE
+-- a valid gauc state where an auc state belongs
+SELECT din_auc_final('\x444e444d02000000000000000100000000000000000000000000000001000000000000000100000000000080000000000000e0bf');
+\echo :LAST_ERROR_SQLSTATE
+CREATE AGGREGATE pg_temp.mixed_auc(float8, boolean) (SFUNC = din_auc_trans, STYPE = bytea,
+    INITCOND = '\x444e444d02000000000000000100000000000000000000000000000001000000000000000100000000000080000000000000e0bf');
+SELECT pg_temp.mixed_auc(0.5, true);
+\echo :LAST_ERROR_SQLSTATE
+CREATE AGGREGATE pg_temp.mixed_combine(bytea) (SFUNC = din_metrics_combine, STYPE = bytea,
+    INITCOND = '\x444e444d02000000000000000100000000000000000000000000000001000000000000000100000000000080000000000000e0bf');
+SELECT pg_temp.mixed_combine(s) FROM (VALUES ('\x444e444d0100000000000000010000000000000001000000000000000200000000000000000000000000e0bf000000000000d0bf'::bytea)) v(s);
+\echo :LAST_ERROR_SQLSTATE
+-- logloss states: any lower bound will do, not another length, NULLs or dimensions
+SELECT din_logloss_final('[0:2]={3,1.5,0}');
+SELECT din_logloss_final('{1,NULL,3}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT din_logloss_final('{1,2,3,4}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT din_logloss_final('{{1,2,3}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT din_logloss_combine('{1,2,3}', '{1}');
+\echo :LAST_ERROR_SQLSTATE
+CREATE AGGREGATE pg_temp.evil_logloss(float8, boolean) (SFUNC = din_logloss_trans,
+    STYPE = float8[], INITCOND = '{1}', FINALFUNC = din_logloss_final);
+SELECT pg_temp.evil_logloss(0.5, true);
+\echo :LAST_ERROR_SQLSTATE

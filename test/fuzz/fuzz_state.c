@@ -1,0 +1,79 @@
+/*
+ * fuzz_state.c - libFuzzer target: arbitrary bytes as a flat auc/gauc aggregate state, the
+ * bytea any user can hand to din_auc_trans, din_gauc_trans, din_metrics_combine and the final
+ * functions.
+ *
+ * The input goes into a buffer of exactly its size. When metrics_flat_decode accepts it, every
+ * record the header claims is read, and the free slots an in-place append would fill are
+ * written, so ASan sees any access past the bytes that the decoder let through; the offsets
+ * must tile the buffer and the header must survive re-encoding. A rejection must say why.
+ */
+#include "metrics_core.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static uint64_t
+sum_words(const unsigned char *at, size_t n)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t word;
+
+		memcpy(&word, at + i * sizeof word, sizeof word);
+		sum += word;
+	}
+	return sum;
+}
+
+static void
+check_accepted(unsigned char *state, size_t size, const MetricsFlatHeader *h)
+{
+	size_t words = h->record / sizeof(uint64_t);
+	MetricsFlatHeader again;
+	const char *why = NULL;
+	volatile uint64_t sink;
+
+	if (size == 0) {
+		if (h->kind != 0 || h->npos != 0 || h->nneg != 0 || h->capacity != 0)
+			abort();
+		return;
+	}
+	if ((h->kind != METRICS_KIND_AUC && h->kind != METRICS_KIND_GAUC) ||
+	    h->record != (h->kind == METRICS_KIND_GAUC ? 16 : 8) || h->npos > h->capacity ||
+	    h->nneg > h->capacity - h->npos || h->pos_offset != METRICS_FLAT_HEADER ||
+	    h->pos_offset + h->capacity * h->record != size ||
+	    h->neg_offset + h->nneg * h->record != size)
+		abort();
+	sink = sum_words(state + h->pos_offset, h->npos * words) +
+	       sum_words(state + h->neg_offset, h->nneg * words);
+	(void)sink;
+	if (h->npos + h->nneg < h->capacity) {
+		memset(state + h->pos_offset + h->npos * h->record, 0xa5, h->record);
+		memset(state + h->neg_offset - h->record, 0x5a, h->record);
+	}
+	metrics_flat_encode(state, h->kind, h->npos, h->nneg, h->capacity);
+	if (!metrics_flat_decode(state, size, &again, &why) || memcmp(&again, h, sizeof again) != 0)
+		abort();
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	unsigned char *state = malloc(size ? size : 1);
+	MetricsFlatHeader h;
+	const char *why = NULL;
+
+	if (state == NULL)
+		abort();
+	memcpy(state, data, size);
+	if (metrics_flat_decode(state, size, &h, &why))
+		check_accepted(state, size, &h);
+	else if (why == NULL || why[0] == '\0')
+		abort();
+	free(state);
+	return 0;
+}

@@ -1,0 +1,237 @@
+/*
+ * test_metrics.c - metrics_flat_decode, the one check of an auc/gauc aggregate state the SQL
+ * functions run before touching its records: well-formed states give their counts and
+ * offsets, every malformed header is rejected with a reason.
+ */
+#include "unit.h"
+
+#include "metrics_core.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#define MAX_RECORDS 8
+
+/* A state buffer with room for MAX_RECORDS gauc records, one byte in so words are unaligned. */
+typedef struct StateBuf {
+	unsigned char bytes[1 + METRICS_FLAT_HEADER + MAX_RECORDS * 16];
+} StateBuf;
+
+static unsigned char *
+state(StateBuf *b, uint32_t kind, uint64_t npos, uint64_t nneg, uint64_t capacity)
+{
+	memset(b->bytes, 0xab, sizeof b->bytes);
+	metrics_flat_encode(b->bytes + 1, kind, npos, nneg, capacity);
+	return b->bytes + 1;
+}
+
+static size_t
+state_len(uint32_t kind, size_t records)
+{
+	return METRICS_FLAT_HEADER + records * (kind == METRICS_KIND_GAUC ? 16 : 8);
+}
+
+/* Expects fields[0, len) to be rejected with a reason containing `reason`. */
+static void
+check_rejected(const void *fields, size_t len, const char *reason)
+{
+	MetricsFlatHeader h;
+	const char *why = NULL;
+
+	CHECK_INT(metrics_flat_decode(fields, len, &h, &why), 0);
+	CHECK(why != NULL);
+	if (why != NULL)
+		CHECK_STR_CONTAINS(why, reason);
+}
+
+static void
+test_flat_decode_empty(void)
+{
+	MetricsFlatHeader h;
+	const char *why = NULL;
+
+	memset(&h, 0x5a, sizeof h);
+	CHECK_INT(metrics_flat_decode("", 0, &h, &why), 1);
+	CHECK_INT(h.kind, 0);
+	CHECK_INT(h.npos, 0);
+	CHECK_INT(h.nneg, 0);
+	CHECK_INT(h.capacity, 0);
+	CHECK(why == NULL);
+}
+
+static void
+test_flat_decode_auc(void)
+{
+	StateBuf b;
+	MetricsFlatHeader h;
+	const char *why = NULL;
+	unsigned char *s = state(&b, METRICS_KIND_AUC, 3, 2, 8);
+
+	CHECK_INT(metrics_flat_decode(s, state_len(METRICS_KIND_AUC, 8), &h, &why), 1);
+	CHECK_INT(h.kind, METRICS_KIND_AUC);
+	CHECK_INT(h.record, 8);
+	CHECK_INT(h.npos, 3);
+	CHECK_INT(h.nneg, 2);
+	CHECK_INT(h.capacity, 8);
+	CHECK_INT(h.pos_offset, METRICS_FLAT_HEADER);
+	/* the negatives are the last 2 of the 8 records */
+	CHECK_INT(h.neg_offset, METRICS_FLAT_HEADER + 6 * 8);
+	CHECK(why == NULL);
+}
+
+static void
+test_flat_decode_gauc(void)
+{
+	StateBuf b;
+	MetricsFlatHeader h;
+	const char *why = NULL;
+	unsigned char *s = state(&b, METRICS_KIND_GAUC, 1, 3, 4);
+
+	CHECK_INT(metrics_flat_decode(s, state_len(METRICS_KIND_GAUC, 4), &h, &why), 1);
+	CHECK_INT(h.kind, METRICS_KIND_GAUC);
+	CHECK_INT(h.record, 16);
+	CHECK_INT(h.npos, 1);
+	CHECK_INT(h.nneg, 3);
+	CHECK_INT(h.capacity, 4);
+	CHECK_INT(h.pos_offset, METRICS_FLAT_HEADER);
+	CHECK_INT(h.neg_offset, METRICS_FLAT_HEADER + 1 * 16);
+}
+
+/* Full states and states of no capacity are states too. */
+static void
+test_flat_decode_edges(void)
+{
+	StateBuf b;
+	MetricsFlatHeader h;
+	const char *why = NULL;
+
+	CHECK_INT(metrics_flat_decode(state(&b, METRICS_KIND_AUC, 5, 3, 8),
+	                              state_len(METRICS_KIND_AUC, 8), &h, &why),
+	          1);
+	CHECK_INT(h.neg_offset, METRICS_FLAT_HEADER + 5 * 8);
+	CHECK_INT(metrics_flat_decode(state(&b, METRICS_KIND_GAUC, 0, 8, 8),
+	                              state_len(METRICS_KIND_GAUC, 8), &h, &why),
+	          1);
+	CHECK_INT(h.neg_offset, METRICS_FLAT_HEADER);
+	CHECK_INT(
+	    metrics_flat_decode(state(&b, METRICS_KIND_AUC, 0, 0, 0), METRICS_FLAT_HEADER, &h, &why),
+	    1);
+	CHECK_INT(h.kind, METRICS_KIND_AUC);
+	CHECK_INT(h.capacity, 0);
+}
+
+static void
+test_flat_decode_short(void)
+{
+	StateBuf b;
+	unsigned char *s = state(&b, METRICS_KIND_AUC, 0, 0, 0);
+
+	check_rejected(s, 1, "shorter than a state header");
+	check_rejected(s, METRICS_FLAT_HEADER - 1, "shorter than a state header");
+}
+
+static void
+test_flat_decode_bad_magic_kind_reserved(void)
+{
+	StateBuf b;
+	unsigned char *s;
+
+	s = state(&b, METRICS_KIND_AUC, 0, 0, 1);
+	s[0] ^= 1;
+	check_rejected(s, state_len(METRICS_KIND_AUC, 1), "does not start with a state header");
+	check_rejected(state(&b, 0, 0, 0, 1), state_len(METRICS_KIND_AUC, 1), "unknown kind");
+	check_rejected(state(&b, 3, 0, 0, 1), state_len(METRICS_KIND_AUC, 1), "unknown kind");
+	check_rejected(state(&b, UINT32_MAX, 0, 0, 1), state_len(METRICS_KIND_AUC, 1), "unknown kind");
+	s = state(&b, METRICS_KIND_GAUC, 0, 0, 1);
+	s[8] = 1; /* the reserved word */
+	check_rejected(s, state_len(METRICS_KIND_GAUC, 1), "reserved word");
+}
+
+static void
+test_flat_decode_capacity_disagrees(void)
+{
+	StateBuf b;
+
+	/* larger than the bytes: the attack of issue 14 writes past the end */
+	check_rejected(state(&b, METRICS_KIND_AUC, 0, 0, 9), state_len(METRICS_KIND_AUC, 8),
+	               "capacity");
+	check_rejected(state(&b, METRICS_KIND_GAUC, 1, 0, 2), state_len(METRICS_KIND_GAUC, 1),
+	               "capacity");
+	check_rejected(state(&b, METRICS_KIND_AUC, 0, 0, 1), METRICS_FLAT_HEADER, "capacity");
+	/* smaller than the bytes */
+	check_rejected(state(&b, METRICS_KIND_AUC, 0, 0, 7), state_len(METRICS_KIND_AUC, 8),
+	               "capacity");
+	check_rejected(state(&b, METRICS_KIND_GAUC, 0, 0, 0), state_len(METRICS_KIND_GAUC, 1),
+	               "capacity");
+	/* the byte count of an auc state read as gauc: half the records it claims */
+	check_rejected(state(&b, METRICS_KIND_GAUC, 0, 0, 8), state_len(METRICS_KIND_AUC, 8),
+	               "capacity");
+}
+
+static void
+test_flat_decode_counts_exceed_capacity(void)
+{
+	StateBuf b;
+
+	check_rejected(state(&b, METRICS_KIND_AUC, 5, 4, 8), state_len(METRICS_KIND_AUC, 8),
+	               "exceed its capacity");
+	check_rejected(state(&b, METRICS_KIND_AUC, 9, 0, 8), state_len(METRICS_KIND_AUC, 8),
+	               "exceed its capacity");
+	check_rejected(state(&b, METRICS_KIND_GAUC, 0, 5, 4), state_len(METRICS_KIND_GAUC, 4),
+	               "exceed its capacity");
+	check_rejected(state(&b, METRICS_KIND_GAUC, 1, 0, 0), METRICS_FLAT_HEADER,
+	               "exceed its capacity");
+}
+
+/* Values whose sum or product wraps to something a naive check would accept. */
+static void
+test_flat_decode_overflow(void)
+{
+	StateBuf b;
+
+	/* npos + nneg wraps to 0 or to 8 */
+	check_rejected(state(&b, METRICS_KIND_AUC, UINT64_MAX, 1, 8), state_len(METRICS_KIND_AUC, 8),
+	               "exceed its capacity");
+	check_rejected(state(&b, METRICS_KIND_AUC, UINT64_C(1) << 63, UINT64_C(1) << 63, 8),
+	               state_len(METRICS_KIND_AUC, 8), "exceed its capacity");
+	check_rejected(state(&b, METRICS_KIND_GAUC, 4, UINT64_MAX - 3, 4),
+	               state_len(METRICS_KIND_GAUC, 4), "exceed its capacity");
+	check_rejected(state(&b, METRICS_KIND_AUC, 0, UINT64_MAX, 8), state_len(METRICS_KIND_AUC, 8),
+	               "exceed its capacity");
+	/* capacity * record wraps to the real byte count */
+	check_rejected(state(&b, METRICS_KIND_AUC, 0, 0, (UINT64_C(1) << 61) + 8),
+	               state_len(METRICS_KIND_AUC, 8), "capacity");
+	check_rejected(state(&b, METRICS_KIND_GAUC, 0, 0, (UINT64_C(1) << 60) + 4),
+	               state_len(METRICS_KIND_GAUC, 4), "capacity");
+	check_rejected(state(&b, METRICS_KIND_GAUC, 0, 0, UINT64_MAX), state_len(METRICS_KIND_GAUC, 4),
+	               "capacity");
+}
+
+static void
+test_flat_decode_partial_record(void)
+{
+	StateBuf b;
+
+	check_rejected(state(&b, METRICS_KIND_AUC, 0, 0, 1), METRICS_FLAT_HEADER + 12, "whole records");
+	check_rejected(state(&b, METRICS_KIND_AUC, 0, 0, 0), METRICS_FLAT_HEADER + 1, "whole records");
+	/* a whole number of auc records, but not of gauc ones */
+	check_rejected(state(&b, METRICS_KIND_GAUC, 0, 0, 1), METRICS_FLAT_HEADER + 24,
+	               "whole records");
+}
+
+void suite_metrics(void);
+
+void
+suite_metrics(void)
+{
+	RUN(test_flat_decode_empty);
+	RUN(test_flat_decode_auc);
+	RUN(test_flat_decode_gauc);
+	RUN(test_flat_decode_edges);
+	RUN(test_flat_decode_short);
+	RUN(test_flat_decode_bad_magic_kind_reserved);
+	RUN(test_flat_decode_capacity_disagrees);
+	RUN(test_flat_decode_counts_exceed_capacity);
+	RUN(test_flat_decode_overflow);
+	RUN(test_flat_decode_partial_record);
+}
