@@ -12,7 +12,7 @@ use Test::More;
 use DinTest qw(din_srcdir din_node);
 
 my $tiny = din_srcdir() . '/test/fixtures/tiny_din.safetensors';
-my $node = din_node('attacks', $ENV{DIN_TAP_PORT_ATTACKS} // 5623);
+my $node = din_node('attacks', $ENV{DIN_TAP_PORT_ATTACKS} // 5624);
 $node->safe_psql('postgres', qq{
 	CREATE EXTENSION din;
 	CREATE ROLE attacker LOGIN;
