@@ -174,6 +174,17 @@ class DeepCtrTorch(unittest.TestCase):
         with self.assertRaisesRegex(Refusal, "--items"):
             convert("deepctr-torch", self.sd, self.spec, None)
 
+    def test_agru_keeps_its_two_biases(self):
+        # AGRUCell registers bias_ih and bias_hh apart and trains both: each goes to its slot
+        spec, sd, cate_of = make("deepctr-torch", 5)
+        evo = "interest_evolution.interest_evolution.rnn."
+        self.assertTrue((sd[evo + "bias_ih"] != sd[evo + "bias_hh"]).any())
+        with Tmp() as d:
+            config, t = convert("deepctr-torch", sd, spec, items_file(d, cate_of))
+        self.assertEqual(config["evolution"], {"type": "agru", "convention": "pytorch"})
+        for k in ("bias_ih", "bias_hh"):
+            np.testing.assert_array_equal(t["evolution.gru." + k], sd[evo + k])
+
     def test_augru_with_two_biases_is_refused(self):
         spec, sd, cate_of = make("deepctr-torch", 6)
         sd = dict(sd)

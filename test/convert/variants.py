@@ -126,7 +126,8 @@ def dctr_variant(name, seed, model, kwargs, separate=False, dense=False, city=Fa
         if gru_type in ("GRU", "AIGRU"):
             m.gru(evo, "_l0", E, E)
         else:
-            m.gru(evo + ".rnn", "", E, E, shared_bias=True)
+            # AUGRUCell registers one bias vector under both names; AGRUCell has two
+            m.gru(evo + ".rnn", "", E, E, shared_bias=gru_type == "AUGRU")
         if neg:  # the auxiliary net: training-only, the converter drops it
             m.linear("interest_extractor.auxiliary_net.dnn.linears.0", 100, 2 * E)
             m.linear("interest_extractor.auxiliary_net.dense", 1, 100)

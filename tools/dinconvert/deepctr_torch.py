@@ -263,12 +263,14 @@ def convert(spec, sd, items_path):
             config["evolution"] = {"type": etype, "convention": "pytorch"}
         else:
             gru(sd, evo + ".rnn", "", "evolution.gru", E, E, dst)
-            # AGRUCell/AUGRUCell register one vector as both biases: a state_dict it wrote
-            # holds them equal, and used as loaded they reproduce it.
-            if (dst["evolution.gru.bias_ih"] != dst["evolution.gru.bias_hh"]).any():
+            # Both cells keep torch's two GRU biases (b_in outside, b_hn inside the reset
+            # product), as din's pytorch convention does. AGRUCell trains them apart; AUGRUCell
+            # registers one vector under both names, so a state_dict it wrote holds them equal.
+            if gru_type == "AUGRU" and \
+                    (dst["evolution.gru.bias_ih"] != dst["evolution.gru.bias_hh"]).any():
                 raise Refusal("state_dict %s.rnn.bias_ih differs from bias_hh: DeepCTR-Torch's "
-                              "%sCell shares one bias, so this state_dict was not written by it"
-                              % (evo, gru_type))
+                              "AUGRUCell shares one bias, so this state_dict was not written by it"
+                              % evo)
             config["evolution"] = {"type": gru_type.lower(), "convention": "pytorch"}
             if gru_type == "AUGRU":
                 config["evolution"]["form"] = "paper"
