@@ -26,7 +26,7 @@ TOOL = os.path.join(HERE, "..", "..", "tools", "din-convert")
 
 
 def make(library, index):
-    name, spec, sd, test, cate_of = variants.VARIANTS[library][index]()
+    name, spec, sd, cate_of = variants.VARIANTS[library][index]()
     return spec, sd, cate_of
 
 

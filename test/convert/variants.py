@@ -1,24 +1,14 @@
 #!/usr/bin/env python3
-"""Small random models of every supported library option, laid out like the peer fixtures:
+"""Small random state_dicts of every supported library option, with the libraries' key names
+and shapes, and their SPECs: what test_convert.py maps and refuses. Seeded.
 
-    variants.py OUTDIR   ->  OUTDIR/<library>/{manifest.json, cate_of_item.npy,
-                                               NAME.weights.npz, NAME.spec.json, NAME.test.npz}
-
-Weights are made with the libraries' state_dict names and shapes; `pred` of each test row is
-what the library computes (libref.py, float64), so converting and scoring through din must
-give it back. Seeded: a rerun writes the same numbers.
+What din scores is checked against the libraries themselves on the peer fixtures
+(test/fixtures/peer, made by make_peer_fixtures.py with DeepCTR-Torch and torch-rechub).
 """
-
-import json
-import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
-import libref  # noqa: E402
-
-N_ITEMS, N_CATES, N_USERS, N_CITIES, T, ROWS = 40, 6, 12, 5, 6, 48
+N_ITEMS, N_CATES, N_USERS, N_CITIES, T = 40, 6, 12, 5, 6
 # One item -> category mapping for all variants (cate_of_item.npy, 0 = padding).
 CATE_OF = np.concatenate([[0], np.random.default_rng(0).integers(1, N_CATES, N_ITEMS - 1)])
 
@@ -106,11 +96,11 @@ def dctr_variant(name, seed, model, kwargs, separate=False, dense=False, city=Fa
     kw = dict(kwargs)
     if model == "DIN":
         att_units, att_act = kw.get("att_hidden_size", [64, 16]), kw.get("att_activation", "Dice")
-        norm, use_bn = kw.get("att_weight_normalization", False), kw.get("dnn_use_bn", False)
+        use_bn = kw.get("dnn_use_bn", False)
         prefix = "attention"
     else:
         att_units, att_act = kw.get("att_hidden_units", [64, 16]), kw.get("att_activation", "relu")
-        norm, use_bn = kw.get("att_weight_normalization", True), kw.get("use_bn", False)
+        use_bn = kw.get("use_bn", False)
         prefix = "interest_evolution.attention"
     last = dctr_dnn(m, prefix + ".local_att.dnn", 4 * E, att_units, att_act, False)
     m.linear(prefix + ".local_att.dense", 1, last)
@@ -131,33 +121,7 @@ def dctr_variant(name, seed, model, kwargs, separate=False, dense=False, city=Fa
         if neg:  # the auxiliary net: training-only, the converter drops it
             m.linear("interest_extractor.auxiliary_net.dnn.linears.0", 100, 2 * E)
             m.linear("interest_extractor.auxiliary_net.dense", 1, 100)
-
-    rng = np.random.default_rng(seed + 1)
-    cate_of = CATE_OF
-    lengths = rng.integers(0 if not (model == "DIN" and norm) else 1, T + 1, ROWS)
-    lengths[:3] = [T, 1, 0 if not (model == "DIN" and norm) else 2]
-    hist = np.zeros((ROWS, T), dtype=np.int64)
-    for i, L in enumerate(lengths):
-        hist[i, :L] = rng.integers(1, N_ITEMS, L)
-    test = {"user": rng.integers(0, N_USERS, ROWS), "item": rng.integers(1, N_ITEMS, ROWS),
-            "hist_item": hist, "hist_cate": cate_of[hist], "seq_length": lengths}
-    test["cate"] = cate_of[test["item"]]
-    if city:
-        test["city"] = rng.integers(0, N_CITIES, ROWS)
-    if dense:
-        test["price"] = rng.integers(-256, 256, (ROWS, 2)) / 256.0
-    sparse = [("user", "user")] + ([("item", "item"), ("cate", "cate")])
-    if city:
-        sparse.append(("city", "city"))
-    c = {"sparse": sparse, "query": [("item", "item"), ("cate", "cate")],
-         "keys": [("hist_item", "hist_item" if separate else "item"), ("hist_cate", "cate")],
-         "dense": ["price"] if dense else [], "att_layers": len(att_units), "att_act": att_act,
-         "norm": norm, "dnn_layers": len(units), "dnn_act": act, "use_bn": use_bn,
-         "gru_type": gru_type}
-    fwd = libref.dctr_din if model == "DIN" else libref.dctr_dien
-    rows = [{k: v[i] for k, v in test.items()} for i in range(ROWS)]
-    test["pred"] = np.array([fwd(m.sd, r, c) for r in rows])
-    return name, spec, m.sd, test, cate_of
+    return name, spec, m.sd, CATE_OF
 
 
 # ---- torch-rechub -----------------------------------------------------------------------
@@ -218,32 +182,7 @@ def rechub_variant(name, seed, model, kwargs, padding, dense=False):
             m.normal(p + "augru_cell.b" + g, (1, D), 0.3)
     rechub_mlp(m, width, dims, act)
 
-    rng = np.random.default_rng(seed + 1)
-    cate_of = CATE_OF
-    lengths = rng.integers(0, T + 1, ROWS)
-    lengths[:3] = [T, 1, 0]
-    h = np.zeros((ROWS, T), dtype=np.int64)
-    for i, L in enumerate(lengths):
-        ids = rng.integers(1, N_ITEMS, L)
-        if padding == "pre":
-            h[i, T - L:] = ids
-        else:
-            h[i, :L] = ids
-    test = {"user_id": rng.integers(0, N_USERS, ROWS), "target_item_id":
-            rng.integers(1, N_ITEMS, ROWS), "hist_item_id": h}
-    if model == "BST":
-        test["hist_cate_id"] = cate_of[h]
-        test["target_cate_id"] = cate_of[test["target_item_id"]]
-    if dense:
-        test["age"] = rng.integers(0, 256, ROWS) / 256.0
-    c = {"hist": [(x["name"], x["shared_with"]) for x in hist],
-         "target": [(x["name"], x["name"]) for x in targ], "feats": [("user_id", "user_id")],
-         "dense": ["age"] if dense else [], "mlp_layers": len(dims), "mlp_act": act,
-         "heads": kwargs.get("nhead", 8), "blocks": kwargs.get("num_layers", 1)}
-    fwd = libref.rechub_bst if model == "BST" else libref.rechub_dien
-    rows = [{k: v[i] for k, v in test.items()} for i in range(ROWS)]
-    test["pred"] = np.array([fwd(m.sd, r, c) for r in rows])
-    return name, spec, m.sd, test, cate_of
+    return name, spec, m.sd, CATE_OF
 
 
 VARIANTS = {
@@ -283,25 +222,3 @@ VARIANTS = {
     ],
 }
 
-
-def main(out):
-    for library, makers in VARIANTS.items():
-        d = os.path.join(out, library)
-        os.makedirs(d, exist_ok=True)
-        manifest = {}
-        for make in makers:
-            name, spec, sd, test, cate_of = make()
-            np.savez(os.path.join(d, name + ".weights.npz"), **sd)
-            np.savez(os.path.join(d, name + ".test.npz"), **test)
-            with open(os.path.join(d, name + ".spec.json"), "w") as f:
-                json.dump(spec, f, indent=1)
-            np.save(os.path.join(d, "cate_of_item.npy"), cate_of)
-            p = test["pred"]
-            manifest[name] = {"test_rows": len(p), "pred_min": float(p.min()),
-                              "pred_max": float(p.max())}
-        with open(os.path.join(d, "manifest.json"), "w") as f:
-            json.dump(manifest, f, indent=1)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1])

@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define FIXTURES "../fixtures/"
 #define MAX_IDS 4096
@@ -501,6 +502,137 @@ test_fixture_bst_deepctr_mean_all(void)
 	check_variant("bst_deepctr_mean_all");
 }
 
+/*
+ * The peer fixtures (test/fixtures/peer/<library>/<case>.*): models trained by DeepCTR-Torch and
+ * torch-rechub themselves, converted by tools/din-convert (test/convert/
+ * convert_peer_fixtures.py); every row must give the library's own prediction to 1e-5
+ * relative. peer/cases.txt lists them as `library/case scope [reason]`: scope `empty` marks rows
+ * with an empty history as expected to differ until the format can express what the library
+ * does there, `all` every row, `refused` a model the converter refuses (no file to score). Those
+ * are reported with their reason and measured error, and do not fail the run.
+ */
+static void
+check_peer(const char *name, const char *scope, const char *reason)
+{
+	char path[512];
+	static char line[1 << 16];
+	size_t len;
+	uint8_t *buf;
+	DinFile file;
+	DinModel *m = NULL;
+	DinError err;
+	FILE *csv;
+	Row *r;
+	float *scratch, *weights;
+	int rows = 0, empty = 0, bad = 0, expected_bad = 0;
+	int skip_empty = strcmp(scope, "empty") == 0, skip_all = strcmp(scope, "all") == 0;
+	double worst = 0, worst_empty = 0;
+
+	if (strcmp(scope, "refused") == 0) {
+		printf("# peer %s: skipped, expected to fail (the converter refuses it): %s\n", name,
+		       reason);
+		return;
+	}
+	CHECK(skip_empty || skip_all || strcmp(scope, "ok") == 0);
+	snprintf(path, sizeof(path), FIXTURES "peer/%s.safetensors", name);
+	buf = read_all(path, &len);
+	CHECK(buf != NULL);
+	if (buf == NULL)
+		return;
+	CHECK_INT(din_file_read(buf, len, &file, &err), DIN_OK);
+	CHECK_INT(din_model_build(file.config, file.config_len, file.tensors, file.n_tensors, &m, &err),
+	          DIN_OK);
+	if (m == NULL) {
+		fprintf(stderr, "  peer %s: %s\n", name, err.msg);
+		return;
+	}
+	r = malloc(sizeof(Row));
+	scratch = malloc(din_model_scratch_floats(m, 1) * sizeof(float));
+	weights = malloc((size_t)m->max_len * sizeof(float));
+	snprintf(path, sizeof(path), FIXTURES "peer/%s.csv", name);
+	csv = fopen(path, "r");
+	CHECK(csv != NULL);
+	if (csv != NULL && fgets(line, sizeof(line), csv) != NULL) {
+		while (fgets(line, sizeof(line), csv) != NULL) {
+			DinRequest req = {0};
+			double score, rel;
+			int expected_to_differ;
+
+			parse_row(line, r, 0);
+			req.history = r->hist;
+			req.history_len = r->n_hist;
+			req.at = INT64_MAX;
+			req.context = r->ctx;
+			req.context_len = r->n_ctx;
+			req.dense = r->dense;
+			req.dense_len = r->n_dense;
+			req.candidates = &r->ad;
+			req.n_candidates = 1;
+			rows++;
+			empty += r->n_hist == 0;
+			if (din_model_score(m, &req, scratch, &score, weights, &err) != DIN_OK) {
+				bad++;
+				fprintf(stderr, "  peer %s row %d: %s\n", name, r->id, err.msg);
+				continue;
+			}
+			rel = fabs(score - r->expected) / fmax(fabs(r->expected), 1e-30);
+			worst = fmax(worst, rel);
+			if (r->n_hist == 0)
+				worst_empty = fmax(worst_empty, rel);
+			if (rel <= 1e-5)
+				continue;
+			expected_to_differ = skip_all || (skip_empty && r->n_hist == 0);
+			if (expected_to_differ)
+				expected_bad++;
+			else {
+				bad++;
+				fprintf(stderr, "  peer %s row %d: din %.9g, library %.9g\n", name, r->id, score,
+				        r->expected);
+			}
+		}
+		fclose(csv);
+	}
+	printf("# peer %s: %d rows (%d with an empty history), worst relative error %.2e, on empty "
+	       "histories %.2e\n",
+	       name, rows, empty, worst, worst_empty);
+	if (skip_empty || skip_all)
+		printf("#   expected to fail on %s rows (%d beyond 1e-5, not counted): %s\n",
+		       skip_all ? "all" : "empty-history", expected_bad, reason);
+	CHECK(rows >= 200);
+	CHECK(empty >= 10);
+	CHECK_INT(bad, 0);
+	free(weights);
+	free(scratch);
+	free(r);
+	din_model_free(m);
+	din_file_free(&file);
+	free(buf);
+}
+
+static void
+test_fixture_peer(void)
+{
+	char line[1024];
+	FILE *f = fopen(FIXTURES "peer/cases.txt", "r");
+	int cases = 0;
+
+	CHECK(f != NULL);
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char name[200], scope[32];
+		int used = 0;
+
+		if (sscanf(line, "%199s %31s %n", name, scope, &used) < 2)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		check_peer(name, scope, line + used);
+		cases++;
+	}
+	fclose(f);
+	CHECK(cases >= 18);
+}
+
 void suite_fixtures(void);
 
 void
@@ -528,4 +660,5 @@ suite_fixtures(void)
 	RUN(test_fixture_bad_files);
 	RUN(test_fixture_bad_dien_files);
 	RUN(test_fixture_dien_batch);
+	RUN(test_fixture_peer);
 }
