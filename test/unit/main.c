@@ -26,7 +26,8 @@ unit_run(const char *name, void (*fn)(void))
 	}
 }
 
-#define SUITES(X) X(nn) X(gru) X(models) X(format) X(fixtures) X(lstm) X(session) X(transformer)
+#define SUITES(X)                                                                                  \
+	X(nn) X(gru) X(models) X(format) X(fixtures) X(lstm) X(session) X(transformer) X(interrupt)
 
 #define DECLARE(name) void suite_##name(void);
 SUITES(DECLARE)
