@@ -17,6 +17,8 @@ din_sqlstate(DinStatus status)
 		return ERRCODE_PROGRAM_LIMIT_EXCEEDED;
 	case DIN_ENOMEM:
 		return ERRCODE_OUT_OF_MEMORY;
+	case DIN_EINTERRUPTED:
+		return ERRCODE_QUERY_CANCELED; /* score_run handles it before reporting anything */
 	case DIN_OK:
 		break;
 	}

@@ -153,8 +153,19 @@ score_read_request(FunctionCallInfo fcinfo, int arg_shift, const char *name, con
 	                                           : PG_GETARG_TIMESTAMPTZ(ARG_AT + arg_shift);
 }
 
-/* Candidates scored per core call (between interrupt checks). */
+/* Candidates scored per core call: bounds the scratch; cancels are polled inside the core. */
 #define SCORE_CHUNK 4096
+
+/*
+ * The core's poll (DinRequest.interrupted): whether CHECK_FOR_INTERRUPTS would act now. The
+ * core cannot take a longjmp, so it only asks; score_run services the interrupt once the core
+ * has returned.
+ */
+static int
+score_interrupted(void *arg)
+{
+	return INTERRUPTS_PENDING_CONDITION() && INTERRUPTS_CAN_BE_PROCESSED();
+}
 
 /* Score req's candidates into state->scores; weights (may be NULL) as din_model_score. */
 void
@@ -172,15 +183,24 @@ score_run(FunctionCallInfo fcinfo, ScoreState *state, const DinModel *m, const D
 	state->scores =
 	    score_ensure(fcinfo, state->scores, &cap, Max(req->n_candidates, 1), sizeof(double));
 	state->scores_cap = (int)cap;
-	/* in chunks: the core cannot be interrupted, a cancel must not wait for 10^7 candidates */
 	for (int c0 = 0; c0 == 0 || c0 < req->n_candidates; c0 += chunk) {
 		DinRequest sub = *req;
+		DinStatus st;
 
-		CHECK_FOR_INTERRUPTS();
 		sub.candidates = req->candidates ? req->candidates + c0 : NULL;
 		sub.n_candidates = Min(chunk, req->n_candidates - c0);
-		if (din_model_score(m, &sub, state->scratch, state->scores + c0,
-		                    weights ? weights + (size_t)c0 * kept : NULL, &err) != DIN_OK)
+		sub.interrupted = score_interrupted;
+		do {
+			CHECK_FOR_INTERRUPTS();
+			st = din_model_score(m, &sub, state->scratch, state->scores + c0,
+			                     weights ? weights + (size_t)c0 * kept : NULL, &err);
+			/*
+			 * Interrupted: CHECK_FOR_INTERRUPTS raises the cancel or timeout error; when the
+			 * pending interrupt was not an error (a catch-up, a barrier) it returns, and the
+			 * chunk is scored again from the start (the core keeps nothing between calls).
+			 */
+		} while (st == DIN_EINTERRUPTED);
+		if (st != DIN_OK)
 			din_report(&err, NULL);
 	}
 }

@@ -11,9 +11,14 @@
  * pre-norm). The last block computes only the rows the read-out reads: with the target
  * read-out that is one query row, so a one-block torch-rechub model costs O(L D) per candidate
  * beyond its own projections.
+ *
+ * A block over a long history is long work (10,001 rows are billions of multiply-adds), so
+ * every row-wise step of it (projections, attention, the feed-forward) runs in pieces of rows
+ * with a poll between them. Rows are independent: the pieces change no bit.
  */
 #include "bst.h"
 #include "scratch.h"
+#include "poll.h"
 #include "../nn/attention.h"
 #include "../nn/self_attention.h"
 
@@ -138,22 +143,77 @@ project(const DinBstBlock *blk, int D, const float *xq, const float *xk, int n, 
 	}
 }
 
+/* project() in pieces of rows, each reported to poll; nonzero when it said stop. */
+static int
+project_rows(const DinBstBlock *blk, int D, const float *xq, const float *xk, int n, float *qkv,
+             float *tmp, Poll *poll)
+{
+	int step = poll_rows(3.0 * D * D);
+
+	for (int i = 0; i < n; i += step) {
+		int k = min_int(step, n - i);
+
+		project(blk, D, xq + (size_t)i * D, xk + (size_t)i * D, k, qkv + (size_t)i * 3 * D, tmp);
+		if (poll_stop(poll, 3.0 * k * D * D))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Rows [i, i + k) of a block's output after attention (their attention output in s + p->att,
+ * their inputs at xq): W^O, residual, first norm, feed-forward, residual, second norm, into
+ * s + p->y.
+ */
+static void
+finish_rows(const DinBst *b, const DinBstBlock *blk, const BstPlan *p, float *s, const float *xq,
+            int i, int k)
+{
+	int D = b->D;
+	size_t kD = (size_t)k * D;
+	float *att = s + p->att + (size_t)i * D, *proj = s + p->proj + (size_t)i * D;
+	float *y = s + p->y + (size_t)i * D, *h = s + p->h + (size_t)i * p->F;
+
+	if (blk->wo != NULL) {
+		nn_linear(att, k, D, D, blk->wo, blk->bo, proj);
+		memcpy(att, proj, sizeof(float) * kD);
+	}
+	for (size_t j = 0; j < kD; j++)
+		y[j] = att[j] + xq[(size_t)i * D + j];
+	if (!b->pre_norm)
+		layer_norm(y, k, D, blk->ln1_w, blk->ln1_b, b->eps);
+
+	/* feed-forward */
+	if (b->pre_norm) {
+		memcpy(proj, y, sizeof(float) * kD);
+		layer_norm(proj, k, D, blk->ln2_w, blk->ln2_b, b->eps);
+		nn_layer(&blk->ffn1, proj, k, h);
+	} else
+		nn_layer(&blk->ffn1, y, k, h);
+	nn_layer_product(&blk->ffn2, h, k, att);
+	for (size_t j = 0; j < kD; j++)
+		y[j] += att[j];
+	if (!b->pre_norm)
+		layer_norm(y, k, D, blk->ln2_w, blk->ln2_b, b->eps);
+}
+
 /*
  * One block over the n rows in s + p->x (T behaviours first, target last when appended):
  * output rows [r0, n) into s + p->y. n_pre rows' projections come from s + p->qkv_h (block 0,
  * candidate-independent). probs: the last row's head-averaged weights over the n keys, or NULL.
  * Rows [n_valid, n) are DeepCTR's padded slots (mean_all): masked as keys, and as queries their
- * attention output is 0 (its query mask), so each is its own residual path.
+ * attention output is 0 (its query mask), so each is its own residual path. Nonzero when poll
+ * said stop.
  */
-static void
+static int
 run_block(const DinModel *m, const BstPlan *p, float *s, int bi, int n, int n_valid, int T, int r0,
-          int n_pre, float *probs)
+          int n_pre, float *probs, Poll *poll)
 {
 	const DinBst *b = m->bst;
 	const DinBstBlock *blk = &b->blocks[bi];
-	int D = b->D, nq = n - r0;
+	int D = b->D, nq = n - r0, n_att = (probs ? nq - 1 : nq) - (n - n_valid), step;
 	float *x = s + p->x, *xq = x, *xk = x, *qkv = s + p->qkv, *att = s + p->att;
-	float *proj = s + p->proj, *y = s + p->y, *in_q, *in_k;
+	float *in_q, *in_k;
 
 	if (blk->pe_q != NULL) {
 		/* DeepCTR re-adds its own position tables, x sqrt(D), at every block */
@@ -185,47 +245,43 @@ run_block(const DinModel *m, const BstPlan *p, float *s, int bi, int n, int n_va
 	}
 	if (n_pre > 0)
 		memcpy(qkv, s + p->qkv_h, sizeof(float) * (size_t)n_pre * 3 * D);
-	project(blk, D, in_q + (size_t)n_pre * D,
-	        in_k == in_q ? in_q + (size_t)n_pre * D : in_k + (size_t)n_pre * D, n_valid - n_pre,
-	        qkv + (size_t)n_pre * 3 * D, proj);
+	if (project_rows(blk, D, in_q + (size_t)n_pre * D, in_k + (size_t)n_pre * D, n_valid - n_pre,
+	                 qkv + (size_t)n_pre * 3 * D, s + p->proj, poll))
+		return 1;
 
 	/* attention of the needed query rows; the last row alone when its weights are wanted */
-	nn_mha(qkv + (size_t)r0 * 3 * D, 3 * D, (probs ? nq - 1 : nq) - (n - n_valid), qkv + D, 3 * D,
-	       qkv + 2 * D, 3 * D, n_valid, D, b->heads, NULL, att, NULL, s + p->mwork);
+	step = poll_rows(2.0 * n_valid * D);
+	for (int i = 0; i < n_att; i += step) {
+		int k = min_int(step, n_att - i);
+
+		nn_mha(qkv + (size_t)(r0 + i) * 3 * D, 3 * D, k, qkv + D, 3 * D, qkv + 2 * D, 3 * D,
+		       n_valid, D, b->heads, NULL, att + (size_t)i * D, NULL, s + p->mwork);
+		if (poll_stop(poll, 2.0 * k * n_valid * D))
+			return 1;
+	}
 	memset(att + (size_t)(n_valid - r0) * D, 0, sizeof(float) * (n - n_valid) * D);
 	if (probs)
 		nn_mha(qkv + (size_t)(n - 1) * 3 * D, 3 * D, 1, qkv + D, 3 * D, qkv + 2 * D, 3 * D, n, D,
 		       b->heads, NULL, att + (size_t)(nq - 1) * D, probs, s + p->mwork);
-	if (blk->wo != NULL) {
-		nn_linear(att, nq, D, D, blk->wo, blk->bo, proj);
-		memcpy(att, proj, sizeof(float) * nq * D);
-	}
-	for (size_t i = 0; i < (size_t)nq * D; i++)
-		y[i] = att[i] + xq[(size_t)r0 * D + i];
-	if (!b->pre_norm)
-		layer_norm(y, nq, D, blk->ln1_w, blk->ln1_b, b->eps);
 
-	/* feed-forward */
-	if (b->pre_norm) {
-		memcpy(proj, y, sizeof(float) * nq * D);
-		layer_norm(proj, nq, D, blk->ln2_w, blk->ln2_b, b->eps);
-		nn_layer(&blk->ffn1, proj, nq, s + p->h);
-	} else
-		nn_layer(&blk->ffn1, y, nq, s + p->h);
-	nn_layer_product(&blk->ffn2, s + p->h, nq, att);
-	for (size_t i = 0; i < (size_t)nq * D; i++)
-		y[i] += att[i];
-	if (!b->pre_norm)
-		layer_norm(y, nq, D, blk->ln2_w, blk->ln2_b, b->eps);
+	step = poll_rows((double)D * (D + 2 * p->F));
+	for (int i = 0; i < nq; i += step) {
+		int k = min_int(step, nq - i);
+
+		finish_rows(b, blk, p, s, xq + (size_t)r0 * D, i, k);
+		if (poll_stop(poll, (double)k * D * (D + 2 * p->F)))
+			return 1;
+	}
+	return 0;
 }
 
 /*
  * All blocks over the n rows in s + p->x, the first n_valid of them behaviours (or the target);
- * the result in s + p->x, rows [r_last, n).
+ * the result in s + p->x, rows [r_last, n). Nonzero when poll said stop.
  */
-static void
+static int
 run_blocks(const DinModel *m, const BstPlan *p, float *s, int n, int n_valid, int T, int n_pre,
-           float *probs)
+           float *probs, Poll *poll)
 {
 	const DinBst *b = m->bst;
 
@@ -233,9 +289,12 @@ run_blocks(const DinModel *m, const BstPlan *p, float *s, int n, int n_valid, in
 		int last = bi == b->n_blocks - 1;
 		int r0 = last && b->readout == DIN_BST_READ_TARGET ? n - 1 : 0;
 
-		run_block(m, p, s, bi, n, n_valid, T, r0, bi == 0 ? n_pre : 0, last ? probs : NULL);
+		if (run_block(m, p, s, bi, n, n_valid, T, r0, bi == 0 ? n_pre : 0, last ? probs : NULL,
+		              poll))
+			return 1;
 		memcpy(s + p->x + (size_t)r0 * b->D, s + p->y, sizeof(float) * (n - r0) * b->D);
 	}
+	return 0;
 }
 
 /* DIN pooling (DeepCTR's attention read-out) of candidate q over the T outputs rows. */
@@ -281,6 +340,17 @@ pool(const DinModel *m, const BstPlan *p, float *s, const float *q, const float 
 		memcpy(w, score, sizeof(float) * T);
 }
 
+/* Multiply-adds of pool() per behaviour row. */
+static double
+pool_row_work(const DinModel *m)
+{
+	double work = 6.0 * m->E; /* the unit's input row, the dot, the pooling */
+
+	for (int l = 0; l < m->att_n_layers; l++)
+		work += (double)m->att_layers[l].in * m->att_layers[l].out;
+	return work;
+}
+
 static void
 mean_rows(const float *x, int n, int D, float *u)
 {
@@ -297,10 +367,11 @@ mean_rows(const float *x, int n, int D, float *u)
  * holding row pad_row of each behaviour table (post-padding; config_bst.c admits only
  * slot-start positions). A padded row attends to nothing, so its output depends on its slot
  * alone; it is recomputed per request, once, as nothing here depends on the candidate.
+ * Returns early when poll says stop.
  */
-static DinStatus
+static void
 mean_all(const DinModel *m, const BstPlan *p, float *s, int T, int C, float *interest,
-         float *weights)
+         float *weights, Poll *poll)
 {
 	const DinBst *b = m->bst;
 	int D = b->D, W = m->max_len;
@@ -316,18 +387,20 @@ mean_all(const DinModel *m, const BstPlan *p, float *s, int T, int C, float *int
 	/* slots as in a full window: with align start, row t of W sits at slot t */
 	for (int t = T; t < W; t++)
 		sequence_row(b, m->E, pad, W, t, 0.0, s + p->x + (size_t)t * D);
-	run_blocks(m, p, s, W, T, W, 0, NULL);
+	if (run_blocks(m, p, s, W, T, W, 0, NULL, poll))
+		return;
 	for (int c = 0; c < C; c++) {
 		mean_rows(s + p->x, W, D, interest + (size_t)c * D);
 		for (int t = 0; weights && t < T; t++)
 			weights[(size_t)c * T + t] = 1.0f / (float)W;
+		if (poll_stop(poll, (double)W * D + T))
+			return;
 	}
-	return DIN_OK;
 }
 
 DinStatus
 bst_interest(const DinModel *m, const DinRequest *req, const float *keys, int T,
-             const float *queries, int C, float *work, float *interest, float *weights,
+             const float *queries, int C, float *work, float *interest, float *weights, Poll *poll,
              DinError *err)
 {
 	const DinBst *b = m->bst;
@@ -349,13 +422,18 @@ bst_interest(const DinModel *m, const DinRequest *req, const float *keys, int T,
 		sequence_row(b, E, keys + (size_t)t * E, T, t,
 		             times ? (double)(req->at - times[t]) / 1e6 : 0.0, s + p.xh + (size_t)t * D);
 
-	if (b->readout == DIN_BST_READ_MEAN_ALL)
-		return mean_all(m, &p, s, T, C, interest, weights);
+	if (b->readout == DIN_BST_READ_MEAN_ALL) {
+		mean_all(m, &p, s, T, C, interest, weights, poll);
+		return DIN_OK;
+	}
 	if (!b->target) {
+		double readout_work =
+		    (double)T * (b->readout == DIN_BST_READ_ATTENTION ? pool_row_work(m) : D + 1);
+
 		/* nothing in the blocks depends on the candidate: run them once */
 		memcpy(s + p.x, s + p.xh, sizeof(float) * T * D);
-		if (T > 0)
-			run_blocks(m, &p, s, T, T, T, 0, NULL);
+		if (T > 0 && run_blocks(m, &p, s, T, T, T, 0, NULL, poll))
+			return DIN_OK;
 		for (int c = 0; c < C; c++) {
 			float *u = interest + (size_t)c * D, *w = weights ? weights + (size_t)c * T : NULL;
 
@@ -368,6 +446,8 @@ bst_interest(const DinModel *m, const DinRequest *req, const float *keys, int T,
 				for (int t = 0; w && t < T; t++)
 					w[t] = 1.0f / (float)T;
 			}
+			if (poll_stop(poll, readout_work))
+				return DIN_OK;
 		}
 		return DIN_OK;
 	}
@@ -382,7 +462,8 @@ bst_interest(const DinModel *m, const DinRequest *req, const float *keys, int T,
 			memcpy(in, s + p.xh, sizeof(float) * T * D);
 			layer_norm(in, T, D, blk->ln1_w, blk->ln1_b, b->eps);
 		}
-		project(blk, D, in, in, T, s + p.qkv_h, s + p.proj);
+		if (project_rows(blk, D, in, in, T, s + p.qkv_h, s + p.proj, poll))
+			return DIN_OK;
 	}
 	for (int c = 0; c < C; c++) {
 		float *u = interest + (size_t)c * D;
@@ -390,13 +471,16 @@ bst_interest(const DinModel *m, const DinRequest *req, const float *keys, int T,
 
 		memcpy(s + p.x, s + p.xh, sizeof(float) * T * D);
 		sequence_row(b, E, queries + (size_t)c * E, T, T, 0.0, s + p.x + (size_t)T * D);
-		run_blocks(m, &p, s, n, n, T, T, weights ? s + p.probs : NULL);
+		if (run_blocks(m, &p, s, n, n, T, T, weights ? s + p.probs : NULL, poll))
+			return DIN_OK;
 		if (b->readout == DIN_BST_READ_TARGET)
 			memcpy(u, s + p.x + (size_t)T * D, sizeof(float) * D);
 		else
 			mean_rows(s + p.x, n, D, u);
 		if (weights)
 			memcpy(weights + (size_t)c * T, s + p.probs, sizeof(float) * T);
+		if (poll_stop(poll, (double)n * D))
+			return DIN_OK;
 	}
 	return DIN_OK;
 }

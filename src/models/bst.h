@@ -6,6 +6,7 @@
 #define DIN_BST_H
 
 #include "model.h"
+#include "poll.h"
 
 #define DIN_BST_MAX_POSITIONS 4
 #define DIN_BST_MAX_BOUNDARIES 256
@@ -60,9 +61,10 @@ size_t bst_scratch_floats(const DinModel *m, int n_cand);
  * weights (may be NULL) receives [C, T]: the target row's attention over the behaviours in the
  * last block, averaged over heads (target appended), the pooling weights (readout attention),
  * 1/T (history-only mean) or 1/max_len (mean_all). Fails only when a time-gap model gets no times.
+ * Returns early, with nothing usable, when poll says stop.
  */
 DinStatus bst_interest(const DinModel *m, const DinRequest *req, const float *keys, int T,
                        const float *queries, int C, float *work, float *interest, float *weights,
-                       DinError *err);
+                       Poll *poll, DinError *err);
 
 #endif

@@ -13,7 +13,7 @@
 
 #include <string.h>
 
-/* Rows of the attention unit's buffers: a whole history, several candidates when they fit. */
+/* Rows of the attention unit's buffers: several candidates when they fit, else pieces of keys. */
 #define UNIT_ROWS 2048
 
 typedef struct DienPlan {
@@ -34,7 +34,7 @@ plan(const DinModel *m, int C, DienPlan *p)
 	p->C = C;
 	for (int l = 0; l < m->att_n_layers; l++)
 		wmax = max_int(wmax, m->att_layers[l].out);
-	p->unit_rows = max_int(M, (long)C * M < UNIT_ROWS ? C * M : UNIT_ROWS);
+	p->unit_rows = (long)C * M < UNIT_ROWS ? C * M : UNIT_ROWS;
 	p->xp = take(&at, (size_t)M * 3 * H);
 	p->states = take(&at, (size_t)M * H);
 	p->states2 = take(&at, (size_t)M * H);
@@ -66,13 +66,15 @@ dien_scratch_floats(const DinModel *m, int n_cand)
 	return p.total;
 }
 
-/* states[T, H] of a plain GRU over x[T, in], from the zero state. */
-static void
-run_gru(const DinGru *g, const float *x, int T, float *xp, float *states, float *work)
+/* states[T, H] of a plain GRU over x[T, in], from the zero state; nonzero when poll said stop. */
+static int
+run_gru(const DinGru *g, const float *x, int T, float *xp, float *states, float *work, Poll *poll)
 {
 	int H = g->hidden;
 
 	gru_input(g, x, T, 1, xp);
+	if (poll_stop(poll, (double)T * g->in * 3 * H))
+		return 1;
 	for (int t = 0; t < T; t++) {
 		float *h = states + (size_t)t * H;
 
@@ -81,7 +83,10 @@ run_gru(const DinGru *g, const float *x, int T, float *xp, float *states, float 
 		else
 			memcpy(h, h - H, sizeof(float) * H);
 		gru_step(g, DIN_GATE_PLAIN, xp + (size_t)t * 3 * H, 0, NULL, 1, h, work);
+		if (poll_stop(poll, 3.0 * H * (H + 2)))
+			return 1;
 	}
+	return 0;
 }
 
 /* The query of each candidate: its target vector, or the projection (DIEN repo's f1 + PReLU). */
@@ -96,25 +101,35 @@ queries_of(const DinModel *m, const DienPlan *p, float *s, const float *targets)
 	return s + p->query;
 }
 
-/* Raw scores[C, T] of the unit on [q, h_t, q - h_t, q * h_t], its first layer split. */
-static void
-unit_scores(const DinModel *m, const DienPlan *p, float *s, const float *q, const float *h, int T)
+/*
+ * Raw scores[C, T] of the unit on [q, h_t, q - h_t, q * h_t], its first layer split; nonzero
+ * when poll said stop.
+ */
+static int
+unit_scores(const DinModel *m, const DienPlan *p, float *s, const float *q, const float *h, int T,
+            Poll *poll)
 {
 	int H = p->H, chunk = max_int(1, p->unit_rows / T);
 	float *scores = s + p->scores;
 
 	din_unit_keys(m, h, T, s + p->hk, s + p->tmp);
+	if (poll_stop(poll, (double)T * H * m->att_layers[0].out))
+		return 1;
 	for (int c0 = 0; c0 < p->C; c0 += chunk) {
 		int nc = p->C - c0 < chunk ? p->C - c0 : chunk;
 
-		din_unit_scores(m, q + (size_t)c0 * H, nc, h, s + p->hk, T, s + p->hq, s + p->tmp,
-		                s + p->unit_a, s + p->unit_b, scores + (size_t)c0 * T);
+		if (din_unit_scores(m, q + (size_t)c0 * H, nc, h, s + p->hk, T, p->unit_rows, s + p->hq,
+		                    s + p->tmp, s + p->unit_a, s + p->unit_b, scores + (size_t)c0 * T,
+		                    poll))
+			return 1;
 	}
+	return 0;
 }
 
-/* Attention weights[C, T] of every candidate over the states h[T, H]. */
-static void
-attend(const DinModel *m, const DienPlan *p, float *s, const float *targets, const float *h, int T)
+/* Attention weights[C, T] of every candidate over the states h[T, H]; nonzero on a stop. */
+static int
+attend(const DinModel *m, const DienPlan *p, float *s, const float *targets, const float *h, int T,
+       Poll *poll)
 {
 	int H = p->H, C = p->C;
 	float *scores = s + p->scores;
@@ -124,19 +139,25 @@ attend(const DinModel *m, const DienPlan *p, float *s, const float *targets, con
 		float *we = s + p->query;
 
 		nn_linear(targets, C, m->E, H, m->dien_bilinear, NULL, we);
-		for (int c = 0; c < C; c++)
+		for (int c = 0; c < C; c++) {
 			for (int t = 0; t < T; t++)
 				scores[(size_t)c * T + t] = nn_dot(h + (size_t)t * H, we + (size_t)c * H, H);
-	} else
-		unit_scores(m, p, s, queries_of(m, p, s, targets), h, T);
-	if (m->att_softmax)
-		for (int c = 0; c < C; c++)
-			nn_softmax(scores + (size_t)c * T, T);
+			if (poll_stop(poll, (double)T * H))
+				return 1;
+		}
+	} else if (unit_scores(m, p, s, queries_of(m, p, s, targets), h, T, poll))
+		return 1;
+	for (int c = 0; c < C && m->att_softmax; c++) {
+		nn_softmax(scores + (size_t)c * T, T);
+		if (poll_stop(poll, (double)T * POLL_EXP))
+			return 1;
+	}
+	return 0;
 }
 
 void
 dien_interest(const DinModel *m, const float *keys, int T, const float *queries, int C, float *work,
-              float *interest, float *weights)
+              float *interest, float *weights, Poll *poll)
 {
 	const DinGru *ex = &m->dien_extractor, *ev = &m->dien_evolution;
 	DienPlan p;
@@ -150,15 +171,17 @@ dien_interest(const DinModel *m, const float *keys, int T, const float *queries,
 	memset(interest, 0, sizeof(float) * (size_t)C * H);
 	if (T == 0)
 		return;
-	run_gru(ex, keys, T, s + p.xp, states, gwork);
+	if (run_gru(ex, keys, T, s + p.xp, states, gwork, poll))
+		return;
 
 	if (m->dien_evo == DIN_EVO_GRU_POOLING) {
 		/* GRU -> GRU -> attention pooling: the second GRU is history-only too */
 		float *states2 = s + p.states2;
 
-		run_gru(ev, states, T, s + p.xp, states2, gwork);
-		attend(m, &p, s, queries, states2, T);
-		for (int c = 0; c < C; c++)
+		if (run_gru(ev, states, T, s + p.xp, states2, gwork, poll) ||
+		    attend(m, &p, s, queries, states2, T, poll))
+			return;
+		for (int c = 0; c < C; c++) {
 			for (int t = 0; t < T; t++) {
 				float w = scores[(size_t)c * T + t];
 				const float *ht = states2 + (size_t)t * H;
@@ -167,12 +190,18 @@ dien_interest(const DinModel *m, const float *keys, int T, const float *queries,
 				for (int j = 0; j < H; j++)
 					u[j] += w * ht[j];
 			}
+			if (poll_stop(poll, (double)T * H))
+				return;
+		}
 	} else {
 		float *acol = s + p.acol, *xp = s + p.xp;
 
-		attend(m, &p, s, queries, states, T);
+		if (attend(m, &p, s, queries, states, T, poll))
+			return;
 		/* AIGRU scales the input a_t h_t; its product is linear, so scale x W^T per candidate */
 		gru_input(ev, states, T, m->dien_evo != DIN_EVO_AIGRU, xp);
+		if (poll_stop(poll, (double)T * H * 3 * H))
+			return;
 		if (m->dien_evo == DIN_EVO_AIGRU)
 			gru_input_bias(ev, s + p.bias);
 		for (int t = 0; t < T; t++) {
@@ -189,6 +218,8 @@ dien_interest(const DinModel *m, const float *keys, int T, const float *queries,
 				gru_step(ev, DIN_GATE_PLAIN, cx, 3 * H, NULL, C, interest, gwork);
 			} else
 				gru_step(ev, m->dien_gate, xt, 0, acol, C, interest, gwork);
+			if (poll_stop(poll, 3.0 * C * H * (H + 3)))
+				return;
 		}
 	}
 	if (weights)

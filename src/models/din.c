@@ -12,6 +12,7 @@
 #include "bst.h"
 #include "din_unit.h"
 #include "scratch.h"
+#include "poll.h"
 #include "../nn/linear_strided.h"
 #include "../nn/rowops.h"
 
@@ -23,8 +24,9 @@
 /*
  * Pairs per attention chunk and candidates per tower chunk: enough rows to fill the kernel's
  * 6-row tiles, few enough that a chunk's activations stay in L2 between layers (1000
- * candidates' tower activations in one piece were 2 MB). Rows are independent, so chunking
- * changes no bit of any score.
+ * candidates' tower activations in one piece were 2 MB) and that a poll comes soon (a longer
+ * history goes in pieces of keys). Rows are independent, so chunking changes no bit of any
+ * score.
  */
 #define PAIR_ROWS 512
 #define TOWER_ROWS 96
@@ -32,7 +34,7 @@
 /* Offsets (in floats) of every scratch buffer, for a given model and candidate count. */
 typedef struct Plan {
 	int n_cand;
-	int pair_cap;  /* rows of the pair buffers: >= max_len, so one candidate always fits */
+	int pair_cap;  /* rows of the pair buffers */
 	int chunk_cap; /* most candidates of one chunk */
 	int pair_w;    /* width of the pair buffers */
 	size_t keys, queries, item_bias, context, hist_sum, hist_mean, dense, pooled, interest, dien;
@@ -61,9 +63,8 @@ make_plan(const DinModel *m, int n_cand, Plan *p)
 		for (int l = 0; l < m->att_n_layers; l++)
 			att_max = max_int(att_max, m->att_layers[l].out);
 		u1 = m->att_n_layers > 0 ? m->att_layers[0].out : 0;
-		p->pair_cap = max_int(
-		    m->max_len,
-		    (int)((long)n_cand * m->max_len < PAIR_ROWS ? (long)n_cand * m->max_len : PAIR_ROWS));
+		p->pair_cap =
+		    (int)((long)n_cand * m->max_len < PAIR_ROWS ? (long)n_cand * m->max_len : PAIR_ROWS);
 		p->chunk_cap = min_int(n_cand, p->pair_cap);
 		p->pair_w = max_int(E, att_max);
 		p->pooled = take(&at, (size_t)n_cand * E);
@@ -74,7 +75,8 @@ make_plan(const DinModel *m, int n_cand, Plan *p)
 		p->tmp = take(&at, (size_t)max_int(m->max_len, p->chunk_cap) * u1);
 		p->pair_a = take(&at, (size_t)p->pair_cap * p->pair_w);
 		p->pair_b = take(&at, (size_t)p->pair_cap * p->pair_w);
-		p->att_score = take(&at, p->pair_cap);
+		/* a chunk's scores: several candidates' pairs, or one candidate's whole history */
+		p->att_score = take(&at, max_int(p->pair_cap, m->max_len));
 	}
 	if (m->arch == DIN_ARCH_DIEN) {
 		p->interest = take(&at, (size_t)n_cand * m->att_width);
@@ -251,17 +253,19 @@ check_request(const DinModel *m, const DinRequest *req, DinError *err)
 
 /*
  * Attention weights of candidates [c0, c0+nc) over the T kept behaviours, pooled into
- * pooled[c] = sum_t w_t k_t; weights (if not NULL) receives w.
+ * pooled[c] = sum_t w_t k_t; weights (if not NULL) receives w. Nonzero when poll said stop.
  */
-static void
-attention_chunk(const DinModel *m, const Plan *p, float *s, int c0, int nc, int T, float *weights)
+static int
+attention_chunk(const DinModel *m, const Plan *p, float *s, int c0, int nc, int T, float *weights,
+                Poll *poll)
 {
 	int E = m->E;
 	float *score = s + p->att_score;
 	const float *keys = s + p->keys;
 
-	din_unit_scores(m, s + p->queries + (size_t)c0 * E, nc, keys, s + p->hk, T, s + p->hq,
-	                s + p->tmp, s + p->pair_a, s + p->pair_b, score);
+	if (din_unit_scores(m, s + p->queries + (size_t)c0 * E, nc, keys, s + p->hk, T, p->pair_cap,
+	                    s + p->hq, s + p->tmp, s + p->pair_a, s + p->pair_b, score, poll))
+		return 1;
 	if (m->att_scale) {
 		float inv = 1.0f / sqrtf((float)E);
 
@@ -278,11 +282,15 @@ attention_chunk(const DinModel *m, const Plan *p, float *s, int c0, int nc, int 
 			memcpy(weights + (size_t)(c0 + c) * T, w, sizeof(float) * T);
 		nn_rows_pool(u, w, keys, T, E);
 	}
+	return poll_stop(poll, (double)nc * T * (E + POLL_EXP));
 }
 
-/* The pooled interest of every candidate into s + p->interest (zero before output on T = 0). */
+/*
+ * The pooled interest of every candidate into s + p->interest (zero before output on T = 0);
+ * returns early when poll says stop.
+ */
 static void
-attention(const DinModel *m, const Plan *p, float *s, int T, float *weights)
+attention(const DinModel *m, const Plan *p, float *s, int T, float *weights, Poll *poll)
 {
 	int E = m->E, C = p->n_cand;
 	float *pooled = s + p->pooled;
@@ -293,8 +301,11 @@ attention(const DinModel *m, const Plan *p, float *s, int T, float *weights)
 		int chunk = min_int(C, max_int(1, p->pair_cap / T));
 
 		din_unit_keys(m, s + p->keys, T, s + p->hk, s + p->tmp);
+		if (poll_stop(poll, (double)T * E * m->att_layers[0].out))
+			return;
 		for (int c0 = 0; c0 < C; c0 += chunk)
-			attention_chunk(m, p, s, c0, min_int(chunk, C - c0), T, weights);
+			if (attention_chunk(m, p, s, c0, min_int(chunk, C - c0), T, weights, poll))
+				return;
 	}
 	if (m->att_output_bn.n > 0)
 		nn_batchnorm(&m->att_output_bn, pooled, C);
@@ -371,9 +382,14 @@ head(const DinModel *m, const float *h, float item_bias)
 	}
 }
 
-static void
-tower(const DinModel *m, const Plan *p, float *s, double *scores)
+/* Nonzero when poll said stop. */
+static int
+tower(const DinModel *m, const Plan *p, float *s, double *scores, Poll *poll)
 {
+	double row_work = (double)m->head_in * 2;
+
+	for (int l = 0; l < m->n_tower; l++)
+		row_work += (double)m->tower[l].in * m->tower[l].out;
 	for (int c0 = 0; c0 < p->n_cand; c0 += TOWER_ROWS) {
 		int C = min_int(TOWER_ROWS, p->n_cand - c0), width = m->tower_in;
 		float *cur = s + p->tower_x, *next = s + p->tower_a;
@@ -390,10 +406,16 @@ tower(const DinModel *m, const Plan *p, float *s, double *scores)
 		}
 		for (int c = 0; c < C; c++)
 			scores[c0 + c] = head(m, cur + (size_t)c * width, s[p->item_bias + c0 + c]);
+		if (poll_stop(poll, C * row_work))
+			return 1;
 	}
+	return 0;
 }
 
-/* Keys of the kept behaviours, their sum and mean. */
+/*
+ * Keys of the kept behaviours, their sum and mean. No poll: at most DIN_MAX_LEN_LIMIT lookups,
+ * about a millisecond even when each misses the cache.
+ */
 static DinStatus
 gather_history(const DinModel *m, const Plan *p, float *s, const int64_t *hist, int T,
                DinError *err)
@@ -454,6 +476,7 @@ din_model_score(const DinModel *m, const DinRequest *req, float *scratch, double
 {
 	int T = min_int(req->history_len, m->max_len);
 	Plan p;
+	Poll poll = {.interrupted = req->interrupted, .arg = req->interrupted_arg};
 	DinStatus st;
 
 	if ((st = check_request(m, req, err)) != DIN_OK)
@@ -468,26 +491,28 @@ din_model_score(const DinModel *m, const DinRequest *req, float *scratch, double
 	if ((st = gather_request(m, &p, scratch, req, err)) != DIN_OK)
 		return st;
 	if (m->arch == DIN_ARCH_DIN)
-		attention(m, &p, scratch, T, weights);
+		attention(m, &p, scratch, T, weights, &poll);
 	else if (m->arch == DIN_ARCH_DSIN) {
 		st = dsin_interest(m, scratch + p.keys,
 		                   req->history_time ? req->history_time + (req->history_len - T) : NULL, T,
 		                   req->at, scratch + p.queries, req->n_candidates, scratch + p.dien,
-		                   scratch + p.interest, weights, err);
+		                   scratch + p.interest, weights, &poll, err);
 		if (st != DIN_OK)
 			return st;
 	} else if (m->arch == DIN_ARCH_BST) {
 		st = bst_interest(m, req, scratch + p.keys, T, scratch + p.queries, req->n_candidates,
-		                  scratch + p.dien, scratch + p.interest, weights, err);
+		                  scratch + p.dien, scratch + p.interest, weights, &poll, err);
 		if (st != DIN_OK)
 			return st;
 	} else if (m->arch == DIN_ARCH_DIEN)
 		dien_interest(m, scratch + p.keys, T, scratch + p.queries, req->n_candidates,
-		              scratch + p.dien, scratch + p.interest, weights);
+		              scratch + p.dien, scratch + p.interest, weights, &poll);
 	else if (weights != NULL)
 		for (size_t i = 0; i < (size_t)req->n_candidates * T; i++)
 			weights[i] = 1.0f / (float)T;
-	tower(m, &p, scratch, scores);
+	/* an architecture that was told to stop returns early: the tower then does not run */
+	if (poll.stop || tower(m, &p, scratch, scores, &poll))
+		return din_fail(err, DIN_EINTERRUPTED, NULL, "scoring was interrupted");
 	/* finite but huge weights can overflow float: Inf - Inf is NaN, never a probability */
 	for (int c = 0; c < req->n_candidates; c++)
 		if (!(scores[c] >= 0.0 && scores[c] <= 1.0))

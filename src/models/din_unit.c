@@ -55,9 +55,9 @@ first_layer(const DinModel *m, const float *q, int nc, const float *keys, const 
 	nn_activate(&act, a, nc * T);
 }
 
-void
-din_unit_scores(const DinModel *m, const float *q, int nc, const float *keys, const float *hk,
-                int T, float *hq, float *tmp, float *buf_a, float *buf_b, float *scores)
+static void
+unit_piece(const DinModel *m, const float *q, int nc, const float *keys, const float *hk, int T,
+           float *hq, float *tmp, float *buf_a, float *buf_b, float *scores)
 {
 	float *cur = buf_a, *other = buf_b;
 	int width = m->att_layers[0].out;
@@ -73,4 +73,34 @@ din_unit_scores(const DinModel *m, const float *q, int nc, const float *keys, co
 		width = m->att_layers[l].out;
 	}
 	nn_rows_dot(scores, cur, nc * T, width, m->att_out_weight, m->att_out_bias);
+}
+
+int
+din_unit_scores(const DinModel *m, const float *q, int nc, const float *keys, const float *hk,
+                int T, int rows, float *hq, float *tmp, float *buf_a, float *buf_b, float *scores,
+                Poll *poll)
+{
+	int W = m->att_layers[0].in / 4, U = m->att_layers[0].out;
+	int piece = nc == 1 ? rows : T; /* rows are independent: pieces change no bit */
+
+	for (int t0 = 0; t0 < T; t0 += piece) {
+		int n = T - t0 < piece ? T - t0 : piece;
+
+		unit_piece(m, q, nc, keys + (size_t)t0 * W, hk + (size_t)t0 * U, n, hq, tmp, buf_a, buf_b,
+		           scores + t0);
+		if (poll_stop(poll, (double)nc * n * din_unit_pair_work(m)))
+			return 1;
+	}
+	return 0;
+}
+
+double
+din_unit_pair_work(const DinModel *m)
+{
+	const DinLayer *l = m->att_layers;
+	double work = (double)(l[0].in / 4) * l[0].out; /* only (q*k) Wp^T is per pair */
+
+	for (int i = 1; i < m->att_n_layers; i++)
+		work += (double)l[i].in * l[i].out;
+	return work + l[m->att_n_layers - 1].out;
 }

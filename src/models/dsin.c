@@ -11,8 +11,15 @@
 
 #include <string.h>
 
+/*
+ * Rows (candidate, session) of one pass through a unit: enough for the kernels, few enough
+ * that a poll comes soon whatever the number of candidates. Rows are independent, so the
+ * pieces change no bit.
+ */
+#define UNIT_ROWS 2048
+
 typedef struct DsinPlan {
-	int K, T, E, W, Hl, C, unit_rows, unit_w;
+	int K, T, E, W, Hl, C, unit_cands, unit_w;
 	size_t x, sa_out, sa_work, interest, pad, lin, fw, bw, lwork, inter, scores, qproj, unit_a,
 	    unit_b, total;
 } DsinPlan;
@@ -35,7 +42,7 @@ plan(const DinModel *m, int C, DsinPlan *p)
 	for (int u = 0; u < 2; u++)
 		for (int l = 0; l < d->unit[u].n_layers; l++)
 			p->unit_w = max_int(p->unit_w, d->unit[u].layers[l].out);
-	p->unit_rows = C * K;
+	p->unit_cands = min_int(C, max_int(1, UNIT_ROWS / max_int(K, 1)));
 	p->x = take(&at, (size_t)T * E);
 	p->sa_out = take(&at, (size_t)T * E);
 	p->sa_work = take(&at, self_attention_work_floats(&d->sa));
@@ -48,8 +55,8 @@ plan(const DinModel *m, int C, DsinPlan *p)
 	p->inter = take(&at, (size_t)K * max_int(p->W, 1));
 	p->scores = take(&at, (size_t)C * K);
 	p->qproj = take(&at, (size_t)C * max_int(E, p->W));
-	p->unit_a = take(&at, (size_t)p->unit_rows * p->unit_w);
-	p->unit_b = take(&at, (size_t)p->unit_rows * p->unit_w);
+	p->unit_a = take(&at, (size_t)p->unit_cands * K * p->unit_w);
+	p->unit_b = take(&at, (size_t)p->unit_cands * K * p->unit_w);
 	p->total = at;
 }
 
@@ -76,7 +83,10 @@ padding_vector(const DinModel *m, float *pad)
 	}
 }
 
-/* I_k of session k (len rows of keys starting at rows, the rest padding) into out[E]. */
+/*
+ * I_k of session k (len rows of keys starting at rows, the rest padding) into out[E]. A session
+ * holds at most DSIN_MAX_SESSION_LEN rows: one is a few milliseconds at most between polls.
+ */
 static void
 session_interest(const DinModel *m, const DsinPlan *p, float *s, int k, const float *rows, int len,
                  float *out)
@@ -152,16 +162,12 @@ interacting(const DinModel *m, const DsinPlan *p, float *s, int steps)
 	}
 }
 
-/*
- * Weights scores[C, K] of unit u over keys[K, kw] for the candidates' queries[C, E], normalized
- * over the n valid sessions, and the pooled out[c] = sum_k w_ck key_k (row stride ostride).
- */
+/* Raw scores[C, K] of unit u over keys[K, kw] for the queries[C, E]. */
 static void
-unit_pool(const DinDsinUnit *u, const DsinPlan *p, float *s, const float *keys, int n,
-          const float *queries, float *out, int ostride)
+unit_scores(const DinDsinUnit *u, const DsinPlan *p, float *s, const float *keys,
+            const float *queries, int C, float *scores)
 {
-	int C = p->C, K = p->K, E = p->E, kw = u->key_w;
-	float *scores = s + p->scores;
+	int K = p->K, E = p->E, kw = u->key_w;
 
 	if (u->bilinear) {
 		float *wq = s + p->qproj;
@@ -198,24 +204,48 @@ unit_pool(const DinDsinUnit *u, const DsinPlan *p, float *s, const float *keys, 
 		for (int i = 0; i < C * K; i++)
 			scores[i] = nn_dot(cur + (size_t)i * width, u->out_w, width) + u->out_b;
 	}
-	for (int c = 0; c < C; c++) {
-		float *w = scores + (size_t)c * K, *o = out + (size_t)c * ostride;
+}
 
-		/* DeepCTR's masked softmax: with no valid session every score ties, so 1/K each */
-		for (int k = n; k < K; k++)
-			w[k] = u->softmax ? DIN_ATT_MASKED : 0.0f;
-		if (u->softmax)
-			nn_softmax(w, K);
-		memset(o, 0, sizeof(float) * kw);
-		for (int k = 0; k < K; k++)
-			for (int j = 0; j < kw; j++)
-				o[j] += w[k] * keys[(size_t)k * kw + j];
+/*
+ * Weights scores[C, K] of unit u over keys[K, kw] for the candidates' queries[C, E], normalized
+ * over the n valid sessions, and the pooled out[c] = sum_k w_ck key_k (row stride ostride), in
+ * pieces of candidates; nonzero when poll said stop.
+ */
+static int
+unit_pool(const DinDsinUnit *u, const DsinPlan *p, float *s, const float *keys, int n,
+          const float *queries, float *out, int ostride, Poll *poll)
+{
+	int K = p->K, E = p->E, kw = u->key_w;
+	double row_work = u->bilinear ? (double)kw * (E + 2) : 4.0 * E + kw;
+
+	for (int l = 0; !u->bilinear && l < u->n_layers; l++)
+		row_work += (double)u->layers[l].in * u->layers[l].out + u->layers[l].out;
+	for (int c0 = 0; c0 < p->C; c0 += p->unit_cands) {
+		int nc = min_int(p->unit_cands, p->C - c0);
+
+		unit_scores(u, p, s, keys, queries + (size_t)c0 * E, nc, s + p->scores + (size_t)c0 * K);
+		for (int c = c0; c < c0 + nc; c++) {
+			float *w = s + p->scores + (size_t)c * K, *o = out + (size_t)c * ostride;
+
+			/* DeepCTR's masked softmax: with no valid session every score ties, so 1/K each */
+			for (int k = n; k < K; k++)
+				w[k] = u->softmax ? DIN_ATT_MASKED : 0.0f;
+			if (u->softmax)
+				nn_softmax(w, K);
+			memset(o, 0, sizeof(float) * kw);
+			for (int k = 0; k < K; k++)
+				for (int j = 0; j < kw; j++)
+					o[j] += w[k] * keys[(size_t)k * kw + j];
+		}
+		if (poll_stop(poll, nc * K * row_work))
+			return 1;
 	}
+	return 0;
 }
 
 DinStatus
 dsin_interest(const DinModel *m, const float *keys, const int64_t *time, int T, int64_t at,
-              const float *queries, int C, float *work, float *interest, float *weights,
+              const float *queries, int C, float *work, float *interest, float *weights, Poll *poll,
               DinError *err)
 {
 	const DinDsin *d = m->dsin;
@@ -233,15 +263,22 @@ dsin_interest(const DinModel *m, const float *keys, const int64_t *time, int T, 
 	if (T > 0 && (st = din_sessions(&d->rule, time, T, at, start, len, &n, err)) != DIN_OK)
 		return st;
 	padding_vector(m, s + p.pad);
-	for (int k = 0; k < p.K; k++)
+	for (int k = 0; k < p.K; k++) {
 		session_interest(m, &p, s, k, k < n ? keys + (size_t)start[k] * E : NULL,
 		                 k < n ? len[k] : 0, s + p.interest + (size_t)k * E);
+		if (poll_stop(poll, (double)p.T * E * (4 * E + 2 * p.T + 2 * d->sa.ffn_units)))
+			return DIN_OK;
+	}
+	/* the Bi-LSTM runs over at most DSIN_MAX_SESSIONS steps: no poll inside */
 	if (d->has_lstm) {
 		interacting(m, &p, s, d->steps_valid ? n : p.K);
-		unit_pool(&d->unit[1], &p, s, s + p.inter, n, queries, interest + E, m->att_width);
+		if (unit_pool(&d->unit[1], &p, s, s + p.inter, n, queries, interest + E, m->att_width,
+		              poll))
+			return DIN_OK;
 	}
 	/* the first unit last, so its weights stay in scores for din_explain */
-	unit_pool(&d->unit[0], &p, s, s + p.interest, n, queries, interest, m->att_width);
+	if (unit_pool(&d->unit[0], &p, s, s + p.interest, n, queries, interest, m->att_width, poll))
+		return DIN_OK;
 	if (weights) {
 		memset(weights, 0, sizeof(float) * (size_t)C * T);
 		for (int c = 0; c < C; c++)

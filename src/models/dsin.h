@@ -9,6 +9,7 @@
 #include "../nn/lstm.h"
 #include "../nn/self_attention.h"
 #include "model.h"
+#include "poll.h"
 #include "session.h"
 
 #define DSIN_MAX_LSTM_LAYERS 8
@@ -66,9 +67,10 @@ size_t dsin_scratch_floats(const DinModel *m, int n_cand);
  * keys[T, E] (oldest first) with their times, and the candidates' target vectors queries[C, E].
  * weights (may be NULL) receives [C, T]: each behaviour the first unit's weight of the session
  * it was kept in, 0 when no kept session holds it. Fails on missing or unordered times.
+ * Returns early, with nothing usable, when poll says stop.
  */
 DinStatus dsin_interest(const DinModel *m, const float *keys, const int64_t *time, int T,
                         int64_t at, const float *queries, int C, float *work, float *interest,
-                        float *weights, DinError *err);
+                        float *weights, Poll *poll, DinError *err);
 
 #endif

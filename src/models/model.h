@@ -170,6 +170,13 @@ typedef struct DinRequest {
 	 */
 	const int64_t *history_time;
 	int64_t at;
+	/*
+	 * NULL, or asked between pieces of about the same work (poll.h) whether to stop; a
+	 * nonzero answer makes din_model_score return DIN_EINTERRUPTED promptly. It must not
+	 * longjmp: it only answers, the caller acts once scoring has returned.
+	 */
+	int (*interrupted)(void *arg);
+	void *interrupted_arg;
 } DinRequest;
 
 /* Floats of scratch din_model_score needs for up to n_candidates candidates. */
@@ -180,7 +187,8 @@ size_t din_model_scratch_floats(const DinModel *m, int n_candidates);
  *
  * scores[n_candidates]. weights, when not NULL, receives [n_candidates, kept] attention
  * weights, kept = min(history_len, max_len), for the behaviours history[history_len - kept ..]
- * (base models write the uniform 1/kept). Returns DIN_OK or fills err.
+ * (base models write the uniform 1/kept). Returns DIN_OK or fills err (DIN_EINTERRUPTED when
+ * req->interrupted said stop: then nothing written is usable).
  */
 DinStatus din_model_score(const DinModel *m, const DinRequest *req, float *scratch, double *scores,
                           float *weights, DinError *err);

@@ -12,7 +12,12 @@ typedef enum DinStatus {
 	DIN_EINVAL,   /* bad caller input (unknown id, wrong lengths): invalid_parameter_value */
 	DIN_ECORRUPT, /* bad model file or config: data_corrupted */
 	DIN_ELIMIT,   /* a size limit: program_limit_exceeded */
-	DIN_ENOMEM    /* allocation failed: out_of_memory */
+	DIN_ENOMEM,   /* allocation failed: out_of_memory */
+	/*
+	 * the caller's poll (DinRequest.interrupted) said stop: nothing written is usable, and the
+	 * caller handles its interrupt (the glue raises the cancel or timeout error)
+	 */
+	DIN_EINTERRUPTED
 } DinStatus;
 
 typedef struct DinError {

@@ -481,6 +481,7 @@ check_case(const Case *cs)
 	for (size_t li = 0; li < sizeof(lengths) / sizeof(lengths[0]); li++) {
 		int T = lengths[li];
 		DinRequest req = {0};
+		Poll never = {0};
 		DinError err;
 
 		if (T == 0 && !cs->target && cs->readout != DIN_BST_READ_MEAN_ALL)
@@ -488,8 +489,9 @@ check_case(const Case *cs)
 		for (int t = 0; t < T; t++)
 			memcpy(keys + t * E_, B.table + ((7 * t + 2) % ROWS) * E_, sizeof(float) * E_);
 		req.history_len = T;
-		CHECK_INT(bst_interest(&B.m, &req, keys, T, queries, NC, work, interest, weights, &err),
-		          DIN_OK);
+		CHECK_INT(
+		    bst_interest(&B.m, &req, keys, T, queries, NC, work, interest, weights, &never, &err),
+		    DIN_OK);
 		for (int c = 0; c < NC; c++) {
 			ref_interest(&B, keys, T, queries + c * E_, u, w);
 			for (int j = 0; j < E_; j++)
