@@ -153,8 +153,13 @@ score_read_request(FunctionCallInfo fcinfo, int arg_shift, const char *name, con
 	                                           : PG_GETARG_TIMESTAMPTZ(ARG_AT + arg_shift);
 }
 
-/* Candidates scored per core call: bounds the scratch; cancels are polled inside the core. */
+/*
+ * Candidates scored per core call: at most SCORE_CHUNK (bounds the scratch), and at most about
+ * SCORE_PAIRS (candidate, behaviour) pairs, so that an interrupt that is not an error, after
+ * which the chunk is scored again, wastes little work. Cancels are polled inside the core.
+ */
 #define SCORE_CHUNK 4096
+#define SCORE_PAIRS (1 << 18)
 
 /*
  * The core's poll (DinRequest.interrupted): whether CHECK_FOR_INTERRUPTS would act now. The
@@ -175,7 +180,8 @@ score_run(FunctionCallInfo fcinfo, ScoreState *state, const DinModel *m, const D
 	size_t cap;
 	DinError err;
 	int kept = Min(req->history_len, m->max_len);
-	int chunk = Min(Max(req->n_candidates, 1), SCORE_CHUNK);
+	int chunk =
+	    Min(Max(req->n_candidates, 1), Min(SCORE_CHUNK, Max(SCORE_PAIRS / Max(kept, 1), 1)));
 
 	state->scratch = score_ensure(fcinfo, state->scratch, &state->scratch_floats,
 	                              din_model_scratch_floats(m, chunk), sizeof(float));

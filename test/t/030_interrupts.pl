@@ -27,34 +27,68 @@ my $t0 = time;
 is($node->safe_psql('postgres', $rank), '5', 'din_rank over 6 * 10^6 candidates completes');
 my $full = time - $t0;
 
-# statement_timeout
-for my $case ([ 'din_rank', $rank ], [ 'aggregate', $agg ])
+# Runs $sql under statement_timeout $timeout; returns (stderr, seconds taken).
+sub timed_out
 {
-	my ($name, $sql) = @$case;
-	$t0 = time;
-	my ($ret, $out, $err) = $node->psql('postgres', "SET statement_timeout = '300ms'; $sql");
-	my $took = time - $t0;
-	like($err, qr/canceling statement due to statement timeout/, "$name stops at statement_timeout");
-	cmp_ok($took, '<', 0.3 + $full / 2, "$name stops well before it would finish");
+	my ($sql, $timeout) = @_;
+	my $t0 = time;
+	my ($ret, $out, $err) = $node->psql('postgres', "SET statement_timeout = '$timeout'; $sql");
+	return ($err, time - $t0);
 }
 
-# pg_cancel_backend from another session, while the statement runs
-for my $case ([ 'din_rank', $rank ], [ 'aggregate', $agg ])
+# Starts $sql in a session of its own, cancels it with pg_cancel_backend from another once it
+# runs, and checks the session survives; returns (stderr, seconds from the cancel to the answer).
+sub cancelled
 {
-	my ($name, $sql) = @$case;
+	my ($name, $sql) = @_;
 	my $s = $node->background_psql('postgres', on_error_stop => 0);
 	my $pid = $s->query_safe('SELECT pg_backend_pid()');
 	$s->query_until(qr/started/, "\\echo started\n$sql;\n");
 	$node->poll_query_until('postgres',
 		"SELECT state = 'active' AND query LIKE 'SELECT%' FROM pg_stat_activity WHERE pid = $pid")
 	  or die "the statement did not start";
-	$t0 = time;
+	my $t0 = time;
 	$node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
 	is($s->query('SELECT 42'), '42', "$name: the session survives a cancel");
-	like($s->{stderr}, qr/canceling statement due to user request/, "$name is cancelled");
-	cmp_ok(time - $t0, '<', 0.3 + $full / 2, "$name: the cancel is prompt");
+	my $took = time - $t0;
+	my $err = $s->{stderr};
 	$s->quit;
+	return ($err, $took);
 }
+
+for my $case ([ 'din_rank', $rank ], [ 'aggregate', $agg ])
+{
+	my ($name, $sql) = @$case;
+	my ($err, $took) = timed_out($sql, '300ms');
+	like($err, qr/canceling statement due to statement timeout/, "$name stops at statement_timeout");
+	cmp_ok($took, '<', 0.3 + $full / 2, "$name stops well before it would finish");
+	($err, $took) = cancelled($name, $sql);
+	like($err, qr/canceling statement due to user request/, "$name is cancelled");
+	cmp_ok($took, '<', 0.3 + $full / 2, "$name: the cancel is prompt");
+}
+
+# Interrupts by work, not by count (issue 14): with max_len 10,000 one candidate is 10,000
+# attention pairs, so a cancel must not wait for a chunk of thousands of candidates. The tiny
+# DIN model's max_len is raised by hand (none of its weights depends on it).
+my $long_history = 'ARRAY(SELECT 100 + i % 4 FROM generate_series(1, 10000) i)::bigint[]';
+my $many = 'ARRAY(SELECT 100 + i % 4 FROM generate_series(1, 40000) i)::bigint[]';
+$node->safe_psql('postgres',
+	q{UPDATE din_models SET config = jsonb_set(config, '{max_len}', '10000') WHERE name = 't'});
+for my $case (
+	[ 'din_rank', "SELECT count(*) FROM din_rank($long_history, $many, 5, 't', '{1}', '{0.5}')" ],
+	[ 'array din_score', "SELECT cardinality(din_score($long_history, $many, 't', '{1}', '{0.5}'))" ])
+{
+	my ($name, $sql) = @$case;
+	my ($err, $took) = timed_out($sql, '1s');
+	like($err, qr/canceling statement due to statement timeout/,
+		"max_len 10000, $name of 40000 candidates stops at statement_timeout");
+	cmp_ok($took, '<', 1.5, "max_len 10000, $name: within 0.5 s of the timeout ($took s)");
+	($err, $took) = cancelled("max_len 10000, $name", $sql);
+	like($err, qr/canceling statement due to user request/, "max_len 10000, $name is cancelled");
+	cmp_ok($took, '<', 0.5, "max_len 10000, $name: the cancel takes effect within 0.5 s ($took s)");
+}
+$node->safe_psql('postgres',
+	q{UPDATE din_models SET config = jsonb_set(config, '{max_len}', '3') WHERE name = 't'});
 
 # memory: 10^6 calls in one statement; the backend's peak RSS grows by at most a few MB
 my $s = $node->background_psql('postgres');

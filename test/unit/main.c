@@ -28,8 +28,7 @@ unit_run(const char *name, void (*fn)(void))
 
 #define SUITES(X)                                                                                  \
 	X(nn)                                                                                          \
-	X(gru) X(models) X(format) X(fixtures) X(lstm) X(session) X(transformer) X(metrics)            \
-	    X(interrupt)
+	X(gru) X(models) X(format) X(fixtures) X(lstm) X(session) X(transformer) X(metrics) X(interrupt)
 
 #define DECLARE(name) void suite_##name(void);
 SUITES(DECLARE)

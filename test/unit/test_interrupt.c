@@ -222,7 +222,7 @@ test_polls_grow_with_work(void)
 	for (int i = 0; i < N_MODELS; i++) {
 		Loaded L;
 		int grows_with_T = models[i].by_history;
-		int T = grows_with_T ? 1000 : 20, C = grows_with_T ? 16 : 8192;
+		int T = grows_with_T ? 1000 : 20, C = grows_with_T ? 4 : 8192;
 		double *scores = malloc(sizeof(double) * 4 * C);
 		Counter small = {0}, large = {0};
 		DinError err;
