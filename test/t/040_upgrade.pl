@@ -6,12 +6,19 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use JSON::PP;
 use DinTest qw(din_srcdir din_node);
 
 my $tiny = din_srcdir() . '/test/fixtures/tiny_din.safetensors';
 my $node = din_node('upgrade', $ENV{DIN_TAP_PORT_UPGRADE} // 5625);
 my ($current) = slurp_file(din_srcdir() . '/din.control') =~ /^default_version = '([^']+)'/m;
 my $score = q{SELECT round(din_score('{100,101,102}', 103, 't', '{1}', '{0.5}')::numeric, 6)};
+
+# the PGXN metadata names the version din.control installs
+my $meta = decode_json(slurp_file(din_srcdir() . '/META.json'));
+is($meta->{version} . ' ' . $meta->{provides}{din}{version}, "$current $current",
+	'META.json and din.control name the same version');
+ok(-f din_srcdir() . '/sql/din--0.1.0.sql', 'the released 0.1.0 install script is kept');
 
 $node->safe_psql('postgres', 'CREATE DATABASE fresh; CREATE DATABASE updated;');
 $node->safe_psql('fresh', 'CREATE EXTENSION din');
