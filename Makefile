@@ -19,7 +19,9 @@ MODULE_big = din
 OBJS = $(GLUE_SRCS:.c=.o) $(CORE_SRCS:.c=.o)
 
 # The current version's install script is built from sql/din.sql and sql/metrics.sql; released
-# install scripts and upgrade scripts are committed as they shipped (sql/din--*.sql).
+# install scripts and upgrade scripts are committed as they shipped (sql/din--*.sql). Before
+# raising default_version, commit the built din--<old>.sql to sql/ and add
+# sql/din--<old>--<new>.sql (test/t/040_upgrade.pl checks that it leads to a fresh install).
 DATA_built = din--$(EXTVERSION).sql
 DATA = $(wildcard sql/din--*.sql)
 EXTRA_CLEAN = test/unit/din_unit

@@ -7,7 +7,10 @@
  * reaches it) calls this function before anything is dropped. It reads the statement's parse
  * tree rather than its text: only a DROP EXTENSION naming din is checked. It looks nothing up
  * by a name the caller could shadow: din_models is found in the schema of this function (the
- * extension's) and scanned directly, without SQL.
+ * extension's) and scanned directly, without SQL. Why ddl_command_start: at sql_drop the
+ * tables (and this trigger, an extension member) are already gone, so the rows could not be
+ * counted; and a C function, not PL/pgSQL, because only C sees the parse tree (which
+ * extension is dropped) instead of the query text.
  */
 #include "postgres.h"
 
