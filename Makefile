@@ -1,6 +1,6 @@
 # din - deep-interest CTR models inside PostgreSQL.
 #
-#   make            build the extension (PGXS)
+#   make            build the extension (PGXS); WERROR=1 makes warnings errors (make test does)
 #   make install    install it into the PostgreSQL that pg_config names
 #   make test       as root on Debian 12: install what is missing, build, run every test
 #                   suite against a throwaway cluster, stop it (see test/run-all.sh)
@@ -18,22 +18,48 @@ GLUE_SRCS = $(wildcard src/*.c)
 MODULE_big = din
 OBJS = $(GLUE_SRCS:.c=.o) $(CORE_SRCS:.c=.o)
 
+# The current version's install script is built from sql/din.sql and sql/metrics.sql; released
+# install scripts and upgrade scripts are committed as they shipped (sql/din--*.sql). Before
+# raising default_version, commit the built din--<old>.sql to sql/ and add
+# sql/din--<old>--<new>.sql (test/t/040_upgrade.pl checks that it leads to a fresh install).
 DATA_built = din--$(EXTVERSION).sql
+DATA = $(wildcard sql/din--*.sql)
 EXTRA_CLEAN = test/unit/din_unit
 
-REGRESS = $(patsubst sql/%.sql,%,$(sort $(filter-out sql/din.sql sql/metrics.sql,$(wildcard sql/*.sql))))
+# Every other file of sql/ is a regression test: install scripts (din.sql, metrics.sql and
+# every din--*.sql) are not.
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(filter-out sql/din.sql sql/metrics.sql sql/din--%.sql,$(wildcard sql/*.sql))))
 REGRESS_OPTS = --load-extension=din
 
-# OpenBLAS, single-threaded: link the serial build so a backend never starts BLAS threads.
+# OpenBLAS, single-threaded: a backend must never start BLAS threads. Debian ships the serial
+# build apart (libopenblas0-serial) while its default (and pkg-config's openblas) is threaded,
+# so that directory wins when it exists; OPENBLAS_SERIAL=<dir> names another one holding a
+# single-threaded libopenblas.so.0. Elsewhere pkg-config's openblas is used (it must be a
+# single-threaded build there), else plain -lopenblas.
 MULTIARCH := $(shell gcc -print-multiarch 2>/dev/null)
-OPENBLAS_SERIAL ?= /usr/lib/$(MULTIARCH)/openblas-serial
-SHLIB_LINK += -L$(OPENBLAS_SERIAL) -l:libopenblas.so.0 -Wl,-rpath,$(OPENBLAS_SERIAL) -lm
+OPENBLAS_SERIAL ?= $(wildcard /usr/lib/$(MULTIARCH)/openblas-serial)
+ifneq ($(OPENBLAS_SERIAL),)
+BLAS_LIBS = -L$(OPENBLAS_SERIAL) -l:libopenblas.so.0 -Wl,-rpath,$(OPENBLAS_SERIAL)
+else ifeq ($(shell pkg-config --exists openblas 2>/dev/null && echo yes),yes)
+BLAS_CFLAGS := $(shell pkg-config --cflags openblas)
+BLAS_LIBS := $(shell pkg-config --libs openblas)
+else
+BLAS_LIBS = -lopenblas
+endif
+SHLIB_LINK += $(BLAS_LIBS) -lm
 
-PG_CPPFLAGS = -I$(srcdir)/src
+# Warnings are errors only where the compiler is known (CI and make test pass WERROR=1): a
+# newer compiler's new warnings must not break a user's build.
+WERROR ?= 0
+ifeq ($(WERROR),1)
+DIN_WERROR = -Werror
+endif
+
+PG_CPPFLAGS = -I$(srcdir)/src $(BLAS_CFLAGS)
 # -O2 vectorizes only loops without a scalar tail, and never one whose select might raise a
 # floating-point exception; din's elementwise loops (batch norm, ReLU, PReLU) need both.
 VECTORIZE = -fvect-cost-model=cheap -fno-trapping-math
-PG_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare $(VECTORIZE)
+PG_CFLAGS = -std=gnu11 -Wall -Wextra $(DIN_WERROR) -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare $(VECTORIZE)
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -48,12 +74,12 @@ din--$(EXTVERSION).sql: sql/din.sql $(wildcard sql/metrics.sql)
 
 # Pure-C unit tests of src/nn, src/models, src/format and src/metrics_core.c: no PostgreSQL
 # headers or server.
-UNIT_CFLAGS = -std=gnu11 -O2 $(VECTORIZE) -g -Wall -Wextra -Werror -Wno-unused-parameter -Isrc
+UNIT_CFLAGS = -std=gnu11 -O2 $(VECTORIZE) -g -Wall -Wextra $(DIN_WERROR) -Wno-unused-parameter -Isrc $(BLAS_CFLAGS)
 UNIT_SRCS = $(CORE_SRCS) src/metrics_core.c
 test/unit/din_unit: $(wildcard test/unit/*.c test/unit/*.h) $(UNIT_SRCS) $(wildcard src/*/*.h) \
 		src/metrics_core.h
 	$(CC) $(UNIT_CFLAGS) -o $@ $(wildcard test/unit/*.c) $(UNIT_SRCS) \
-		-L$(OPENBLAS_SERIAL) -l:libopenblas.so.0 -Wl,-rpath,$(OPENBLAS_SERIAL) -lm
+		$(BLAS_LIBS) -lm
 
 .PHONY: unit test demo bench format format-check fixtures fuzz valgrind
 unit: test/unit/din_unit

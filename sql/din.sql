@@ -5,6 +5,8 @@
 -- the generation it loaded is no longer the one in din_models (values are never reused, even
 -- after a rollback).
 CREATE SEQUENCE din_generation;
+COMMENT ON SEQUENCE din_generation IS
+    'generations of stored models: a new value for every change of what a model scores';
 
 CREATE TABLE din_models (
     name text PRIMARY KEY CHECK (name OPERATOR(pg_catalog.~) '^[A-Za-z0-9_.-]{1,63}$'),
@@ -16,6 +18,8 @@ CREATE TABLE din_models (
     created timestamptz NOT NULL DEFAULT pg_catalog.now(),
     comment text
 );
+COMMENT ON TABLE din_models IS
+    'stored models: name, architecture, config; dropped with the extension (din.allow_drop_models)';
 
 -- Weights; data split in chunks of at most 16 MB so that no row nears the 1 GB field limit.
 CREATE TABLE din_tensors (
@@ -28,6 +32,7 @@ CREATE TABLE din_tensors (
     data bytea NOT NULL,
     PRIMARY KEY (model, name, chunk)
 );
+COMMENT ON TABLE din_tensors IS 'weights of the stored models, in chunks of at most 16 MB';
 -- Float weights rarely compress; storing them uncompressed makes loading a plain copy.
 ALTER TABLE din_tensors ALTER COLUMN data SET STORAGE EXTERNAL;
 
@@ -38,6 +43,7 @@ CREATE TABLE din_items (
     attributes bigint[] NOT NULL,
     PRIMARY KEY (model, item_id)
 );
+COMMENT ON TABLE din_items IS 'items tables of the stored models: attributes of each item';
 
 -- The vocab.<field> tensors: raw id -> embedding row.
 CREATE TABLE din_vocab (
@@ -47,6 +53,7 @@ CREATE TABLE din_vocab (
     row_index bigint NOT NULL,
     PRIMARY KEY (model, field, raw_id)
 );
+COMMENT ON TABLE din_vocab IS 'vocabularies of the stored models: raw id to embedding row';
 
 SELECT pg_catalog.pg_extension_config_dump('din_models', '');
 SELECT pg_catalog.pg_extension_config_dump('din_tensors', '');
@@ -171,6 +178,8 @@ BEGIN
     RETURN NEW;
 END
 $$;
+COMMENT ON FUNCTION din_models_new_generation() IS
+    'trigger: a new generation for a din_models row whose name, architecture or config changed';
 CREATE TRIGGER din_models_new_generation BEFORE UPDATE ON din_models
     FOR EACH ROW EXECUTE FUNCTION din_models_new_generation();
 
@@ -179,6 +188,8 @@ CREATE TRIGGER din_models_new_generation BEFORE UPDATE ON din_models
 CREATE FUNCTION din_models_changed() RETURNS trigger
     AS 'MODULE_PATHNAME', 'din_models_changed'
     LANGUAGE C;
+COMMENT ON FUNCTION din_models_changed() IS
+    'trigger: invalidate cached models at commit after a change of din_models';
 CREATE TRIGGER din_models_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON din_models
     FOR EACH STATEMENT EXECUTE FUNCTION din_models_changed();
 
@@ -190,6 +201,8 @@ CREATE TRIGGER din_models_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE O
 CREATE FUNCTION din_model_rows_changed() RETURNS trigger
     AS 'MODULE_PATHNAME', 'din_model_rows_changed'
     LANGUAGE C;
+COMMENT ON FUNCTION din_model_rows_changed() IS
+    'trigger: a new generation for the models whose weights, items or vocabularies changed';
 CREATE TRIGGER din_model_rows_inserted AFTER INSERT ON din_tensors
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION din_model_rows_changed();
@@ -240,3 +253,17 @@ CREATE FUNCTION din_cache()
     LANGUAGE C VOLATILE PARALLEL RESTRICTED ROWS 10;
 COMMENT ON FUNCTION din_cache() IS
     'loaded model versions of this database: bytes, backends mapping them, loads, hits, last use';
+
+-- DROP EXTENSION din would drop the model tables and every model in them: it fails while
+-- din_models has rows unless din.allow_drop_models is on (src/drop_guard.c). The event trigger
+-- fires only for the tag DROP EXTENSION and the function reads the statement's parse tree, so
+-- other DDL never reaches it and dropping another extension costs one function call.
+CREATE FUNCTION din_drop_guard() RETURNS event_trigger
+    AS 'MODULE_PATHNAME', 'din_drop_guard'
+    LANGUAGE C;
+COMMENT ON FUNCTION din_drop_guard() IS
+    'event trigger: DROP EXTENSION din fails while models are stored, unless din.allow_drop_models';
+CREATE EVENT TRIGGER din_drop_guard ON ddl_command_start WHEN TAG IN ('DROP EXTENSION')
+    EXECUTE FUNCTION din_drop_guard();
+COMMENT ON EVENT TRIGGER din_drop_guard IS
+    'DROP EXTENSION din fails while models are stored, unless din.allow_drop_models is on';

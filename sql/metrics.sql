@@ -38,6 +38,35 @@ CREATE FUNCTION din_logloss_combine(float8[], float8[]) RETURNS float8[]
 CREATE FUNCTION din_logloss_final(float8[]) RETURNS float8
     AS 'MODULE_PATHNAME', 'din_logloss_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
+-- The aggregates' support functions; called directly, they check their state as the
+-- aggregates do.
+COMMENT ON FUNCTION din_auc_trans(bytea, float8, boolean) IS
+    'auc state: append one (score, label) row';
+COMMENT ON FUNCTION din_auc_trans(bytea, float8, integer) IS
+    'auc state: append one (score, 0/1 label) row';
+COMMENT ON FUNCTION din_auc_trans(bytea, float8, smallint) IS
+    'auc state: append one (score, 0/1 label) row';
+COMMENT ON FUNCTION din_gauc_trans(bytea, bigint, float8, boolean) IS
+    'gauc and gauc_clicks state: append one (user, score, label) row';
+COMMENT ON FUNCTION din_gauc_trans(bytea, bigint, float8, integer) IS
+    'gauc and gauc_clicks state: append one (user, score, 0/1 label) row';
+COMMENT ON FUNCTION din_gauc_trans(bytea, bigint, float8, smallint) IS
+    'gauc and gauc_clicks state: append one (user, score, 0/1 label) row';
+COMMENT ON FUNCTION din_metrics_combine(bytea, bytea) IS
+    'auc, gauc and gauc_clicks: join two partial states (parallel workers)';
+COMMENT ON FUNCTION din_auc_final(bytea) IS 'auc: the AUC of a state';
+COMMENT ON FUNCTION din_gauc_final(bytea) IS 'gauc: the impression-weighted per-user AUC of a state';
+COMMENT ON FUNCTION din_gauc_clicks_final(bytea) IS 'gauc_clicks: the click-weighted per-user AUC of a state';
+COMMENT ON FUNCTION din_logloss_trans(float8[], float8, boolean) IS
+    'logloss state {rows, loss sum, compensation}: add one (score, label) row';
+COMMENT ON FUNCTION din_logloss_trans(float8[], float8, integer) IS
+    'logloss state: add one (score, 0/1 label) row';
+COMMENT ON FUNCTION din_logloss_trans(float8[], float8, smallint) IS
+    'logloss state: add one (score, 0/1 label) row';
+COMMENT ON FUNCTION din_logloss_combine(float8[], float8[]) IS
+    'logloss: join two partial states (parallel workers)';
+COMMENT ON FUNCTION din_logloss_final(float8[]) IS 'logloss: the mean loss of a state';
+
 CREATE AGGREGATE auc(score float8, label boolean) (
     SFUNC = din_auc_trans, STYPE = bytea, INITCOND = '', FINALFUNC = din_auc_final,
     COMBINEFUNC = din_metrics_combine, PARALLEL = SAFE);

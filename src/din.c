@@ -24,6 +24,10 @@ _PG_init(void)
 	                           "Model that din_score, din_explain use when model is NULL.",
 	                           "Empty means no default: a call must name its model.",
 	                           &din_default_model, "", PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("din.allow_drop_models",
+	                         "Lets DROP EXTENSION din drop the models it stores.",
+	                         "Off: DROP EXTENSION din fails while din_models has rows.",
+	                         &din_allow_drop_models, false, PGC_USERSET, 0, NULL, NULL, NULL);
 	shmem_init();
 	MarkGUCPrefixReserved("din");
 	cache_init();

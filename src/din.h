@@ -7,4 +7,7 @@
 /* din.default_model: the model din_score uses when its model argument is NULL ("" = none). */
 extern char *din_default_model;
 
+/* din.allow_drop_models: DROP EXTENSION din may drop stored models with it (drop_guard.c). */
+extern bool din_allow_drop_models;
+
 #endif

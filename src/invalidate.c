@@ -46,8 +46,8 @@ din_models_changed(PG_FUNCTION_ARGS)
  * and din_drop set the generation of the model they write themselves; any other statement
  * changed weights behind din_models' back. It gives the models named in its transition tables
  * (new_rows for an INSERT, old_rows and new_rows for an UPDATE, old_rows for a DELETE) a new
- * generation, and every model after a TRUNCATE. That UPDATE of din_models fires
- * din_models_changed, which sends the invalidation.
+ * generation, and every model after a TRUNCATE or when it has no transition table. That UPDATE
+ * of din_models fires din_models_changed, which sends the invalidation.
  */
 Datum
 din_model_rows_changed(PG_FUNCTION_ARGS)
@@ -70,7 +70,9 @@ din_model_rows_changed(PG_FUNCTION_ARGS)
 	else if (td->tg_newtable)
 		touched = " WHERE name OPERATOR(pg_catalog.=) ANY (SELECT model FROM new_rows)";
 	else
-		elog(ERROR, "din_model_rows_changed fired without its transition tables");
+		/* a 0.1.0 catalog (triggers without transition tables) until ALTER EXTENSION din
+		 * UPDATE: every model, as 0.1.0 did */
+		touched = "";
 	sql = psprintf("UPDATE %s.din_models SET generation = DEFAULT%s",
 	               quote_identifier(get_namespace_name(nsp)), touched);
 	if (SPI_connect() != SPI_OK_CONNECT)

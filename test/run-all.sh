@@ -129,7 +129,8 @@ save_artifacts() {
 # --- 2. build, install, unit tests -------------------------------------------------------
 cd "$SRC" || exit 1
 echo "=== build in $SRC"
-if make -s -j"$(nproc)" PG_CONFIG="$PG_CONFIG" && make -s install PG_CONFIG="$PG_CONFIG"; then
+# WERROR=1: in CI the compiler is known, so any warning is a mistake of ours.
+if make -s -j"$(nproc)" WERROR=1 PG_CONFIG="$PG_CONFIG" && make -s install PG_CONFIG="$PG_CONFIG"; then
 	record build passed
 else
 	record build failed
@@ -145,7 +146,7 @@ else
 fi
 
 if [ -n "$(ls test/unit/*.c 2>/dev/null)" ]; then
-	if make -s unit PG_CONFIG="$PG_CONFIG"; then
+	if make -s unit WERROR=1 PG_CONFIG="$PG_CONFIG"; then
 		record unit passed
 	else
 		record unit failed
