@@ -16,7 +16,8 @@ readers of the rendered Markdown do not see it):
 
 `sql` blocks run in psql (-X -q, no footer, from the repository root, so relative paths in
 \\lo_import or \\copy name files of the checkout); consecutive ones share one session, as a
-reader typing them in order would. `python` blocks run with python3 from the repository root.
+reader typing them in order would. `python` blocks run from the repository root with Debian's
+/usr/bin/python3 (where test/lib/deps.sh installs python3-psycopg2), else this interpreter.
 When a plain ``` block follows right after, it is what the block must print (trailing spaces
 and surrounding blank lines ignored); a block without one must print no error. Each Markdown
 file gets a fresh database, doctest_<name>, dropped first, reached through the usual PG*
@@ -39,6 +40,7 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MARKER = "<!-- doctest -->"
 SEPARATOR = "<<<doctest block %d>>>"
+PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
 
 
 class Block:
@@ -126,7 +128,7 @@ def check_file(path, psql, accept):
     i = 0
     while i < len(blocks):
         if blocks[i].lang == "python":
-            _, blocks[i].actual = run([sys.executable, "-"], blocks[i].code, env)
+            _, blocks[i].actual = run([PYTHON, "-"], blocks[i].code, env)
             i += 1
             continue
         j = i
