@@ -6,6 +6,8 @@
 #                   suite against a throwaway cluster, stop it (see test/run-all.sh)
 #   make demo       the same for the demo (demo/run.sh); DATA=<ml-latest-small dir> for real data
 #   make unit       the pure-C unit tests (no PostgreSQL needed)
+#   make doctest    run the examples of README.md and docs/*.md against the server the PG*
+#                   variables name (din installed there; test/doc/run_doc_tests.py)
 #   make format     clang-format every C file
 #   make fuzz       libFuzzer targets with ASan+UBSan, FUZZ_SECONDS (60) each (test/fuzz/run.sh)
 #   make valgrind   the unit tests under valgrind
@@ -81,12 +83,15 @@ test/unit/din_unit: $(wildcard test/unit/*.c test/unit/*.h) $(UNIT_SRCS) $(wildc
 	$(CC) $(UNIT_CFLAGS) -o $@ $(wildcard test/unit/*.c) $(UNIT_SRCS) \
 		$(BLAS_LIBS) -lm
 
-.PHONY: unit test demo bench format format-check fixtures fuzz valgrind
+.PHONY: unit test doctest demo bench format format-check fixtures fuzz valgrind
 unit: test/unit/din_unit
 	cd test/unit && ./din_unit
 
 test:
 	bash test/run-all.sh
+
+doctest:
+	python3 test/doc/run_doc_tests.py --psql $(bindir)/psql
 
 FUZZ_SECONDS ?= 60
 fuzz:

@@ -4,7 +4,8 @@
 #   1. install missing Debian packages (test/lib/deps.sh)
 #   2. build, install, run the pure-C unit tests
 #   3. regression tests (pg_regress, the Makefile's REGRESS list), pgTAP tests (pg_prove
-#      test/pgtap/*.sql) against one throwaway cluster, then the Perl TAP tests (prove
+#      test/pgtap/*.sql) and the documentation's examples (test/doc/run_doc_tests.py)
+#      against one throwaway cluster, then the Perl TAP tests (prove
 #      test/t/*.pl, PostgreSQL::Test::Cluster makes its own nodes)
 #   4. stop every server, print a summary, exit 1 if anything failed
 #
@@ -205,6 +206,17 @@ if [ -n "$(ls test/pgtap/*.sql 2>/dev/null)" ]; then
 	fi
 else
 	record pgtap skipped
+fi
+
+# Every example README.md and docs/*.md show with output, run and compared (issue 19).
+if [ -f test/doc/run_doc_tests.py ]; then
+	if python3 test/doc/run_doc_tests.py --psql "$PG_BINDIR/psql"; then
+		record doc passed
+	else
+		record doc failed
+	fi
+else
+	record doc skipped
 fi
 
 cluster_stop

@@ -19,6 +19,7 @@ packages=(
 	libipc-run-perl                       # IPC::Run, required by PostgreSQL::Test::Utils
 	perl                                  # prove, Test::More
 	python3-numpy                         # tools/din-convert and its tests
+	python3-psycopg2                      # din-convert --import, the README's Python import (tested)
 	clang-14                              # libFuzzer targets (the fuzz smoke suite)
 	clang-format                          # make format-check
 	libclang-rt-14-dev                    # ASan, UBSan and libFuzzer runtimes

@@ -1,4 +1,5 @@
-"""Command line: din-convert deepctr-torch|torch-rechub --weights W --spec S -o OUT [--items M]."""
+"""Command line: din-convert deepctr-torch|torch-rechub --weights W --spec S
+(-o OUT | --import DSN --model NAME [--replace]) [--items M]."""
 
 import argparse
 import json
@@ -35,9 +36,26 @@ def main(argv=None):
     ap.add_argument("library", choices=sorted(LIBRARIES))
     ap.add_argument("--weights", required=True, help="the state_dict: .npz, .pt or .pth")
     ap.add_argument("--spec", required=True, help="SPEC.json: what the constructor was given")
-    ap.add_argument("-o", "--output", required=True, help="the din model file to write")
+    ap.add_argument("-o", "--output", help="the din model file to write")
+    ap.add_argument("--import", dest="dsn", metavar="DSN",
+                    help="import into this database instead (libpq connection string; '' takes "
+                         "PGHOST, PGDATABASE, ... from the environment); needs psycopg2")
+    ap.add_argument("--model", help="with --import: the model's name in din")
+    ap.add_argument("--replace", action="store_true",
+                    help="with --import: replace an existing model (a new version)")
     ap.add_argument("--items", help="item -> attribute ids (.npy indexed by item id, or .csv)")
     args = ap.parse_args(argv)
+    if (args.output is None) == (args.dsn is None):
+        ap.error("give -o OUTPUT or --import DSN (one of them)")
+    if (args.dsn is None) != (args.model is None) or (args.replace and args.dsn is None):
+        ap.error("--import DSN and --model NAME go together (and --replace with them)")
+    if args.dsn is not None:
+        try:
+            import psycopg2  # only here: writing a file needs no database driver
+        except ImportError:
+            print("din-convert: --import needs psycopg2 (Debian package python3-psycopg2); "
+                  "or write a file with -o and import it with din_import", file=sys.stderr)
+            return 1
     try:
         with open(args.spec) as f:
             spec = json.load(f)
@@ -52,14 +70,35 @@ def main(argv=None):
     except (OSError, ValueError) as e:
         print("din-convert: %s" % e, file=sys.stderr)
         return 1
-    with open(args.output, "wb") as f:
-        f.write(data)
+    if args.dsn is not None:
+        try:
+            version = import_model(psycopg2, args.dsn, args.model, data, args.replace)
+        except psycopg2.Error as e:
+            print("din-convert: import failed: %s" % str(e).strip(), file=sys.stderr)
+            return 1
+        where = "model %s version %d" % (args.model, version)
+    else:
+        with open(args.output, "wb") as f:
+            f.write(data)
+        where = args.output
     for note in notes:
         print("din-convert: note: %s" % note, file=sys.stderr)
     print("din-convert: wrote %s: %s, max_len %d, target %s, behaviour %s, context %s, dense %d"
-          % (args.output, config["architecture"], config["max_len"], config["target"],
+          % (where, config["architecture"], config["max_len"], config["target"],
              config["behaviour"], config["context"], config["dense"]), file=sys.stderr)
     return 0
+
+
+def import_model(psycopg2, dsn, name, data, replace):
+    """din_import in one transaction (din validates the whole file first); the version."""
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT din_import(%s, %s, replace => %s)",
+                        (name, psycopg2.Binary(data), replace))
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
 
 
 def sql_inputs(library, spec):
