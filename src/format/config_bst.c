@@ -203,16 +203,7 @@ read_padding(Cfg *c, DinModel *m, DinBst *b, const JsonValue *tr, int layout)
 		return cfg_fail(c, DIN_ECORRUPT,
 		                "config key transformer.block_positions.align must be start for readout "
 		                "mean_all (DeepCTR pads after the behaviours)");
-	TRY(cfg_int(c, tr, "transformer", "padding_row", 0, 0, 0, INT64_C(2147483647), 0, &row));
-	for (int k = 0; k < m->n_slots; k++) {
-		const DinField *f = &m->fields[m->behaviour[k]];
-
-		if (row >= f->rows)
-			return cfg_fail(c, DIN_ECORRUPT,
-			                "config key transformer.padding_row is %lld but behaviour field %s "
-			                "has %lld rows",
-			                (long long)row, f->name, (long long)f->rows);
-	}
+	TRY(cfg_padding_row(c, tr, "transformer", m, &row));
 	b->pad_row = row;
 	return DIN_OK;
 }

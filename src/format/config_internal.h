@@ -32,6 +32,8 @@ typedef struct ModelOwned {
 	int *context;
 	int *context_offset;
 	DinLayer *att_layers;
+	DinAttUnit *att_units; /* [att_n_units], each owning its layers */
+	int att_n_units;
 	DinLayer *tower;
 	DinTowerInput *inputs;
 	struct DinDsin *dsin;
@@ -115,5 +117,16 @@ DinStatus cfg_layers(Cfg *c, const JsonValue *arr, const char *path, const char 
  * attention.out.weight and the optional attention.out.bias, into m->att_*.
  */
 DinStatus cfg_attention_mlp(Cfg *c, const JsonValue *att, int in, DinModel *m, ModelOwned *own);
+
+/* The same for one unit whose tensors are prefix.mlp.i.*, prefix.out.*; u owns its layers. */
+DinStatus cfg_attention_unit(Cfg *c, const JsonValue *att, const char *prefix, int in,
+                             DinAttUnit *u);
+
+/*
+ * Key padding_row of obj (default 0): the row of every behaviour table that a padding slot looks
+ * up, below each one's rows.
+ */
+DinStatus cfg_padding_row(Cfg *c, const JsonValue *obj, const char *path, const DinModel *m,
+                          int64_t *row);
 
 #endif

@@ -449,22 +449,48 @@ cfg_layers(Cfg *c, const JsonValue *arr, const char *path, const char *prefix, i
 }
 
 DinStatus
-cfg_attention_mlp(Cfg *c, const JsonValue *att, int in, DinModel *m, ModelOwned *own)
+cfg_attention_unit(Cfg *c, const JsonValue *att, const char *prefix, int in, DinAttUnit *u)
 {
+	char tname[CFG_PATH], sub[CFG_PATH];
 	const DinTensor *t;
 	int out_bias;
 
-	TRY(cfg_layers(c, json_get(att, "layers"), "attention.layers", "attention.mlp", in, 1,
-	               &own->att_layers, &m->att_n_layers));
-	m->att_layers = own->att_layers;
-	TRY(cfg_need(c, "attention.out.weight", DIN_F32, 2, 1, m->att_layers[m->att_n_layers - 1].out,
-	             &t));
-	m->att_out_weight = t->data;
+	TRY(cfg_layers(c, json_get(att, "layers"), "attention.layers", cfg_name(sub, prefix, "mlp"), in,
+	               1, &u->layers, &u->n_layers));
+	TRY(cfg_need(c, cfg_name(tname, prefix, "out.weight"), DIN_F32, 2, 1,
+	             u->layers[u->n_layers - 1].out, &t));
+	u->out_weight = t->data;
 	TRY(cfg_bool(c, att, "attention", "out_bias", 1, &out_bias));
-	m->att_out_bias = 0.0f;
+	u->out_bias = 0.0f;
 	if (out_bias) {
-		TRY(cfg_need(c, "attention.out.bias", DIN_F32, 1, 1, 0, &t));
-		memcpy(&m->att_out_bias, t->data, sizeof(float));
+		TRY(cfg_need(c, cfg_name(tname, prefix, "out.bias"), DIN_F32, 1, 1, 0, &t));
+		memcpy(&u->out_bias, t->data, sizeof(float));
+	}
+	return DIN_OK;
+}
+
+DinStatus
+cfg_attention_mlp(Cfg *c, const JsonValue *att, int in, DinModel *m, ModelOwned *own)
+{
+	DinStatus s = cfg_attention_unit(c, att, "attention", in, &m->att);
+
+	own->att_layers = m->att.layers; /* bound or not, din_model_free releases them */
+	return s;
+}
+
+DinStatus
+cfg_padding_row(Cfg *c, const JsonValue *obj, const char *path, const DinModel *m, int64_t *row)
+{
+	char sub[CFG_PATH];
+
+	TRY(cfg_int(c, obj, path, "padding_row", 0, 0, 0, INT64_C(2147483647), 0, row));
+	for (int k = 0; k < m->n_slots; k++) {
+		const DinField *f = &m->fields[m->behaviour[k]];
+
+		if (*row >= f->rows)
+			return cfg_fail(
+			    c, DIN_ECORRUPT, "config key %s is %lld but behaviour field %s has %lld rows",
+			    cfg_join(sub, path, "padding_row"), (long long)*row, f->name, (long long)f->rows);
 	}
 	return DIN_OK;
 }
