@@ -89,6 +89,12 @@ DinStatus cfg_maybe(Cfg *c, const char *name, DinDtype dtype, int ndim, int64_t 
 DinStatus cfg_batchnorm(Cfg *c, const JsonValue *bn, const char *path, const char *prefix, int n,
                         DinBN *out);
 
+/*
+ * Key eps of obj (default dflt) for a normalization whose variance can be 0 (layer norm, Dice's
+ * sample statistics): it must be positive as a float.
+ */
+DinStatus cfg_positive_eps(Cfg *c, const JsonValue *obj, const char *path, double dflt, float *eps);
+
 /* One layer object at path (units, bias, batch_norm, activation), tensors prefix.* */
 DinStatus cfg_layer(Cfg *c, const JsonValue *v, const char *path, const char *prefix, int in,
                     DinLayer *layer);

@@ -514,9 +514,13 @@ head(const DinModel *m, const float *h, float item_bias)
 	}
 }
 
-/* Nonzero when poll said stop. */
-static int
-tower(const DinModel *m, const Plan *p, float *s, double *scores, Poll *poll)
+/*
+ * Scores of every candidate; DIN_EINTERRUPTED when poll said stop. The input rows (every
+ * architecture's interest, the embeddings, dense) and each layer's output must be finite: a
+ * later sigmoid, clamp or ReLU would turn an overflow into a plausible probability.
+ */
+static DinStatus
+tower(const DinModel *m, const Plan *p, float *s, double *scores, Poll *poll, DinError *err)
 {
 	double row_work = (double)m->head_in * 2;
 
@@ -528,6 +532,8 @@ tower(const DinModel *m, const Plan *p, float *s, double *scores, Poll *poll)
 
 		for (int c = 0; c < C; c++)
 			tower_row(m, p, s, c0 + c, cur + (size_t)c * m->tower_in);
+		if (!nn_all_finite(cur, (size_t)C * width))
+			return overflow(err, "tower input");
 		if (m->tower_input_bn.n > 0)
 			nn_batchnorm(&m->tower_input_bn, cur, C);
 		for (int l = 0; l < m->n_tower; l++) {
@@ -535,13 +541,15 @@ tower(const DinModel *m, const Plan *p, float *s, double *scores, Poll *poll)
 			cur = next;
 			next = next == s + p->tower_a ? s + p->tower_b : s + p->tower_a;
 			width = m->tower[l].out;
+			if (!nn_all_finite(cur, (size_t)C * width))
+				return overflow(err, "tower layer output");
 		}
 		for (int c = 0; c < C; c++)
 			scores[c0 + c] = head(m, cur + (size_t)c * width, s[p->item_bias + c0 + c]);
 		if (poll_stop(poll, C * row_work))
-			return 1;
+			return din_fail(err, DIN_EINTERRUPTED, NULL, "scoring was interrupted");
 	}
-	return 0;
+	return DIN_OK;
 }
 
 /*
@@ -644,8 +652,10 @@ din_model_score(const DinModel *m, const DinRequest *req, float *scratch, double
 		for (size_t i = 0; i < (size_t)req->n_candidates * T; i++)
 			weights[i] = 1.0f / (float)T;
 	/* an architecture that was told to stop returns early: the tower then does not run */
-	if (poll.stop || tower(m, &p, scratch, scores, &poll))
+	if (poll.stop)
 		return din_fail(err, DIN_EINTERRUPTED, NULL, "scoring was interrupted");
+	if ((st = tower(m, &p, scratch, scores, &poll, err)) != DIN_OK)
+		return st;
 	/* finite but huge weights can overflow float: Inf - Inf is NaN, never a probability */
 	for (int c = 0; c < req->n_candidates; c++)
 		if (!(scores[c] >= 0.0 && scores[c] <= 1.0))
