@@ -237,11 +237,101 @@ read_items(Cfg *c, DinModel *m, ModelOwned *own)
 	return DIN_OK;
 }
 
+/*
+ * attention.units: one unit per group of behaviour slots, each group ascending, every slot in
+ * exactly one group (torch-rechub DIN: one group per history field). Tensors
+ * attention.units.i.mlp.*, attention.units.i.out.*.
+ */
+static DinStatus
+read_units(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *att)
+{
+	const JsonValue *arr = json_get(att, "units");
+	int owner[DIN_MAX_SLOTS];
+	char path[CFG_PATH], prefix[CFG_PATH];
+
+	if (arr == NULL)
+		return cfg_attention_mlp(c, att, 4 * m->E, m, own);
+	if (arr->type != JSON_ARRAY || arr->n < 1 || arr->n > (uint32_t)m->n_slots)
+		return cfg_fail(c, DIN_ECORRUPT,
+		                "config key attention.units must be an array of 1 to %d slot lists",
+		                m->n_slots);
+	own->att_units = calloc(arr->n, sizeof(DinAttUnit));
+	if (own->att_units == NULL)
+		return cfg_fail(c, DIN_ENOMEM, "out of memory binding attention.units");
+	own->att_n_units = (int)arr->n;
+	m->att_units = own->att_units;
+	m->att_n_units = (int)arr->n;
+	for (int k = 0; k < m->n_slots; k++)
+		owner[k] = -1;
+	for (uint32_t i = 0; i < arr->n; i++) {
+		const JsonValue *slots = &arr->u.items[i];
+		DinAttUnit *u = &m->att_units[i];
+
+		cfg_path(path, "attention.units[%u]", i);
+		if (slots->type != JSON_ARRAY || slots->n < 1)
+			return cfg_fail(c, DIN_ECORRUPT, "config key %s must be a non-empty array of slots",
+			                path);
+		for (uint32_t j = 0; j < slots->n; j++) {
+			int64_t k;
+
+			if (!json_int(&slots->u.items[j], 0, m->n_slots - 1, &k))
+				return cfg_fail(c, DIN_ECORRUPT,
+				                "config key %s[%u] must be a behaviour slot in [0, %d)", path, j,
+				                m->n_slots);
+			if (owner[k] >= 0 || (u->n_slots > 0 && k < u->slots[u->n_slots - 1]))
+				return cfg_fail(c, DIN_ECORRUPT,
+				                "config key %s[%u]: slot %lld is repeated or out of order", path, j,
+				                (long long)k);
+			owner[k] = (int)i;
+			u->slots[u->n_slots++] = (int)k;
+			u->width += m->slot_offset[k + 1] - m->slot_offset[k];
+		}
+		cfg_path(prefix, "attention.units.%u", i);
+		TRY(cfg_attention_unit(c, att, prefix, 4 * u->width, u));
+	}
+	for (int k = 0; k < m->n_slots; k++)
+		if (owner[k] < 0)
+			return cfg_fail(c, DIN_ECORRUPT, "config key attention.units: slot %d is in no unit",
+			                k);
+	return DIN_OK;
+}
+
+/*
+ * attention.pool, attention.empty and attention.padding_row: which slots the attention sees
+ * (the libraries that pad and do not mask, or mask by a softmax that an all-padding row
+ * defeats).
+ */
+static DinStatus
+read_padding(Cfg *c, DinModel *m, const JsonValue *att)
+{
+	static const char *const pools[] = {"valid", "all_slots", NULL};
+	static const char *const empties[] = {"zero", "padding", NULL};
+	int pool, empty;
+
+	TRY(cfg_enum(c, att, "attention", "pool", pools, 0, &pool));
+	TRY(cfg_enum(c, att, "attention", "empty", empties, 0, &empty));
+	m->att_pool = pool ? DIN_POOL_ALL_SLOTS : DIN_POOL_VALID;
+	m->att_empty = empty ? DIN_EMPTY_PADDING : DIN_EMPTY_ZERO;
+	if (pool && json_get(att, "empty") != NULL)
+		return cfg_fail(c, DIN_ECORRUPT,
+		                "config key attention.empty applies to pool valid only (with all_slots "
+		                "an empty history pools its max_len padding slots)");
+	if (!pool && !empty) {
+		if (json_get(att, "padding_row") != NULL)
+			return cfg_fail(c, DIN_ECORRUPT,
+			                "config key attention.padding_row applies to pool all_slots or empty "
+			                "padding only");
+		return DIN_OK;
+	}
+	return cfg_padding_row(c, att, "attention", m, &m->att_pad_row);
+}
+
 static DinStatus
 read_attention(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 {
-	static const char *const keys[] = {"type",  "layers", "out_bias", "normalization",
-	                                   "scale", "output", NULL};
+	static const char *const keys[] = {"type",  "layers",      "out_bias", "normalization",
+	                                   "scale", "output",      "units",    "pool",
+	                                   "empty", "padding_row", NULL};
 	static const char *const out_keys[] = {"batch_norm", "units", NULL};
 	static const char *const types[] = {"din", NULL};
 	static const char *const norms[] = {"none", "softmax", NULL};
@@ -260,7 +350,8 @@ read_attention(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 		return cfg_fail(c, DIN_ECORRUPT, "config key attention is missing (architecture din)");
 	TRY(cfg_object(c, att, "attention", keys));
 	TRY(cfg_enum(c, att, "attention", "type", types, 0, &type));
-	TRY(cfg_attention_mlp(c, att, 4 * m->E, m, own));
+	TRY(read_units(c, m, own, att));
+	TRY(read_padding(c, m, att));
 	TRY(cfg_enum(c, att, "attention", "normalization", norms, 0, &m->att_softmax));
 	TRY(cfg_bool(c, att, "attention", "scale", 0, &m->att_scale));
 	output = json_get(att, "output");
@@ -646,6 +737,9 @@ din_model_free(DinModel *m)
 		free(own->context);
 		free(own->context_offset);
 		free(own->att_layers);
+		for (int i = 0; i < own->att_n_units; i++)
+			free(own->att_units[i].layers);
+		free(own->att_units);
 		free(own->tower);
 		free(own->inputs);
 		cfg_dsin_free(own->dsin);

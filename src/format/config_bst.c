@@ -203,16 +203,7 @@ read_padding(Cfg *c, DinModel *m, DinBst *b, const JsonValue *tr, int layout)
 		return cfg_fail(c, DIN_ECORRUPT,
 		                "config key transformer.block_positions.align must be start for readout "
 		                "mean_all (DeepCTR pads after the behaviours)");
-	TRY(cfg_int(c, tr, "transformer", "padding_row", 0, 0, 0, INT64_C(2147483647), 0, &row));
-	for (int k = 0; k < m->n_slots; k++) {
-		const DinField *f = &m->fields[m->behaviour[k]];
-
-		if (row >= f->rows)
-			return cfg_fail(c, DIN_ECORRUPT,
-			                "config key transformer.padding_row is %lld but behaviour field %s "
-			                "has %lld rows",
-			                (long long)row, f->name, (long long)f->rows);
-	}
+	TRY(cfg_padding_row(c, tr, "transformer", m, &row));
 	b->pad_row = row;
 	return DIN_OK;
 }
@@ -232,7 +223,6 @@ cfg_bst(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 	DinBst *b;
 	int64_t blocks, heads, x;
 	int layout, shared, readout;
-	double eps;
 
 	if (tr == NULL)
 		return cfg_fail(c, DIN_ECORRUPT, "config key transformer is missing (architecture bst)");
@@ -249,8 +239,7 @@ cfg_bst(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 	TRY(cfg_int(c, tr, "transformer", "heads", 1, 0, 1, CFG_MAX_UNITS, 1, &heads));
 	b->heads = (int)heads;
 	TRY(cfg_enum(c, tr, "transformer", "norm", norms, 0, &b->pre_norm));
-	TRY(cfg_number(c, tr, "transformer", "eps", 1e-5, 0.0, &eps));
-	b->eps = (float)eps;
+	TRY(cfg_positive_eps(c, tr, "transformer", 1e-5, &b->eps));
 	TRY(cfg_bool(c, tr, "transformer", "shared_norm", 0, &shared));
 	TRY(cfg_enum(c, tr, "transformer", "readout", readouts, b->target ? 0 : 1, &readout));
 	b->readout = (DinBstReadout)readout;

@@ -57,7 +57,6 @@ read_extractor(Cfg *c, DinDsin *d, int E, const JsonValue *root)
 	DinSelfAttention *a = &d->sa;
 	int64_t heads;
 	int enc, scale, proj, ffn, T = d->rule.length, K = d->rule.count;
-	double eps;
 
 	if (x == NULL)
 		return cfg_fail(c, DIN_ECORRUPT, "config key extractor is missing (architecture dsin)");
@@ -101,8 +100,7 @@ read_extractor(Cfg *c, DinDsin *d, int E, const JsonValue *root)
 	ln = json_get(x, "layer_norm");
 	if (ln != NULL && ln->type != JSON_NULL) {
 		TRY(cfg_object(c, ln, "extractor.layer_norm", ln_keys));
-		TRY(cfg_number(c, ln, "extractor.layer_norm", "eps", 1e-9, 0.0, &eps));
-		a->ln_eps = (float)eps;
+		TRY(cfg_positive_eps(c, ln, "extractor.layer_norm", 1e-9, &a->ln_eps));
 		TRY(need(c, "extractor.layer_norm.weight", E, 0, &a->ln_w));
 		TRY(need(c, "extractor.layer_norm.bias", E, 0, &a->ln_b));
 	}

@@ -32,6 +32,8 @@ typedef struct ModelOwned {
 	int *context;
 	int *context_offset;
 	DinLayer *att_layers;
+	DinAttUnit *att_units; /* [att_n_units], each owning its layers */
+	int att_n_units;
 	DinLayer *tower;
 	DinTowerInput *inputs;
 	struct DinDsin *dsin;
@@ -87,6 +89,12 @@ DinStatus cfg_maybe(Cfg *c, const char *name, DinDtype dtype, int ndim, int64_t 
 DinStatus cfg_batchnorm(Cfg *c, const JsonValue *bn, const char *path, const char *prefix, int n,
                         DinBN *out);
 
+/*
+ * Key eps of obj (default dflt) for a normalization whose variance can be 0 (layer norm, Dice's
+ * sample statistics): it must be positive as a float.
+ */
+DinStatus cfg_positive_eps(Cfg *c, const JsonValue *obj, const char *path, double dflt, float *eps);
+
 /* One layer object at path (units, bias, batch_norm, activation), tensors prefix.* */
 DinStatus cfg_layer(Cfg *c, const JsonValue *v, const char *path, const char *prefix, int in,
                     DinLayer *layer);
@@ -115,5 +123,16 @@ DinStatus cfg_layers(Cfg *c, const JsonValue *arr, const char *path, const char 
  * attention.out.weight and the optional attention.out.bias, into m->att_*.
  */
 DinStatus cfg_attention_mlp(Cfg *c, const JsonValue *att, int in, DinModel *m, ModelOwned *own);
+
+/* The same for one unit whose tensors are prefix.mlp.i.*, prefix.out.*; u owns its layers. */
+DinStatus cfg_attention_unit(Cfg *c, const JsonValue *att, const char *prefix, int in,
+                             DinAttUnit *u);
+
+/*
+ * Key padding_row of obj (default 0): the row of every behaviour table that a padding slot looks
+ * up, below each one's rows.
+ */
+DinStatus cfg_padding_row(Cfg *c, const JsonValue *obj, const char *path, const DinModel *m,
+                          int64_t *row);
 
 #endif

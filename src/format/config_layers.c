@@ -257,6 +257,45 @@ maybe_affine(Cfg *c, const char *prefix, const char *w, const char *b, int n, co
 	return DIN_OK;
 }
 
+/*
+ * A running variance must be >= 0 and var + eps > 0 (in float, as scoring adds them): else
+ * sqrt gives a NaN or the division an Inf, and every score turns into the same constant or
+ * NaN, which no single input would reveal.
+ */
+static DinStatus
+check_variance(Cfg *c, const char *prefix, const float *var, int n, float eps)
+{
+	char name[CFG_PATH];
+
+	cfg_name(name, prefix, "running_var");
+	for (int i = 0; i < n; i++) {
+		if (!(var[i] >= 0.0f))
+			return cfg_fail(c, DIN_ECORRUPT, "tensor %s holds the negative variance %g at %d", name,
+			                (double)var[i], i);
+		if (!(var[i] + eps > 0.0f))
+			return cfg_fail(c, DIN_ECORRUPT,
+			                "tensor %s holds variance %g at %d, and with eps %g it is not positive",
+			                name, (double)var[i], i, (double)eps);
+	}
+	return DIN_OK;
+}
+
+DinStatus
+cfg_positive_eps(Cfg *c, const JsonValue *obj, const char *path, double dflt, float *eps)
+{
+	double x;
+	char name[CFG_PATH];
+
+	TRY(cfg_number(c, obj, path, "eps", dflt, 0.0, &x));
+	*eps = (float)x;
+	if (!(*eps > 0.0f))
+		return cfg_fail(c, DIN_ECORRUPT,
+		                "config key %s is %.17g: it must be positive in single precision (the "
+		                "variance it is added to can be 0)",
+		                cfg_join(name, path, "eps"), x);
+	return DIN_OK;
+}
+
 DinStatus
 cfg_batchnorm(Cfg *c, const JsonValue *bn, const char *path, const char *prefix, int n, DinBN *out)
 {
@@ -272,15 +311,7 @@ cfg_batchnorm(Cfg *c, const JsonValue *bn, const char *path, const char *prefix,
 	out->eps = (float)eps;
 	TRY(need_vector(c, prefix, "running_mean", n, &out->mean));
 	TRY(need_vector(c, prefix, "running_var", n, &out->var));
-	/* var + eps <= 0 would put a NaN (sqrt of a negative) or an Inf into every score */
-	for (int i = 0; i < n; i++)
-		if (!(out->var[i] + out->eps > 0.0f)) {
-			char name[CFG_PATH];
-
-			cfg_name(name, prefix, "running_var");
-			return cfg_fail(c, DIN_ECORRUPT, "tensor %s holds variance %g at %d, below -eps", name,
-			                (double)out->var[i], i);
-		}
+	TRY(check_variance(c, prefix, out->var, n, out->eps));
 	return maybe_affine(c, prefix, "weight", "bias", n, &out->weight, &out->bias);
 }
 
@@ -358,13 +389,18 @@ cfg_activation(Cfg *c, const JsonValue *v, const char *path, const char *prefix,
 		return need_alpha(c, prefix, units, act);
 	case DIN_ACT_DICE:
 		TRY(cfg_object(c, v, path, dice));
-		TRY(cfg_number(c, v, path, "eps", 1e-8, 0.0, &x));
-		act->eps = (float)x;
 		TRY(cfg_enum(c, v, path, "stats", stats, 0, &act->dice_sample));
+		if (act->dice_sample) /* a row of equal units has variance 0 */
+			TRY(cfg_positive_eps(c, v, path, 1e-8, &act->eps));
+		else {
+			TRY(cfg_number(c, v, path, "eps", 1e-8, 0.0, &x));
+			act->eps = (float)x;
+		}
 		TRY(need_alpha(c, prefix, units, act));
 		if (!act->dice_sample) {
 			TRY(need_vector(c, prefix, "running_mean", units, &act->mean));
 			TRY(need_vector(c, prefix, "running_var", units, &act->var));
+			TRY(check_variance(c, prefix, act->var, units, act->eps));
 		}
 		TRY(cfg_bool(c, v, path, "affine", 0, &flag));
 		if (flag) {
@@ -449,22 +485,48 @@ cfg_layers(Cfg *c, const JsonValue *arr, const char *path, const char *prefix, i
 }
 
 DinStatus
-cfg_attention_mlp(Cfg *c, const JsonValue *att, int in, DinModel *m, ModelOwned *own)
+cfg_attention_unit(Cfg *c, const JsonValue *att, const char *prefix, int in, DinAttUnit *u)
 {
+	char tname[CFG_PATH], sub[CFG_PATH];
 	const DinTensor *t;
 	int out_bias;
 
-	TRY(cfg_layers(c, json_get(att, "layers"), "attention.layers", "attention.mlp", in, 1,
-	               &own->att_layers, &m->att_n_layers));
-	m->att_layers = own->att_layers;
-	TRY(cfg_need(c, "attention.out.weight", DIN_F32, 2, 1, m->att_layers[m->att_n_layers - 1].out,
-	             &t));
-	m->att_out_weight = t->data;
+	TRY(cfg_layers(c, json_get(att, "layers"), "attention.layers", cfg_name(sub, prefix, "mlp"), in,
+	               1, &u->layers, &u->n_layers));
+	TRY(cfg_need(c, cfg_name(tname, prefix, "out.weight"), DIN_F32, 2, 1,
+	             u->layers[u->n_layers - 1].out, &t));
+	u->out_weight = t->data;
 	TRY(cfg_bool(c, att, "attention", "out_bias", 1, &out_bias));
-	m->att_out_bias = 0.0f;
+	u->out_bias = 0.0f;
 	if (out_bias) {
-		TRY(cfg_need(c, "attention.out.bias", DIN_F32, 1, 1, 0, &t));
-		memcpy(&m->att_out_bias, t->data, sizeof(float));
+		TRY(cfg_need(c, cfg_name(tname, prefix, "out.bias"), DIN_F32, 1, 1, 0, &t));
+		memcpy(&u->out_bias, t->data, sizeof(float));
+	}
+	return DIN_OK;
+}
+
+DinStatus
+cfg_attention_mlp(Cfg *c, const JsonValue *att, int in, DinModel *m, ModelOwned *own)
+{
+	DinStatus s = cfg_attention_unit(c, att, "attention", in, &m->att);
+
+	own->att_layers = m->att.layers; /* bound or not, din_model_free releases them */
+	return s;
+}
+
+DinStatus
+cfg_padding_row(Cfg *c, const JsonValue *obj, const char *path, const DinModel *m, int64_t *row)
+{
+	char sub[CFG_PATH];
+
+	TRY(cfg_int(c, obj, path, "padding_row", 0, 0, 0, INT64_C(2147483647), 0, row));
+	for (int k = 0; k < m->n_slots; k++) {
+		const DinField *f = &m->fields[m->behaviour[k]];
+
+		if (*row >= f->rows)
+			return cfg_fail(
+			    c, DIN_ECORRUPT, "config key %s is %lld but behaviour field %s has %lld rows",
+			    cfg_join(sub, path, "padding_row"), (long long)*row, f->name, (long long)f->rows);
 	}
 	return DIN_OK;
 }

@@ -114,21 +114,21 @@ pack_gru(Arena *a, DinGru *g)
 }
 
 /*
- * The DIN unit's first layer regrouped (model.h att_q/att_k/att_p; din over behaviours of
- * width E, dien over states of width H): a float sum of two weights differs from the two
- * products summed only in rounding, and every candidate, alone or in a batch, sees the same
- * regrouped weights.
+ * A DIN unit's first layer regrouped (model.h DinAttUnit q/k/p; din over behaviours of width E
+ * or its slots' W, dien over states of width H): a float sum of two weights differs from the
+ * two products summed only in rounding, and every candidate, alone or in a batch, sees the
+ * same regrouped weights.
  */
 static void
-combine_first_layer(Arena *a, DinModel *m)
+combine_first_layer(Arena *a, DinAttUnit *u)
 {
-	const DinLayer *l0 = &m->att_layers[0];
+	const DinLayer *l0 = &u->layers[0];
 	int E = l0->in / 4, U = l0->out, ld = 4 * E;
 	float *wq = take(a, (size_t)U * E), *wk = take(a, (size_t)U * E), *wp = take(a, (size_t)U * E);
 	DinLayer base = {.in = E, .out = U};
 
-	m->att_q = m->att_k = m->att_p = base;
-	m->att_q.bias = l0->bias;
+	u->q = u->k = u->p = base;
+	u->q.bias = l0->bias;
 	if (wq != NULL)
 		for (int o = 0; o < U; o++) {
 			const float *w = l0->weight + (size_t)o * ld;
@@ -139,17 +139,29 @@ combine_first_layer(Arena *a, DinModel *m)
 				wp[(size_t)o * E + j] = w[3 * E + j];
 			}
 		}
-	m->att_q.weight = wq;
-	m->att_k.weight = wk;
-	m->att_p.weight = wp;
+	u->q.weight = wq;
+	u->k.weight = wk;
+	u->p.weight = wp;
 	/* the packed forms read the combined weights, so pass 1 packs nothing here */
 	if (wq != NULL) {
-		pack_layer(a, &m->att_q);
-		pack_layer(a, &m->att_k);
-		pack_layer(a, &m->att_p);
+		pack_layer(a, &u->q);
+		pack_layer(a, &u->k);
+		pack_layer(a, &u->p);
 	} else
 		for (int i = 0; i < 3; i++)
 			take(a, nn_packed_floats(E, U));
+}
+
+/* split: the unit runs through din_unit.c, which reads the regrouped first layer. */
+static void
+pack_unit(Arena *a, DinAttUnit *u, int split)
+{
+	if (split && u->n_layers > 0 && u->layers[0].in % 4 == 0) {
+		combine_first_layer(a, u);
+		fold_layer(a, &u->layers[0]); /* its product runs through q, k, p */
+		pack_layers(a, u->layers + 1, u->n_layers - 1);
+	} else if (u->layers != NULL)
+		pack_layers(a, u->layers, u->n_layers);
 }
 
 static void
@@ -158,12 +170,9 @@ pack_model(Arena *a, DinModel *m)
 	int split = m->arch == DIN_ARCH_DIN ||
 	            (m->arch == DIN_ARCH_DIEN && m->dien_score == DIN_DIEN_SCORE_UNIT);
 
-	if (split && m->att_n_layers > 0 && m->att_layers[0].in % 4 == 0) {
-		combine_first_layer(a, m);
-		fold_layer(a, &m->att_layers[0]); /* its product runs through att_q, att_k, att_p */
-		pack_layers(a, m->att_layers + 1, m->att_n_layers - 1);
-	} else if (m->att_layers != NULL)
-		pack_layers(a, m->att_layers, m->att_n_layers);
+	pack_unit(a, &m->att, split);
+	for (int i = 0; i < m->att_n_units; i++)
+		pack_unit(a, &m->att_units[i], split);
 	fold_bn(a, &m->att_output_bn);
 	fold_bn(a, &m->tower_input_bn);
 	pack_layer(a, &m->att_output);

@@ -60,9 +60,9 @@ plan(const DinModel *m, BstPlan *p)
 	p->mwork = take(&at, p->n);
 	if (b->readout == DIN_BST_READ_ATTENTION) {
 		p->wmax = 4 * m->E;
-		for (int l = 0; l < m->att_n_layers; l++)
-			if (m->att_layers[l].out > p->wmax)
-				p->wmax = m->att_layers[l].out;
+		for (int l = 0; l < m->att.n_layers; l++)
+			if (m->att.layers[l].out > p->wmax)
+				p->wmax = m->att.layers[l].out;
 		p->unit_a = take(&at, (size_t)p->M * p->wmax);
 		p->unit_b = take(&at, (size_t)p->M * p->wmax);
 		p->scores = take(&at, p->M);
@@ -316,17 +316,17 @@ pool(const DinModel *m, const BstPlan *p, float *s, const float *q, const float 
 			z[3 * E + j] = q[j] * k[j];
 		}
 	}
-	for (int l = 0; l < m->att_n_layers; l++) {
+	for (int l = 0; l < m->att.n_layers; l++) {
 		float *swap;
 
-		nn_layer(&m->att_layers[l], cur, T, other);
+		nn_layer(&m->att.layers[l], cur, T, other);
 		swap = cur;
 		cur = other;
 		other = swap;
-		width = m->att_layers[l].out;
+		width = m->att.layers[l].out;
 	}
 	for (int t = 0; t < T; t++) {
-		score[t] = nn_dot(cur + (size_t)t * width, m->att_out_weight, width) + m->att_out_bias;
+		score[t] = nn_dot(cur + (size_t)t * width, m->att.out_weight, width) + m->att.out_bias;
 		if (m->att_scale)
 			score[t] /= sqrtf((float)E);
 	}
@@ -346,8 +346,8 @@ pool_row_work(const DinModel *m)
 {
 	double work = 6.0 * m->E; /* the unit's input row, the dot, the pooling */
 
-	for (int l = 0; l < m->att_n_layers; l++)
-		work += (double)m->att_layers[l].in * m->att_layers[l].out;
+	for (int l = 0; l < m->att.n_layers; l++)
+		work += (double)m->att.layers[l].in * m->att.layers[l].out;
 	return work;
 }
 
@@ -377,12 +377,7 @@ mean_all(const DinModel *m, const BstPlan *p, float *s, int T, int C, float *int
 	int D = b->D, W = m->max_len;
 	float *pad = s + p->att; /* free until the blocks run */
 
-	for (int k = 0; k < m->n_slots; k++) {
-		const DinField *f = &m->fields[m->behaviour[k]];
-
-		memcpy(pad + m->slot_offset[k], f->weight + (size_t)b->pad_row * f->dim,
-		       sizeof(float) * f->dim);
-	}
+	din_padding_key(m, b->pad_row, pad);
 	memcpy(s + p->x, s + p->xh, sizeof(float) * T * D);
 	/* slots as in a full window: with align start, row t of W sits at slot t */
 	for (int t = T; t < W; t++)

@@ -32,8 +32,8 @@ plan(const DinModel *m, int C, DienPlan *p)
 	p->M = M;
 	p->H = H;
 	p->C = C;
-	for (int l = 0; l < m->att_n_layers; l++)
-		wmax = max_int(wmax, m->att_layers[l].out);
+	for (int l = 0; l < m->att.n_layers; l++)
+		wmax = max_int(wmax, m->att.layers[l].out);
 	p->unit_rows = (long)C * M < UNIT_ROWS ? C * M : UNIT_ROWS;
 	p->xp = take(&at, (size_t)M * 3 * H);
 	p->states = take(&at, (size_t)M * H);
@@ -46,7 +46,7 @@ plan(const DinModel *m, int C, DienPlan *p)
 	p->acol = take(&at, C);
 	p->cand_xp = take(&at, (size_t)C * 3 * H);
 	if (m->dien_score == DIN_DIEN_SCORE_UNIT) {
-		int u1 = m->att_layers[0].out, chunk = min_int(C, p->unit_rows);
+		int u1 = m->att.layers[0].out, chunk = min_int(C, p->unit_rows);
 
 		p->unit_a = take(&at, (size_t)p->unit_rows * wmax);
 		p->unit_b = take(&at, (size_t)p->unit_rows * wmax);
@@ -112,15 +112,15 @@ unit_scores(const DinModel *m, const DienPlan *p, float *s, const float *q, cons
 	int H = p->H, chunk = max_int(1, p->unit_rows / T);
 	float *scores = s + p->scores;
 
-	din_unit_keys(m, h, T, s + p->hk, s + p->tmp);
-	if (poll_stop(poll, (double)T * H * m->att_layers[0].out))
+	din_unit_keys(&m->att, h, T, s + p->hk, s + p->tmp);
+	if (poll_stop(poll, (double)T * H * m->att.layers[0].out))
 		return 1;
 	for (int c0 = 0; c0 < p->C; c0 += chunk) {
 		int nc = p->C - c0 < chunk ? p->C - c0 : chunk;
 
-		if (din_unit_scores(m, q + (size_t)c0 * H, nc, h, s + p->hk, T, p->unit_rows, s + p->hq,
-		                    s + p->tmp, s + p->unit_a, s + p->unit_b, scores + (size_t)c0 * T,
-		                    poll))
+		if (din_unit_scores(&m->att, q + (size_t)c0 * H, nc, h, s + p->hk, T, p->unit_rows,
+		                    s + p->hq, s + p->tmp, s + p->unit_a, s + p->unit_b,
+		                    scores + (size_t)c0 * T, poll))
 			return 1;
 	}
 	return 0;

@@ -38,10 +38,23 @@ typedef struct Plan {
 	int chunk_cap; /* most candidates of one chunk */
 	int pair_w;    /* width of the pair buffers */
 	size_t keys, queries, item_bias, context, hist_sum, hist_mean, dense, pooled, interest, dien;
-	size_t hk, hq, tmp, pair_a, pair_b, att_score;
+	size_t hk, hq, tmp, pair_a, pair_b, att_score, ukeys, uqueries, upooled;
 	size_t tower_x, tower_a, tower_b;
 	size_t total;
 } Plan;
+
+/* The din attention's units: m->att over the whole vectors, or one per group of slots. */
+static int
+att_unit_count(const DinModel *m)
+{
+	return m->att_n_units > 0 ? m->att_n_units : 1;
+}
+
+static const DinAttUnit *
+att_unit(const DinModel *m, int i)
+{
+	return m->att_n_units > 0 ? &m->att_units[i] : &m->att;
+}
 
 static void
 make_plan(const DinModel *m, int n_cand, Plan *p)
@@ -52,7 +65,8 @@ make_plan(const DinModel *m, int n_cand, Plan *p)
 
 	memset(p, 0, sizeof(*p));
 	p->n_cand = n_cand;
-	p->keys = take(&at, (size_t)m->max_len * E);
+	/* the kept behaviours, then the padding key (attention pool all_slots, empty padding) */
+	p->keys = take(&at, (size_t)(m->max_len + 1) * E);
 	p->queries = take(&at, (size_t)n_cand * E);
 	p->item_bias = take(&at, n_cand);
 	p->context = take(&at, ctx_w);
@@ -60,9 +74,15 @@ make_plan(const DinModel *m, int n_cand, Plan *p)
 	p->hist_mean = take(&at, E);
 	p->dense = take(&at, m->n_dense);
 	if (m->arch == DIN_ARCH_DIN) {
-		for (int l = 0; l < m->att_n_layers; l++)
-			att_max = max_int(att_max, m->att_layers[l].out);
-		u1 = m->att_n_layers > 0 ? m->att_layers[0].out : 0;
+		int rows = m->max_len + 1;
+
+		for (int i = 0; i < att_unit_count(m); i++) {
+			const DinAttUnit *u = att_unit(m, i);
+
+			for (int l = 0; l < u->n_layers; l++)
+				att_max = max_int(att_max, u->layers[l].out);
+			u1 = max_int(u1, u->n_layers > 0 ? u->layers[0].out : 0);
+		}
 		p->pair_cap =
 		    (int)((long)n_cand * m->max_len < PAIR_ROWS ? (long)n_cand * m->max_len : PAIR_ROWS);
 		p->chunk_cap = min_int(n_cand, p->pair_cap);
@@ -70,13 +90,18 @@ make_plan(const DinModel *m, int n_cand, Plan *p)
 		p->pooled = take(&at, (size_t)n_cand * E);
 		p->interest =
 		    m->att_output.out > 0 ? take(&at, (size_t)n_cand * m->att_output.out) : p->pooled;
-		p->hk = take(&at, (size_t)m->max_len * u1);
+		p->hk = take(&at, (size_t)rows * u1);
 		p->hq = take(&at, (size_t)p->chunk_cap * u1);
-		p->tmp = take(&at, (size_t)max_int(m->max_len, p->chunk_cap) * u1);
+		p->tmp = take(&at, (size_t)max_int(rows, p->chunk_cap) * u1);
 		p->pair_a = take(&at, (size_t)p->pair_cap * p->pair_w);
 		p->pair_b = take(&at, (size_t)p->pair_cap * p->pair_w);
 		/* a chunk's scores: several candidates' pairs, or one candidate's whole history */
-		p->att_score = take(&at, max_int(p->pair_cap, m->max_len));
+		p->att_score = take(&at, max_int(p->pair_cap, rows));
+		if (m->att_n_units > 0) {
+			p->ukeys = take(&at, (size_t)rows * E);
+			p->uqueries = take(&at, (size_t)n_cand * E);
+			p->upooled = take(&at, E);
+		}
 	}
 	if (m->arch == DIN_ARCH_DIEN) {
 		p->interest = take(&at, (size_t)n_cand * m->att_width);
@@ -246,71 +271,178 @@ check_request(const DinModel *m, const DinRequest *req, DinError *err)
 		if (!(fabs(req->dense[i]) <= FLT_MAX))
 			return din_fail(err, DIN_EINVAL, "Dense features are finite single-precision values.",
 			                "dense feature %d is out of range", i + 1);
-	if (m->arch == DIN_ARCH_DIN && m->att_n_layers < 1)
-		return din_fail(err, DIN_ECORRUPT, NULL, "din model without attention layers");
+	if (m->arch == DIN_ARCH_DIN)
+		for (int i = 0; i < att_unit_count(m); i++)
+			if (att_unit(m, i)->n_layers < 1)
+				return din_fail(err, DIN_ECORRUPT, NULL, "din model without attention layers");
 	return DIN_OK;
 }
 
-/*
- * Attention weights of candidates [c0, c0+nc) over the T kept behaviours, pooled into
- * pooled[c] = sum_t w_t k_t; weights (if not NULL) receives w. Nonzero when poll said stop.
- */
-static int
-attention_chunk(const DinModel *m, const Plan *p, float *s, int c0, int nc, int T, float *weights,
-                Poll *poll)
+/* DIN_ECORRUPT (XX001) for a value a score depends on that overflowed float. */
+static DinStatus
+overflow(DinError *err, const char *what)
 {
-	int E = m->E;
-	float *score = s + p->att_score;
-	const float *keys = s + p->keys;
+	return din_fail(err, DIN_ECORRUPT,
+	                "The model's weights overflow single precision for this input.",
+	                "%s is not finite", what);
+}
 
-	if (din_unit_scores(m, s + p->queries + (size_t)c0 * E, nc, keys, s + p->hk, T, p->pair_cap,
-	                    s + p->hq, s + p->tmp, s + p->pair_a, s + p->pair_b, score, poll))
-		return 1;
-	if (m->att_scale) {
-		float inv = 1.0f / sqrtf((float)E);
+void
+din_padding_key(const DinModel *m, int64_t row, float *key)
+{
+	for (int k = 0; k < m->n_slots; k++) {
+		const DinField *f = &m->fields[m->behaviour[k]];
 
-		for (int i = 0; i < nc * T; i++)
-			score[i] *= inv;
+		memcpy(key + m->slot_offset[k], f->weight + (size_t)row * f->dim, sizeof(float) * f->dim);
 	}
-	for (int c = 0; c < nc; c++) {
-		float *w = score + (size_t)c * T;
-		float *u = s + p->pooled + (size_t)(c0 + c) * E;
+}
 
-		if (m->att_softmax)
-			nn_softmax(w, T);
-		if (weights)
-			memcpy(weights + (size_t)(c0 + c) * T, w, sizeof(float) * T);
-		nn_rows_pool(u, w, keys, T, E);
+/* dst[i] = the parts of src[i] (E wide) that unit u's slots hold, for i < n (dst W wide). */
+static void
+gather_slots(const DinModel *m, const DinAttUnit *u, const float *src, int n, float *dst)
+{
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < u->n_slots; j++) {
+			int k = u->slots[j], d = m->slot_offset[k + 1] - m->slot_offset[k];
+
+			memcpy(dst, src + (size_t)i * m->E + m->slot_offset[k], sizeof(float) * d);
+			dst += d;
+		}
+}
+
+/* The inverse for one row: src (W wide) into unit u's slots of dst (E wide). */
+static void
+scatter_slots(const DinModel *m, const DinAttUnit *u, const float *src, float *dst)
+{
+	for (int j = 0; j < u->n_slots; j++) {
+		int k = u->slots[j], d = m->slot_offset[k + 1] - m->slot_offset[k];
+
+		memcpy(dst + m->slot_offset[k], src, sizeof(float) * d);
+		src += d;
 	}
-	return poll_stop(poll, (double)nc * T * (E + POLL_EXP));
 }
 
 /*
- * The pooled interest of every candidate into s + p->interest (zero before output on T = 0);
- * returns early when poll says stop.
+ * One unit's keys: rows T scored rows of W floats (the behaviours, and with pad > 0 the
+ * padding key standing for pad slots), their queries, and where the pooled W floats go.
  */
-static void
-attention(const DinModel *m, const Plan *p, float *s, int T, float *weights, Poll *poll)
+typedef struct UnitRun {
+	const DinAttUnit *u;
+	int W, T, pad, rows;
+	const float *keys, *queries;
+	int first; /* the unit whose weights din_explain shows */
+} UnitRun;
+
+/*
+ * Attention weights of candidates [c0, c0+nc) over the kept behaviours, pooled into
+ * pooled[c] = sum_t w_t k_t; weights (if not NULL) receives w of the first unit. Nonzero when
+ * poll said stop; 2 when a score is not finite.
+ */
+static int
+attention_chunk(const DinModel *m, const Plan *p, float *s, const UnitRun *r, int c0, int nc,
+                float *weights, Poll *poll)
+{
+	int E = m->E, W = r->W, T = r->T, rows = r->rows;
+	float *score = s + p->att_score;
+
+	if (din_unit_scores(r->u, r->queries + (size_t)c0 * W, nc, r->keys, s + p->hk, rows,
+	                    p->pair_cap, s + p->hq, s + p->tmp, s + p->pair_a, s + p->pair_b, score,
+	                    poll))
+		return 1;
+	/* a NaN score would turn every weight NaN, and a tower activation may hide it */
+	if (!nn_all_finite(score, (size_t)nc * rows))
+		return 2;
+	if (m->att_scale) {
+		float inv = 1.0f / sqrtf((float)W);
+
+		for (int i = 0; i < nc * rows; i++)
+			score[i] *= inv;
+	}
+	for (int c = 0; c < nc; c++) {
+		float *w = score + (size_t)c * rows;
+		float *u = s + p->pooled + (size_t)(c0 + c) * E;
+
+		if (m->att_softmax)
+			nn_softmax_counted(w, rows, r->pad > 0 ? r->pad : 1);
+		if (weights && r->first)
+			memcpy(weights + (size_t)(c0 + c) * T, w, sizeof(float) * T);
+		if (r->pad > 0)
+			w[T] *= (float)r->pad; /* the padding slots' total weight */
+		if (m->att_n_units == 0)
+			nn_rows_pool(u, w, r->keys, rows, E);
+		else {
+			nn_rows_pool(s + p->upooled, w, r->keys, rows, W);
+			scatter_slots(m, r->u, s + p->upooled, u);
+		}
+	}
+	return poll_stop(poll, (double)nc * rows * (W + POLL_EXP));
+}
+
+/* Unit i over the scored rows; as attention_chunk. */
+static int
+attention_unit(const DinModel *m, const Plan *p, float *s, int i, int T, int pad, float *weights,
+               Poll *poll)
+{
+	UnitRun r = {.u = att_unit(m, i), .W = m->E, .T = T, .pad = pad, .first = i == 0};
+	int C = p->n_cand, chunk, st;
+
+	r.rows = T + (pad > 0);
+	r.keys = s + p->keys;
+	r.queries = s + p->queries;
+	if (m->att_n_units > 0) {
+		r.W = r.u->width;
+		gather_slots(m, r.u, r.keys, r.rows, s + p->ukeys);
+		gather_slots(m, r.u, r.queries, C, s + p->uqueries);
+		r.keys = s + p->ukeys;
+		r.queries = s + p->uqueries;
+	}
+	din_unit_keys(r.u, r.keys, r.rows, s + p->hk, s + p->tmp);
+	if (poll_stop(poll, (double)r.rows * r.W * r.u->layers[0].out))
+		return 1;
+	chunk = min_int(C, max_int(1, p->pair_cap / r.rows));
+	for (int c0 = 0; c0 < C; c0 += chunk)
+		if ((st = attention_chunk(m, p, s, &r, c0, min_int(chunk, C - c0), weights, poll)) != 0)
+			return st;
+	return 0;
+}
+
+/*
+ * The pooled interest of every candidate into s + p->interest (before output: zero, or the
+ * padding key, on an empty history); returns early when poll says stop.
+ */
+static DinStatus
+attention(const DinModel *m, const Plan *p, float *s, int T, float *weights, Poll *poll,
+          DinError *err)
 {
 	int E = m->E, C = p->n_cand;
-	float *pooled = s + p->pooled;
+	int pad = m->att_pool == DIN_POOL_ALL_SLOTS ? m->max_len - T : 0;
+	float *pooled = s + p->pooled, *pad_key = s + p->keys + (size_t)T * E;
 
-	if (T == 0)
-		memset(pooled, 0, sizeof(float) * (size_t)C * E);
-	else {
-		int chunk = min_int(C, max_int(1, p->pair_cap / T));
+	if (pad > 0 || (T == 0 && m->att_empty == DIN_EMPTY_PADDING))
+		din_padding_key(m, m->att_pad_row, pad_key);
+	if (T + pad == 0) {
+		/* every slot masked: a softmax over max_len equal scores pools the padding key */
+		for (int c = 0; c < C; c++)
+			if (m->att_empty == DIN_EMPTY_PADDING)
+				memcpy(pooled + (size_t)c * E, pad_key, sizeof(float) * E);
+			else
+				memset(pooled + (size_t)c * E, 0, sizeof(float) * E);
+	} else
+		for (int i = 0; i < att_unit_count(m); i++) {
+			int st = attention_unit(m, p, s, i, T, pad, weights, poll);
 
-		din_unit_keys(m, s + p->keys, T, s + p->hk, s + p->tmp);
-		if (poll_stop(poll, (double)T * E * m->att_layers[0].out))
-			return;
-		for (int c0 = 0; c0 < C; c0 += chunk)
-			if (attention_chunk(m, p, s, c0, min_int(chunk, C - c0), T, weights, poll))
-				return;
-	}
+			if (st == 1)
+				return DIN_OK; /* the caller sees poll.stop */
+			if (st == 2)
+				return overflow(err, "attention score");
+		}
+	if (!nn_all_finite(pooled, (size_t)C * E))
+		return overflow(err, "pooled interest");
 	if (m->att_output_bn.n > 0)
 		nn_batchnorm(&m->att_output_bn, pooled, C);
 	if (m->att_output.out > 0)
 		nn_layer_product(&m->att_output, pooled, C, s + p->interest);
+	return DIN_OK;
 }
 
 /* The tower input row of candidate c: the configured slices, in order. */
@@ -382,9 +514,13 @@ head(const DinModel *m, const float *h, float item_bias)
 	}
 }
 
-/* Nonzero when poll said stop. */
-static int
-tower(const DinModel *m, const Plan *p, float *s, double *scores, Poll *poll)
+/*
+ * Scores of every candidate; DIN_EINTERRUPTED when poll said stop. The input rows (every
+ * architecture's interest, the embeddings, dense) and each layer's output must be finite: a
+ * later sigmoid, clamp or ReLU would turn an overflow into a plausible probability.
+ */
+static DinStatus
+tower(const DinModel *m, const Plan *p, float *s, double *scores, Poll *poll, DinError *err)
 {
 	double row_work = (double)m->head_in * 2;
 
@@ -396,6 +532,8 @@ tower(const DinModel *m, const Plan *p, float *s, double *scores, Poll *poll)
 
 		for (int c = 0; c < C; c++)
 			tower_row(m, p, s, c0 + c, cur + (size_t)c * m->tower_in);
+		if (!nn_all_finite(cur, (size_t)C * width))
+			return overflow(err, "tower input");
 		if (m->tower_input_bn.n > 0)
 			nn_batchnorm(&m->tower_input_bn, cur, C);
 		for (int l = 0; l < m->n_tower; l++) {
@@ -403,13 +541,15 @@ tower(const DinModel *m, const Plan *p, float *s, double *scores, Poll *poll)
 			cur = next;
 			next = next == s + p->tower_a ? s + p->tower_b : s + p->tower_a;
 			width = m->tower[l].out;
+			if (!nn_all_finite(cur, (size_t)C * width))
+				return overflow(err, "tower layer output");
 		}
 		for (int c = 0; c < C; c++)
 			scores[c0 + c] = head(m, cur + (size_t)c * width, s[p->item_bias + c0 + c]);
 		if (poll_stop(poll, C * row_work))
-			return 1;
+			return din_fail(err, DIN_EINTERRUPTED, NULL, "scoring was interrupted");
 	}
-	return 0;
+	return DIN_OK;
 }
 
 /*
@@ -490,9 +630,10 @@ din_model_score(const DinModel *m, const DinRequest *req, float *scratch, double
 		return st;
 	if ((st = gather_request(m, &p, scratch, req, err)) != DIN_OK)
 		return st;
-	if (m->arch == DIN_ARCH_DIN)
-		attention(m, &p, scratch, T, weights, &poll);
-	else if (m->arch == DIN_ARCH_DSIN) {
+	if (m->arch == DIN_ARCH_DIN) {
+		if ((st = attention(m, &p, scratch, T, weights, &poll, err)) != DIN_OK)
+			return st;
+	} else if (m->arch == DIN_ARCH_DSIN) {
 		st = dsin_interest(m, scratch + p.keys,
 		                   req->history_time ? req->history_time + (req->history_len - T) : NULL, T,
 		                   req->at, scratch + p.queries, req->n_candidates, scratch + p.dien,
@@ -511,8 +652,10 @@ din_model_score(const DinModel *m, const DinRequest *req, float *scratch, double
 		for (size_t i = 0; i < (size_t)req->n_candidates * T; i++)
 			weights[i] = 1.0f / (float)T;
 	/* an architecture that was told to stop returns early: the tower then does not run */
-	if (poll.stop || tower(m, &p, scratch, scores, &poll))
+	if (poll.stop)
 		return din_fail(err, DIN_EINTERRUPTED, NULL, "scoring was interrupted");
+	if ((st = tower(m, &p, scratch, scores, &poll, err)) != DIN_OK)
+		return st;
 	/* finite but huge weights can overflow float: Inf - Inf is NaN, never a probability */
 	for (int c = 0; c < req->n_candidates; c++)
 		if (!(scores[c] >= 0.0 && scores[c] <= 1.0))

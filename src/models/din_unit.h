@@ -10,22 +10,22 @@
 #include "model.h"
 #include "poll.h"
 
-/* hk[T, U] = k (Wk-Wd)^T for keys[T, W]; tmp holds T x U floats. W = att_layers[0].in / 4. */
-void din_unit_keys(const DinModel *m, const float *keys, int T, float *hk, float *tmp);
+/* hk[T, U] = k (Wk-Wd)^T for keys[T, W]; tmp holds T x U floats. W = layers[0].in / 4. */
+void din_unit_keys(const DinAttUnit *u, const float *keys, int T, float *hk, float *tmp);
 
 /*
  * scores[nc T] = the unit's raw output (before any scaling or softmax) on
  * [q_c, k_t, q_c - k_t, q_c * k_t], row c T + t, for the queries q[nc, W] and keys[T, W] with
- * hk from din_unit_keys. Scratch: hq and tmp nc x U floats (U = att_layers[0].out), buf_a and
+ * hk from din_unit_keys. Scratch: hq and tmp nc x U floats (U = layers[0].out), buf_a and
  * buf_b `rows` rows as wide as W and every layer. nc T <= rows, or nc = 1: a long history then
  * goes in pieces of `rows` keys. Each piece's work is reported to poll; returns nonzero when it
  * said stop.
  */
-int din_unit_scores(const DinModel *m, const float *q, int nc, const float *keys, const float *hk,
+int din_unit_scores(const DinAttUnit *u, const float *q, int nc, const float *keys, const float *hk,
                     int T, int rows, float *hq, float *tmp, float *buf_a, float *buf_b,
                     float *scores, Poll *poll);
 
 /* Multiply-adds of din_unit_scores per (query, key) pair. */
-double din_unit_pair_work(const DinModel *m);
+double din_unit_pair_work(const DinAttUnit *u);
 
 #endif

@@ -78,6 +78,39 @@ typedef struct DinTowerInput {
 
 typedef enum DinHeadKind { DIN_HEAD_SIGMOID = 0, DIN_HEAD_SOFTMAX2 } DinHeadKind;
 
+/*
+ * DIN's local activation unit: layers on z = [q, k, q-k, q*k] of W-wide q and k, then the score
+ * h out_weight^T + out_bias. Per-slot units (attention.units) read the W-wide part of the
+ * target and behaviour vectors that their slots make.
+ */
+typedef struct DinAttUnit {
+	int n_layers;
+	DinLayer *layers;
+	const float *out_weight; /* [layers[last].out] */
+	float out_bias;
+	/*
+	 * Set by din_model_build (config_pack.c): layers[0] regrouped as q (Wq+Wd)^T + b,
+	 * k (Wk-Wd)^T and (q*k) Wp^T, each [U, W] and packed, so the query and key parts are one
+	 * product each. q.weight NULL (a model filled by hand): din_unit.c splits layers[0] itself.
+	 */
+	DinLayer q, k, p;
+	int n_slots; /* per-slot units: the behaviour slots read, ascending; 0 for m->att */
+	int slots[DIN_MAX_SLOTS];
+	int width; /* W: the sum of those slots' dims */
+} DinAttUnit;
+
+/* Which slots the DIN attention pools (docs/FORMAT.md "attention"). */
+typedef enum DinAttPool {
+	DIN_POOL_VALID = 0, /* the kept behaviours only */
+	DIN_POOL_ALL_SLOTS  /* all max_len slots, the missing ones holding the padding key */
+} DinAttPool;
+
+/* What an empty history pools under DIN_POOL_VALID. */
+typedef enum DinAttEmpty {
+	DIN_EMPTY_ZERO = 0, /* u = 0 */
+	DIN_EMPTY_PADDING   /* u = the padding key: a softmax over max_len masked slots */
+} DinAttEmpty;
+
 typedef struct DinModel {
 	DinArch arch;
 	int max_len;
@@ -102,25 +135,20 @@ typedef struct DinModel {
 	int *context_offset; /* [n_context + 1] */
 	int n_dense;
 
-	/* attention (arch din) */
-	int att_n_layers;
-	DinLayer *att_layers;
-	const float *att_out_weight; /* [att_layers[last].out] */
-	float att_out_bias;
+	/* attention (arch din; dien and the bst read-out use att alone) */
+	DinAttUnit att;  /* the unit over all slots, or none when att_units is set */
+	int att_n_units; /* > 0: one unit per group of behaviour slots (attention.units) */
+	DinAttUnit *att_units;
 	int att_softmax;
 	int att_scale;
+	DinAttPool att_pool;
+	DinAttEmpty att_empty;
+	int64_t att_pad_row; /* the behaviour tables' row a padding slot looks up */
 	DinBN att_output_bn; /* n == 0: absent */
 	DinLayer att_output; /* out == 0: absent (linear, no activation) */
 	int att_width;       /* width of the pooled interest u (dien: H) */
-	/*
-	 * din and dien, set by din_model_build (config_pack.c): att_layers[0] on [q, k, q-k, q*k]
-	 * regrouped as q (Wq+Wd)^T + b, k (Wk-Wd)^T and (q*k) Wp^T, each [U, W] (W = E, dien H) and
-	 * packed, so the query and key parts are one product each. att_q.weight NULL (a model
-	 * filled by hand): din_unit.c splits att_layers[0] itself.
-	 */
-	DinLayer att_q, att_k, att_p;
 
-	/* dien: the unit above (att_layers, att_out_*, att_softmax) scores [q, h, q-h, q*h] */
+	/* dien: the unit att (with att_softmax) scores [q, h, q-h, q*h] */
 	DinGru dien_extractor;
 	DinGru dien_evolution;
 	DinEvolution dien_evo;
@@ -192,6 +220,12 @@ size_t din_model_scratch_floats(const DinModel *m, int n_candidates);
  */
 DinStatus din_model_score(const DinModel *m, const DinRequest *req, float *scratch, double *scores,
                           float *weights, DinError *err);
+
+/*
+ * key[E] = the behaviour vector of a padding slot: row `row` of every behaviour table (the
+ * libraries pad with id 0 and look its row up like any other).
+ */
+void din_padding_key(const DinModel *m, int64_t row, float *key);
 
 /* Row of raw id `id` in field f, or -1 when unknown (the caller applies the oov rule). */
 int64_t din_field_row(const DinField *f, int64_t id);

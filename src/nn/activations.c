@@ -24,6 +24,12 @@ nn_sigmoid(double x)
 void
 nn_softmax(float *x, int n)
 {
+	nn_softmax_counted(x, n, 1);
+}
+
+void
+nn_softmax_counted(float *x, int n, int count)
+{
 	float max;
 	double sum = 0.0, inv;
 
@@ -38,6 +44,7 @@ nn_softmax(float *x, int n)
 	nn_exp_inplace(x, (size_t)n);
 	for (int i = 0; i < n; i++)
 		sum += x[i];
+	sum += (double)x[n - 1] * (count - 1); /* + 0 for one copy: nn_softmax's bits unchanged */
 	/* one division; in double, x / sum and x (1 / sum) differ far below float rounding */
 	inv = 1.0 / sum;
 	for (int i = 0; i < n; i++)

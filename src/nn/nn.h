@@ -113,6 +113,11 @@ void nn_layer(const DinLayer *layer, const float *x, int n, float *y);
 
 /* In place softmax over x[n]; n == 0 is a no-op. */
 void nn_softmax(float *x, int n);
+/*
+ * Softmax over x[0..n) where x[n-1] stands for `count` equal entries (count >= 1); x[n-1]
+ * becomes the weight of one of them.
+ */
+void nn_softmax_counted(float *x, int n, int count);
 
 double nn_sigmoid(double x);
 

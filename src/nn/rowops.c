@@ -155,3 +155,18 @@ nn_rows_pool(float *u, const float *w, const float *k, int T, int E)
 		for (int j = 0; j < E; j++)
 			u[j] += w[t] * k[(size_t)t * E + j];
 }
+
+int
+nn_all_finite(const float *x, size_t n)
+{
+	/* x * 0 is 0 for a finite x and NaN for Inf or NaN: four branchless sums */
+	float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+	size_t i = 0;
+
+	for (; i + 4 <= n; i += 4)
+		for (int j = 0; j < 4; j++)
+			acc[j] += x[i + j] * 0.0f;
+	for (; i < n; i++)
+		acc[0] += x[i] * 0.0f;
+	return acc[0] + acc[1] + acc[2] + acc[3] == 0.0f;
+}

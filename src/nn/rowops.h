@@ -8,6 +8,8 @@
 #ifndef DIN_ROWOPS_H
 #define DIN_ROWOPS_H
 
+#include <stddef.h>
+
 /* p[t, j] = q[j] * k[t, j] for t < T, j < E (rows of p and k are E wide). */
 void nn_rows_mul(float *p, const float *q, const float *k, int T, int E);
 
@@ -19,5 +21,12 @@ void nn_rows_dot(float *s, const float *x, int n, int width, const float *v, flo
 
 /* u[j] = sum over t < T of w[t] k[t, j], j < E. */
 void nn_rows_pool(float *u, const float *w, const float *k, int T, int E);
+
+/*
+ * 1 when x[0..n) holds no NaN or Inf. Cheap enough to run on every vector a score depends on:
+ * an activation that saturates (sigmoid, clamp, ReLU's max) can turn an overflow into a
+ * plausible probability.
+ */
+int nn_all_finite(const float *x, size_t n);
 
 #endif

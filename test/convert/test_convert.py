@@ -102,6 +102,9 @@ class DeepCtrTorch(unittest.TestCase):
         self.assertEqual(config["tower"]["inputs"],
                          ["context:0", "target:0", "target:1", "context:1", "attention"])
         self.assertEqual(config["attention"]["normalization"], "softmax")
+        # its softmax over maxlen masked slots pools an empty history's padding rows (id 0)
+        self.assertEqual((config["attention"]["empty"], config["attention"]["padding_row"]),
+                         ("padding", 0))
         self.assertEqual(config["attention"]["layers"][0]["activation"], {"type": "prelu"})
         self.assertEqual(config["tower"]["layers"][0]["batch_norm"], {"eps": 1e-5})
         np.testing.assert_array_equal(t["tower.0.bn.weight"], sd["dnn.bn.0.weight"])
@@ -118,6 +121,8 @@ class DeepCtrTorch(unittest.TestCase):
             self.assertEqual(config["sequence"], {"type": "gru", "hidden": 8,
                                                   "convention": "pytorch"})
             self.assertEqual(config["tower"]["inputs"][0], "interest")
+            # its DIEN zeroes an empty history's interest before any attention
+            self.assertNotIn("empty", config["attention"])
             self.assertNotIn("fields.tags.weight", t)  # the varlen feature DIEN never reads
             self.assertIn("linear.weight", [k for k in sd if k == "linear.weight"])
         np.testing.assert_array_equal(
@@ -261,7 +266,6 @@ class TorchRechub(unittest.TestCase):
         with Tmp() as d:
             items = items_file(d, cate_of)
             for change, pattern in [
-                (lambda s: s.update(model="DIN"), "unmasked|no mask"),
                 (lambda s: s.update(max_len=12), "exceeds max_seq_len"),
                 (lambda s: s["kwargs"].update(nhead=3), "nhead 3"),
                 (lambda s: s["kwargs"]["mlp_params"].update(activation="softmax"), "softmax"),
@@ -276,6 +280,35 @@ class TorchRechub(unittest.TestCase):
                 change(s)
                 with self.assertRaisesRegex(Refusal, pattern):
                     convert("torch-rechub", sd, s, items)
+
+    def test_din_units_over_all_slots(self):
+        spec, sd, cate_of = make("torch-rechub", 4)
+        with Tmp() as d:
+            config, t = convert("torch-rechub", sd, spec, items_file(d, cate_of))
+        att = config["attention"]
+        self.assertEqual((att["units"], att["pool"], att["padding_row"], att["normalization"]),
+                         ([[0], [1]], "all_slots", 0, "softmax"))
+        self.assertNotIn("empty", att)
+        self.assertEqual([layer["units"] for layer in att["layers"]], [8, 4])
+        self.assertEqual(att["layers"][0]["activation"],
+                         {"type": "dice", "stats": "sample", "eps": 1e-3})
+        np.testing.assert_array_equal(t["attention.units.1.mlp.1.weight"],
+                                      sd["attention_layers.1.attention.mlp.4.weight"])
+        np.testing.assert_array_equal(t["attention.units.0.mlp.0.bn.running_var"],
+                                      sd["attention_layers.0.attention.mlp.1.running_var"])
+        np.testing.assert_array_equal(t["attention.units.0.out.weight"],
+                                      sd["attention_layers.0.attention.mlp.8.weight"])
+        self.assertEqual(config["tower"]["inputs"],
+                         ["attention", "target:0", "target:1", "context:0"])
+        for change, pattern in [
+            (lambda s: s["features"].append({"type": "dense", "name": "age"}), "dense"),
+            (lambda s: s["kwargs"]["mlp_params"].update(activation="relu"), "dice"),
+            (lambda s: s["kwargs"]["attention_mlp_params"].update(bias=False), "bias"),
+        ]:
+            s = copy.deepcopy(spec)
+            change(s)
+            with Tmp() as d, self.assertRaisesRegex(Refusal, pattern):
+                convert("torch-rechub", sd, s, items_file(d, cate_of))
 
     def test_dien_refusals(self):
         spec, sd, _ = make("torch-rechub", 3)
@@ -320,6 +353,7 @@ class CommandLine(unittest.TestCase):
             with open(out, "rb") as f:
                 config, t = safetensors.decode(f.read())
             self.assertEqual(config["architecture"], "din")
+            self.assertIn('attention: type "din", normalization "none"', r.stderr)
             r = subprocess.run([sys.executable, TOOL, "torch-rechub", "--weights",
                                 os.path.join(d, "w.npz"), "--spec", os.path.join(d, "spec.json"),
                                 "-o", out], capture_output=True, text=True)

@@ -143,7 +143,7 @@ def rechub_variant(name, seed, model, kwargs, padding, dense=False):
     feats = [{"type": "sparse", "name": "user_id", "vocab_size": N_USERS, "embed_dim": 4}]
     if dense:
         feats.append({"type": "dense", "name": "age"})
-    fields = [("item_id", N_ITEMS)] + ([("cate_id", N_CATES)] if model == "BST" else [])
+    fields = [("item_id", N_ITEMS)] + ([("cate_id", N_CATES)] if model != "DIEN" else [])
     targ = [{"type": "sparse", "name": "target_" + f, "vocab_size": n, "embed_dim": 4,
              "padding_idx": 0} for f, n in fields]
     hist = [{"type": "sequence", "name": "hist_" + f, "vocab_size": n, "embed_dim": 4,
@@ -172,6 +172,16 @@ def rechub_variant(name, seed, model, kwargs, padding, dense=False):
             for n in ("norm1", "norm2"):
                 m.uniform(p + n + ".weight", (D,), 0.5, 1.5)
                 m.normal(p + n + ".bias", (D,), 0.1)
+    elif model == "DIN":
+        att = kwargs.get("attention_mlp_params", {})
+        for i in range(len(fields)):
+            p, inp = "attention_layers.%d.attention.mlp." % i, 16
+            for j, u in enumerate(att.get("dims", [36])):
+                m.linear(p + str(4 * j), u, inp)
+                m.bn(p + str(4 * j + 1), u)
+                m.uniform(p + "%d.alpha" % (4 * j + 2), (1,), -0.5, 0.5)
+                inp = u
+            m.linear(p + str(4 * len(att.get("dims", [36]))), 1, inp)
     else:
         m.gru("interest_extractor_layers.0", "_l0", D, D)
         p = "interest_evolving_layers.0."
@@ -219,6 +229,9 @@ VARIANTS = {
                                "activation": "prelu"}, "nhead": 1}, "pre"),
         lambda: rechub_variant("dien_single_field", 14, "DIEN", {"mlp_params": {"dims": [16, 8]},
                                "alpha": 0.2}, "post", dense=True),
+        lambda: rechub_variant("din_softmax", 15, "DIN", {
+            "mlp_params": {"dims": [16, 8]},
+            "attention_mlp_params": {"dims": [8, 4], "use_softmax": True}}, "pre"),
     ],
 }
 

@@ -28,13 +28,23 @@ read_all(const char *path, size_t *len)
 }
 
 static const char *const fixture_names[] = {
-    "tiny_base.safetensors",         "tiny_din.safetensors",
-    "base_mean.safetensors",         "din_repo.safetensors",
-    "din_fuxi_vocab.safetensors",    "din_misc_acts.safetensors",
-    "din_deepctr_torch.safetensors", "dien_agru.safetensors",
-    "dien_bilinear.safetensors",     "dien_gru_pooling.safetensors",
-    "bst_deepctr.safetensors",       "bst_timegap_prenorm.safetensors",
-    "dsin_deepctr.safetensors",      "dsin_bias_ln.safetensors",
+    "tiny_base.safetensors",
+    "tiny_din.safetensors",
+    "base_mean.safetensors",
+    "din_repo.safetensors",
+    "din_fuxi_vocab.safetensors",
+    "din_misc_acts.safetensors",
+    "din_deepctr_torch.safetensors",
+    "dien_agru.safetensors",
+    "dien_bilinear.safetensors",
+    "dien_gru_pooling.safetensors",
+    "bst_deepctr.safetensors",
+    "bst_timegap_prenorm.safetensors",
+    "dsin_deepctr.safetensors",
+    "dsin_bias_ln.safetensors",
+    /* attention units, pool all_slots; empty padding (docs/FORMAT.md "attention") */
+    "peer/torch-rechub/din.safetensors",
+    "peer/deepctr-torch/din_relu_softmax_prelu_bn.safetensors",
 };
 #define N_FIXTURE_NAMES ((int)(sizeof(fixture_names) / sizeof(fixture_names[0])))
 

@@ -74,14 +74,29 @@ def file_seeds():
 def config_seeds():
     names = ["tiny_base", "tiny_din", "base_mean", "din_repo", "din_fuxi_vocab", "din_misc_acts",
              "din_deepctr_torch", "dien_agru", "dien_bilinear", "dien_gru_pooling", "bst_deepctr",
-             "bst_timegap_prenorm", "dsin_deepctr", "dsin_bias_ln"]
+             "bst_timegap_prenorm", "dsin_deepctr", "dsin_bias_ln", "peer/torch-rechub/din",
+             "peer/deepctr-torch/din_relu_softmax_prelu_bn"]
+    configs = {}
     for i, n in enumerate(names):
         h, _ = read(n + ".safetensors")
-        write("config", n, bytes([i]) + h["__metadata__"]["din.config"].encode())
+        configs[n] = h["__metadata__"]["din.config"]
+        write("config", n.replace("/", "_"), bytes([i]) + configs[n].encode())
+    # the attention switches on a fixture whose tensors fit them all but units
+    c = json.loads(configs["din_deepctr_torch"])
+    for name, extra in [("pool_all_slots", {"pool": "all_slots", "padding_row": 1}),
+                        ("empty_padding", {"empty": "padding", "normalization": "softmax"}),
+                        ("units_unbound", {"units": [[0], [1]]})]:
+        a = dict(c, attention=dict(c["attention"], **extra))
+        write("config", "din_deepctr_torch_" + name,
+              bytes([names.index("din_deepctr_torch")]) + json.dumps(a).encode())
+    c = json.loads(configs["peer/torch-rechub/din"])
+    a = dict(c, attention=dict(c["attention"], normalization="softmax", scale=True))
+    write("config", "rechub_din_softmax_scale",
+          bytes([names.index("peer/torch-rechub/din")]) + json.dumps(a).encode())
 
 
 def score_seeds():
-    for i in range(14):
+    for i in range(16):
         # fixture i, weights wanted, history 5, 3 candidates, known ids
         write("score", "plain_%02d" % i, bytes([i, 2, 0, 5, 3, 0, 0]) + bytes(range(40)))
         write("score", "long_%02d" % i, bytes([i, 3, 0x0f, 0xff, 70, 0, 0]) + bytes(200))

@@ -629,23 +629,23 @@ test_config_binds_din(void)
 	CHECK_INT(m->context_offset[1], 3);
 	CHECK_INT(m->n_dense, 2);
 
-	CHECK_INT(m->att_n_layers, 2);
-	CHECK_INT(m->att_layers[0].in, 16);
-	CHECK_INT(m->att_layers[0].out, 3);
-	CHECK_INT(m->att_layers[0].act.kind, DIN_ACT_DICE);
-	CHECK_INT(m->att_layers[0].act.units, 3);
-	CHECK_INT(m->att_layers[0].act.alpha_n, 3);
-	CHECK_INT(m->att_layers[0].act.dice_sample, 0);
-	CHECK_CLOSE(m->att_layers[0].act.eps, 1e-8, 1e-6);
-	CHECK(m->att_layers[0].act.weight == find_t(&s, "attention.mlp.0.act.weight")->data);
-	CHECK(m->att_layers[0].act.mean == find_t(&s, "attention.mlp.0.act.running_mean")->data);
-	CHECK(m->att_layers[0].act.beta == NULL);
-	CHECK_INT(m->att_layers[0].bn.n, 0);
-	CHECK_INT(m->att_layers[1].in, 3);
-	CHECK_INT(m->att_layers[1].act.kind, DIN_ACT_PRELU);
-	CHECK_INT(m->att_layers[1].act.alpha_n, 1);
-	CHECK(m->att_out_weight == find_t(&s, "attention.out.weight")->data);
-	CHECK_CLOSE(m->att_out_bias, 0.5, 0);
+	CHECK_INT(m->att.n_layers, 2);
+	CHECK_INT(m->att.layers[0].in, 16);
+	CHECK_INT(m->att.layers[0].out, 3);
+	CHECK_INT(m->att.layers[0].act.kind, DIN_ACT_DICE);
+	CHECK_INT(m->att.layers[0].act.units, 3);
+	CHECK_INT(m->att.layers[0].act.alpha_n, 3);
+	CHECK_INT(m->att.layers[0].act.dice_sample, 0);
+	CHECK_CLOSE(m->att.layers[0].act.eps, 1e-8, 1e-6);
+	CHECK(m->att.layers[0].act.weight == find_t(&s, "attention.mlp.0.act.weight")->data);
+	CHECK(m->att.layers[0].act.mean == find_t(&s, "attention.mlp.0.act.running_mean")->data);
+	CHECK(m->att.layers[0].act.beta == NULL);
+	CHECK_INT(m->att.layers[0].bn.n, 0);
+	CHECK_INT(m->att.layers[1].in, 3);
+	CHECK_INT(m->att.layers[1].act.kind, DIN_ACT_PRELU);
+	CHECK_INT(m->att.layers[1].act.alpha_n, 1);
+	CHECK(m->att.out_weight == find_t(&s, "attention.out.weight")->data);
+	CHECK_CLOSE(m->att.out_bias, 0.5, 0);
 	CHECK_INT(m->att_softmax, 1);
 	CHECK_INT(m->att_scale, 1);
 	CHECK_INT(m->att_output_bn.n, 0);
@@ -702,7 +702,7 @@ test_config_binds_base(void)
 	CHECK_INT(m->n_attr, 0);
 	CHECK_INT(m->items.cap, 0);
 	CHECK(m->item_attrs == NULL);
-	CHECK_INT(m->att_n_layers, 0);
+	CHECK_INT(m->att.n_layers, 0);
 	CHECK_INT(m->inputs[0].kind, DIN_IN_HISTORY_MEAN);
 	CHECK_INT(m->inputs[1].kind, DIN_IN_TARGET);
 	CHECK_INT(m->tower_in, 8);
@@ -936,6 +936,171 @@ test_config_rejects_bad_tensors(void)
 	CHECK_INT(build(base_config, &s, NULL), DIN_OK);
 }
 
+/* Negative variances, and variance + eps <= 0, would make every score NaN or one constant. */
+static void
+test_config_rejects_bad_variances(void)
+{
+	TSet s;
+
+	din_tensors(&s);
+	((float *)find_t(&s, "attention.mlp.0.act.running_var")->data)[1] = -1.0f;
+	expect_fail(din_config, &s, DIN_ECORRUPT,
+	            "tensor attention.mlp.0.act.running_var holds the negative variance -1 at 1");
+
+	din_tensors(&s);
+	((float *)find_t(&s, "attention.mlp.0.act.running_var")->data)[2] = 0.0f;
+	expect_edit_fail(din_config, &s, "\"eps\": 1e-8, \"affine\"", "\"eps\": 0, \"affine\"",
+	                 DIN_ECORRUPT,
+	                 "tensor attention.mlp.0.act.running_var holds variance 0 at 2, and with eps "
+	                 "0 it is not positive");
+
+	din_tensors(&s);
+	((float *)find_t(&s, "tower.0.bn.running_var")->data)[0] = -1e-9f; /* var + eps > 0 */
+	expect_fail(din_config, &s, DIN_ECORRUPT,
+	            "tensor tower.0.bn.running_var holds the negative variance");
+
+	/* eps below float's smallest value rounds to 0 */
+	base_tensors(&s);
+	expect_edit_fail(base_config, &s, "\"eps\": 0.001", "\"eps\": 1e-50", DIN_ECORRUPT,
+	                 "config key tower.layers[0].activation.eps is 1e-50: it must be positive");
+}
+
+/* attention.units, pool, empty and padding_row (docs/FORMAT.md "attention"). */
+static void
+test_config_attention_units(void)
+{
+	TSet s;
+	DinModel *m;
+	DinError err;
+	char *c;
+
+	din_tensors(&s);
+	c = edit(din_config, "\"normalization\": \"softmax\",",
+	         "\"normalization\": \"softmax\", \"empty\": \"padding\", \"padding_row\": 2,");
+	CHECK_INT(din_model_build(c, strlen(c), s.t, s.n, &m, &err), DIN_OK);
+	if (m != NULL) {
+		CHECK_INT(m->att_empty, DIN_EMPTY_PADDING);
+		CHECK_INT(m->att_pool, DIN_POOL_VALID);
+		CHECK_INT((int)m->att_pad_row, 2);
+		CHECK_INT(m->att_n_units, 0);
+	}
+	din_model_free(m);
+	free(c);
+	expect_edit_fail(din_config, &s, "\"normalization\"", "\"padding_row\": 1, \"normalization\"",
+	                 DIN_ECORRUPT, "attention.padding_row applies to pool all_slots or empty");
+	expect_edit_fail(din_config, &s, "\"normalization\"",
+	                 "\"pool\": \"all_slots\", \"padding_row\": 3, \"normalization\"", DIN_ECORRUPT,
+	                 "config key attention.padding_row is 3 but behaviour field cate has 3 rows");
+	expect_edit_fail(din_config, &s, "\"normalization\"",
+	                 "\"pool\": \"all_slots\", \"empty\": \"zero\", \"normalization\"",
+	                 DIN_ECORRUPT, "attention.empty applies to pool valid only");
+
+	/* one unit per slot: tensors attention.units.i.*, first layer [3, 4 dim] */
+	din_tensors(&s);
+	for (int i = 0; i < 2; i++) {
+		static const char *const names[2][9] = {
+		    {"attention.units.0.mlp.0.weight", "attention.units.0.mlp.0.bias",
+		     "attention.units.0.mlp.0.act.alpha", "attention.units.0.mlp.0.act.running_mean",
+		     "attention.units.0.mlp.0.act.running_var", "attention.units.0.mlp.0.act.weight",
+		     "attention.units.0.mlp.0.act.bias", "attention.units.0.out.weight",
+		     "attention.units.0.out.bias"},
+		    {"attention.units.1.mlp.0.weight", "attention.units.1.mlp.0.bias",
+		     "attention.units.1.mlp.0.act.alpha", "attention.units.1.mlp.0.act.running_mean",
+		     "attention.units.1.mlp.0.act.running_var", "attention.units.1.mlp.0.act.weight",
+		     "attention.units.1.mlp.0.act.bias", "attention.units.1.out.weight",
+		     "attention.units.1.out.bias"}};
+
+		add_f(&s, names[i][0], 3, 8);
+		for (int k = 1; k < 7; k++)
+			add_f(&s, names[i][k], 3, 0);
+		add_f(&s, names[i][7], 1, 3);
+		add_f(&s, names[i][8], 1, 0);
+	}
+	for (int k = 0; k < 10; k++)
+		drop_t(
+		    &s,
+		    k < 8
+		        ? (const char *[]){"attention.mlp.0.weight", "attention.mlp.0.bias",
+		                           "attention.mlp.0.act.alpha", "attention.mlp.0.act.running_mean",
+		                           "attention.mlp.0.act.running_var", "attention.mlp.0.act.weight",
+		                           "attention.mlp.0.act.bias", "attention.mlp.1.weight"}[k]
+		        : (const char *[]){"attention.mlp.1.bias", "attention.mlp.1.act.alpha"}[k - 8]);
+	drop_t(&s, "attention.out.weight");
+	drop_t(&s, "attention.out.bias");
+	c = edit(din_config, "},   {\"units\": 2, \"activation\": {\"type\": \"prelu\"}}],",
+	         "}], \"units\": [[0], [1]], \"pool\": \"all_slots\",");
+	CHECK_INT(din_model_build(c, strlen(c), s.t, s.n, &m, &err), DIN_OK);
+	if (m != NULL) {
+		CHECK_INT(m->att_n_units, 2);
+		CHECK_INT(m->att_units[1].slots[0], 1);
+		CHECK_INT(m->att_units[1].width, 2);
+		CHECK_INT(m->att_units[0].layers[0].in, 8);
+		CHECK_INT(m->att_pool, DIN_POOL_ALL_SLOTS);
+	}
+	din_model_free(m);
+	expect_edit_fail(c, &s, "[[0], [1]]", "[[1], [1]]", DIN_ECORRUPT,
+	                 "slot 1 is repeated or out of order");
+	expect_edit_fail(c, &s, "[[0], [1]]", "[[0], [2]]", DIN_ECORRUPT,
+	                 "attention.units[1][0] must be a behaviour slot in [0, 2)");
+	free(c);
+}
+
+/*
+ * A model whose finite weights overflow for an input fails that call with DIN_ECORRUPT
+ * (XX001): with embeddings of 3e38, q*k is Inf, the unit's ReLU-free layers give NaN, and a
+ * later clamp or ReLU used to turn every score into the same constant.
+ */
+static void
+test_score_overflow_is_corrupt(void)
+{
+	static const int64_t history[3] = {10, 20, 30}, candidates[2] = {40, 50}, context[1] = {1};
+	static const double dense[2] = {0.5, -0.5};
+	DinRequest req = {.history = history,
+	                  .history_len = 3,
+	                  .context = context,
+	                  .context_len = 1,
+	                  .dense = dense,
+	                  .dense_len = 2,
+	                  .candidates = candidates,
+	                  .n_candidates = 2};
+	TSet s;
+	DinModel *m = NULL;
+	DinError err;
+	double scores[2];
+	float *scratch, *w;
+
+	din_tensors(&s);
+	CHECK_INT(din_model_build(din_config, strlen(din_config), s.t, s.n, &m, &err), DIN_OK);
+	if (m == NULL)
+		return;
+	scratch = malloc(sizeof(float) * din_model_scratch_floats(m, 2));
+	CHECK_INT(din_model_score(m, &req, scratch, scores, NULL, &err), DIN_OK);
+	w = (float *)find_t(&s, "fields.item.weight")->data;
+	for (int k = 0; k < 12; k++)
+		w[k] = 3e38f;
+	CHECK_INT(din_model_score(m, &req, scratch, scores, NULL, &err), DIN_ECORRUPT);
+	CHECK_STR_CONTAINS(err.msg, "is not finite");
+	CHECK_STR_CONTAINS(err.msg, "attention score");
+	/* an empty history pools nothing, but the tower reads the candidate's category */
+	req.history_len = 0;
+	CHECK_INT(din_model_score(m, &req, scratch, scores, NULL, &err), DIN_OK);
+	din_model_free(m);
+	/* its first tower layer overflows to Inf; ReLU and sigmoid used to make that p = 1 */
+	w = (float *)find_t(&s, "fields.cate.weight")->data;
+	for (int k = 0; k < 6; k++)
+		w[k] = 3e38f;
+	w = (float *)find_t(&s, "tower.0.weight")->data;
+	for (int k = 0; k < 60; k++)
+		w[k] = 1e3f;
+	CHECK_INT(din_model_build(din_config, strlen(din_config), s.t, s.n, &m, &err), DIN_OK);
+	if (m == NULL)
+		return;
+	CHECK_INT(din_model_score(m, &req, scratch, scores, NULL, &err), DIN_ECORRUPT);
+	CHECK_STR_CONTAINS(err.msg, "tower layer output is not finite");
+	free(scratch);
+	din_model_free(m);
+}
+
 void
 suite_format(void)
 {
@@ -952,4 +1117,7 @@ suite_format(void)
 	RUN(test_config_rejects_bad_keys);
 	RUN(test_config_rejects_bad_inputs);
 	RUN(test_config_rejects_bad_tensors);
+	RUN(test_config_rejects_bad_variances);
+	RUN(test_config_attention_units);
+	RUN(test_score_overflow_is_corrupt);
 }

@@ -85,7 +85,7 @@ tm_new(DinArch arch, int max_len)
 	t->m.arch = arch;
 	t->m.max_len = max_len;
 	t->m.fields = t->fields;
-	t->m.att_layers = t->att;
+	t->m.att.layers = t->att;
 	t->m.tower = t->tower;
 	t->m.inputs = t->inputs;
 	t->m.context = t->context;
@@ -265,19 +265,19 @@ make_layer(int in, int out, TestAct act, int with_bn)
 static void
 add_att_layer(TestModel *t, int units, TestAct act)
 {
-	int in = t->m.att_n_layers == 0 ? 4 * t->m.E : t->att[t->m.att_n_layers - 1].out;
+	int in = t->m.att.n_layers == 0 ? 4 * t->m.E : t->att[t->m.att.n_layers - 1].out;
 
-	t->att[t->m.att_n_layers++] = make_layer(in, units, act, 0);
+	t->att[t->m.att.n_layers++] = make_layer(in, units, act, 0);
 }
 
 /* Attention scoring after its hidden layers; output_units 0 = no output linear. */
 static void
 set_att(TestModel *t, int softmax, int scale, int output_bn, int output_units)
 {
-	int last = t->att[t->m.att_n_layers - 1].out;
+	int last = t->att[t->m.att.n_layers - 1].out;
 
-	t->m.att_out_weight = weights(last, 1.5 / sqrt((double)last));
-	t->m.att_out_bias = srand_f(0.3);
+	t->m.att.out_weight = weights(last, 1.5 / sqrt((double)last));
+	t->m.att.out_bias = srand_f(0.3);
 	t->m.att_softmax = softmax;
 	t->m.att_scale = scale;
 	if (output_bn)
@@ -494,7 +494,7 @@ ref_score(const DinModel *m, const int64_t *hist, int hlen, const int64_t *ctx, 
 	}
 	if (m->arch == DIN_ARCH_DIN) {
 		for (int t = 0; t < kept; t++) {
-			const DinLayer *last = &m->att_layers[m->att_n_layers - 1];
+			const DinLayer *last = &m->att.layers[m->att.n_layers - 1];
 
 			for (int j = 0; j < E; j++) {
 				z[j] = q[j];
@@ -502,14 +502,14 @@ ref_score(const DinModel *m, const int64_t *hist, int hlen, const int64_t *ctx, 
 				z[2 * E + j] = q[j] - K[t][j];
 				z[3 * E + j] = q[j] * K[t][j];
 			}
-			ref_layer(&m->att_layers[0], z, h1);
-			for (int l = 1; l < m->att_n_layers; l++) {
-				ref_layer(&m->att_layers[l], h1, h2);
-				memcpy(h1, h2, sizeof(double) * m->att_layers[l].out);
+			ref_layer(&m->att.layers[0], z, h1);
+			for (int l = 1; l < m->att.n_layers; l++) {
+				ref_layer(&m->att.layers[l], h1, h2);
+				memcpy(h1, h2, sizeof(double) * m->att.layers[l].out);
 			}
-			s[t] = m->att_out_bias;
+			s[t] = m->att.out_bias;
 			for (int j = 0; j < last->out; j++)
-				s[t] += h1[j] * m->att_out_weight[j];
+				s[t] += h1[j] * m->att.out_weight[j];
 			if (m->att_scale)
 				s[t] /= sqrt((double)E);
 		}

@@ -86,6 +86,9 @@ def main(argv=None):
     print("din-convert: wrote %s: %s, max_len %d, target %s, behaviour %s, context %s, dense %d"
           % (where, config["architecture"], config["max_len"], config["target"],
              config["behaviour"], config["context"], config["dense"]), file=sys.stderr)
+    switches = attention_switches(config)
+    if switches:
+        print("din-convert: attention: %s" % switches, file=sys.stderr)
     return 0
 
 
@@ -99,6 +102,16 @@ def import_model(psycopg2, dsn, name, data, replace):
             return cur.fetchone()[0]
     finally:
         conn.close()
+
+
+# attention keys that say how the library treats padding and fields (docs/FORMAT.md)
+ATTENTION_SWITCHES = ("type", "normalization", "units", "pool", "empty", "padding_row")
+
+
+def attention_switches(config):
+    """The attention block's switches as `key value, ...` (empty without the block)."""
+    att = config.get("attention") or {}
+    return ", ".join("%s %s" % (k, json.dumps(att[k])) for k in ATTENTION_SWITCHES if k in att)
 
 
 def sql_inputs(library, spec):

@@ -237,10 +237,10 @@ def convert(spec, sd, items_path):
                                      "att_hidden_size"), kw["att_activation"], E, dst),
             "normalization": "softmax" if norm else "none"}
         if norm:
-            sd.notes.append("with att_weight_normalization=True DeepCTR-Torch spreads an empty "
-                            "history's weight uniformly over the padding rows; din gives an "
-                            "empty history the interest 0, so only empty histories score "
-                            "differently")
+            # Its softmax gives the masked slots -2^32+1, which an all-padding row cannot beat:
+            # an empty history pools its maxlen padding rows (id 0) uniformly. Its DIEN zeroes
+            # empty rows before the attention, so this is DIN's alone.
+            config["attention"].update({"empty": "padding", "padding_row": 0})
         tower_in = inputs + ["attention"]
         tower_prefix, head_key, use_bn = "dnn", "dnn_linear.weight", kw["dnn_use_bn"]
     else:

@@ -1,8 +1,4 @@
-"""torch-rechub (>= 0.8, 2026) BST and single-field DIEN -> din (models.md §6.4, §4.6).
-
-DIN is refused: its ActivationUnit attends over the padded slots without a mask (and runs one
-unit per history field), which a history of real behaviours cannot reproduce.
-"""
+"""torch-rechub (>= 0.8, 2026) DIN, BST and single-field DIEN -> din (models.md §6.4, §4.6)."""
 
 import math
 
@@ -20,6 +16,8 @@ FEATURE_KEYS = {
 }
 BST_DEFAULTS = {"mlp_params": {}, "nhead": 8, "num_layers": 1, "max_seq_len": 51}
 DIEN_DEFAULTS = {"mlp_params": {}}
+DIN_DEFAULTS = {"mlp_params": {}, "attention_mlp_params": {}}
+ATTENTION_MLP_KEYS = {"dims", "activation", "dropout", "use_softmax"}
 IGNORED = {"dropout", "alpha"}  # inactive in eval(), or training-only (DIEN's aux-loss weight)
 MLP_KEYS = {"dims", "activation", "dropout", "output_layer"}
 
@@ -181,11 +179,62 @@ def convert(spec, sd, items_path):
     if model == "DIEN":
         return dien(spec, sd, items_path)
     if model == "DIN":
-        raise Refusal("torch-rechub DIN cannot be reproduced: its ActivationUnit has no mask, so "
-                      "the padded slots (row 0 of each table) take part in the weighted sum "
-                      "(and it runs one attention unit per history field); din's history holds "
-                      "only real behaviours")
-    raise Refusal("SPEC model %r: torch-rechub models supported are BST and DIEN" % model)
+        return din(spec, sd, items_path)
+    raise Refusal("SPEC model %r: torch-rechub models supported are DIN, BST and DIEN" % model)
+
+
+def din(spec, sd, items_path):
+    """One ActivationUnit per history field, over all max_len padded slots (no mask)."""
+    dst = {}
+    kw = kwargs_with_defaults(spec, DIN_DEFAULTS, IGNORED, "SPEC kwargs")
+    if "activation" in (kw["mlp_params"] or {}):
+        raise Refusal("SPEC kwargs mlp_params activation: torch-rechub DIN fixes it to \"dice\"")
+    kw["_mlp_activation"] = "dice"
+    att = kw["attention_mlp_params"]
+    if not isinstance(att, dict):
+        raise Refusal("SPEC kwargs attention_mlp_params must be an object")
+    check_keys(att, ATTENTION_MLP_KEYS, "SPEC kwargs attention_mlp_params")
+    (feats, hist, targ, tables, target, behaviour, context, n_dense, max_len,
+     padding) = common(spec, sd, dst, items_path)
+    if n_dense:
+        raise Refusal("torch-rechub DIN with dense features: its tower width counts a dense "
+                      "feature's embed_dim but its input leaves dense values out, so the "
+                      "library cannot run such a model")
+    dims = att.get("dims") or [36]
+    if not all(isinstance(u, int) and u > 0 for u in dims):
+        raise Refusal("SPEC kwargs attention_mlp_params dims must be positive integers")
+    # Every unit has the same layer list; only its first layer's width differs.
+    layers = None
+    for i, f in enumerate(hist):
+        src, inp = "attention_layers.%d.attention.mlp" % i, 4 * f.dim
+        layers = []
+        for j, u in enumerate(dims):
+            out = "attention.units.%d.mlp.%d" % (i, j)
+            linear(sd, "%s.%d" % (src, 4 * j), out, u, inp, dst)
+            bn = batch_norm(sd, "%s.%d" % (src, 4 * j + 1), out + ".bn", u, 1e-5, dst)
+            layers.append({"units": u, "batch_norm": bn,
+                           "activation": activation(sd, att.get("activation", "dice"),
+                                                    "%s.%d" % (src, 4 * j + 2), out + ".act",
+                                                    dst)})
+            inp = u
+        linear(sd, "%s.%d" % (src, 4 * len(dims)), "attention.units.%d.out" % i, 1, inp, dst)
+    width = sum(f.dim for f in hist) + sum(f.dim for f in targ) + sum(f.dim for f in feats)
+    tower = mlp(sd, kw, width, dst)
+    config = {"format": 1, "architecture": "din", "max_len": max_len, "fields": tables.fields}
+    attach_items(config, dst, items_path, target[1:], tables.fields)
+    config.update({
+        "target": target, "behaviour": behaviour, "context": context, "dense": n_dense,
+        # No mask: the padded slots (id 0, whatever padding_idx says) are scored and pooled
+        # like behaviours; the pooled sum does not depend on where they stand, so `padding`
+        # changes nothing here.
+        "attention": {"type": "din", "units": [[k] for k in range(len(hist))],
+                      "layers": layers, "out_bias": True,
+                      "normalization": "softmax" if att.get("use_softmax") else "none",
+                      "pool": "all_slots", "padding_row": 0},
+        "tower": {"inputs": ["attention"] + tower_inputs(targ, context, n_dense)[1:],
+                  "layers": tower, "head": {"type": "sigmoid", "bias": True}}})
+    sd.finish()
+    return config, dst
 
 
 def bst(spec, sd, items_path):
