@@ -103,6 +103,47 @@ optional_array(FunctionCallInfo fcinfo, int arg, const char *what, const void **
 	return score_array_elements(PG_GETARG_ARRAYTYPE_P(arg), what, data);
 }
 
+/*
+ * A history holding the id the model's trainer padded its histories with (fields[].padding_id)
+ * is most likely a padded row: din has no mask and would score the padding as behaviours. An
+ * error under the item field's oov "error", else a NOTICE once per call site. Only the kept
+ * behaviours matter, so at most max_len ids are read, and none without a padding id.
+ */
+static void
+check_padding(FunctionCallInfo fcinfo, const char *name, const DinModel *m, const DinRequest *req)
+{
+	const DinField *f = &m->fields[m->behaviour[0]];
+	bool error = f->oov == DIN_OOV_ERROR;
+	ScoreState *state;
+	int t;
+
+	if (!f->has_padding_id)
+		return;
+	for (t = Max(req->history_len - m->max_len, 0); t < req->history_len; t++)
+		if (req->history[t] == f->padding_id)
+			break;
+	if (t == req->history_len)
+		return;
+	state = score_get_state(fcinfo);
+	if (!error && state->padding_noticed)
+		return;
+	state->padding_noticed = true;
+	ereport(
+	    error ? ERROR : NOTICE,
+	    (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+	     errmsg("history holds padding id " INT64_FORMAT " at position %d", f->padding_id, t + 1),
+	     errdetail(error ? "Model \"%s\" was trained with id " INT64_FORMAT
+	                       " as the padding of field %s, whose oov rule is \"error\"."
+	                     : "Model \"%s\" was trained with id " INT64_FORMAT
+	                       " as the padding of field %s; din scores it as a behaviour (this "
+	                       "notice is shown once per call in the query).",
+	               name, f->padding_id, f->name),
+	     errhint(
+	         "Pass only the real behaviours, oldest first: e.g. array_remove(history, " INT64_FORMAT
+	         ").",
+	         f->padding_id)));
+}
+
 /* Fill req (all but the candidates) from the arguments, checking them against the model. */
 void
 score_read_request(FunctionCallInfo fcinfo, int arg_shift, const char *name, const DinModel *m,
@@ -114,6 +155,7 @@ score_read_request(FunctionCallInfo fcinfo, int arg_shift, const char *name, con
 	memset(req, 0, sizeof(*req));
 	req->history_len = optional_array(fcinfo, ARG_HISTORY, "history", &data);
 	req->history = data;
+	check_padding(fcinfo, name, m, req);
 
 	n = optional_array(fcinfo, ARG_CONTEXT + arg_shift, "context", &data);
 	if (n != m->n_context)

@@ -17,6 +17,7 @@ enum { ARG_HISTORY, ARG_TARGET, ARG_MODEL, ARG_CONTEXT, ARG_DENSE, ARG_HISTORY_T
 
 typedef struct ScoreState {
 	bool called;            /* false on the first call of this query's function expression */
+	bool padding_noticed;   /* the padding NOTICE was raised: once per call site, not per row */
 	char name[NAMEDATALEN]; /* the model argument as a C string, without a palloc per row */
 	float *scratch;
 	size_t scratch_floats;

@@ -52,7 +52,7 @@ valid_field_name(const JsonValue *v)
 static DinStatus
 read_field(Cfg *c, DinModel *m, const JsonValue *v, int i)
 {
-	static const char *const keys[] = {"name", "rows", "dim", "oov", NULL};
+	static const char *const keys[] = {"name", "rows", "dim", "oov", "padding_id", NULL};
 	DinField *f = &m->fields[i];
 	const JsonValue *name, *oov;
 	char path[CFG_PATH], tname[CFG_PATH], sub[CFG_PATH];
@@ -89,6 +89,10 @@ read_field(Cfg *c, DinModel *m, const JsonValue *v, int i)
 		TRY(cfg_enum(c, v, path, "oov", oov_names, 0, &k));
 		f->oov = k ? DIN_OOV_ZERO : DIN_OOV_ERROR;
 	}
+	/* any raw id, in the vocabulary or not; JSON numbers are exact up to 2^53 */
+	f->has_padding_id = json_get(v, "padding_id") != NULL;
+	TRY(cfg_int(c, v, path, "padding_id", 0, 0, -(INT64_C(1) << 53), INT64_C(1) << 53, 0,
+	            &f->padding_id));
 	cfg_path(tname, "fields.%s.weight", f->name);
 	TRY(cfg_need(c, tname, DIN_F32, 2, f->rows, f->dim, &t));
 	f->weight = t->data;
@@ -194,6 +198,13 @@ read_slots(Cfg *c, DinModel *m, const JsonValue *root)
 		m->E += t->dim;
 	}
 	m->slot_offset[m->n_slots] = m->E;
+	/* the caller passes raw ids of this field only: a padding id elsewhere could never be seen */
+	for (int i = 0; i < m->n_fields; i++)
+		if (m->fields[i].has_padding_id && i != m->behaviour[0])
+			return cfg_fail(c, DIN_ECORRUPT,
+			                "config key fields[%d].padding_id is allowed only on the history's "
+			                "item field (behaviour[0], %s)",
+			                i, m->fields[m->behaviour[0]].name);
 	return DIN_OK;
 }
 

@@ -55,7 +55,9 @@ typedef struct DinField {
 	const float *weight; /* [rows, dim] */
 	DinOovKind oov;
 	int64_t oov_row;
-	DinIdMap vocab; /* cap == 0: the id is the row */
+	DinIdMap vocab;     /* cap == 0: the id is the row */
+	int has_padding_id; /* the config names the raw id its trainer padded histories with */
+	int64_t padding_id;
 } DinField;
 
 typedef enum DinInputKind {

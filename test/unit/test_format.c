@@ -1045,6 +1045,48 @@ test_config_attention_units(void)
 	free(c);
 }
 
+/* fields[].padding_id (docs/FORMAT.md "fields"): any raw id, on the history's item field only. */
+static void
+test_config_padding_id(void)
+{
+	static const char *const ok[] = {"0", "-1", "30", "9007199254740992"};
+	TSet s;
+	DinModel *m;
+	DinError err;
+	char *c;
+
+	din_tensors(&s);
+	CHECK_INT(din_model_build(din_config, strlen(din_config), s.t, s.n, &m, &err), DIN_OK);
+	if (m != NULL)
+		CHECK_INT(m->fields[0].has_padding_id, 0); /* absent: unknown */
+	din_model_free(m);
+	/* in the item's vocabulary (30) or not (0, -1): both are raw ids a trainer may pad with */
+	for (int i = 0; i < 4; i++) {
+		char to[96];
+
+		snprintf(to, sizeof(to), "\"rows\": 6, \"padding_id\": %s", ok[i]);
+		c = edit(din_config, "\"rows\": 6", to);
+		CHECK_INT(din_model_build(c, strlen(c), s.t, s.n, &m, &err), DIN_OK);
+		if (m != NULL) {
+			CHECK_INT(m->fields[0].has_padding_id, 1);
+			CHECK(m->fields[0].padding_id == strtoll(ok[i], NULL, 10));
+		}
+		din_model_free(m);
+		free(c);
+	}
+	expect_edit_fail(din_config, &s, "\"rows\": 6", "\"rows\": 6, \"padding_id\": 0.5",
+	                 DIN_ECORRUPT, "config key fields[0].padding_id must be an integer");
+	expect_edit_fail(din_config, &s, "\"rows\": 6", "\"rows\": 6, \"padding_id\": \"0\"",
+	                 DIN_ECORRUPT, "config key fields[0].padding_id must be an integer");
+	expect_edit_fail(din_config, &s, "\"rows\": 6", "\"rows\": 6, \"padding_id\": 1e16",
+	                 DIN_ECORRUPT, "config key fields[0].padding_id is 10000000000000000, at most");
+	expect_edit_fail(din_config, &s, "\"oov\": 0", "\"oov\": 0, \"padding_id\": 0", DIN_ECORRUPT,
+	                 "config key fields[1].padding_id is allowed only on the history's item field "
+	                 "(behaviour[0], item)");
+	expect_edit_fail(din_config, &s, "\"oov\": \"zero\"", "\"oov\": \"zero\", \"padding_id\": 0",
+	                 DIN_ECORRUPT, "config key fields[2].padding_id is allowed only");
+}
+
 /*
  * A model whose finite weights overflow for an input fails that call with DIN_ECORRUPT
  * (XX001): with embeddings of 3e38, q*k is Inf, the unit's ReLU-free layers give NaN, and a
@@ -1119,5 +1161,6 @@ suite_format(void)
 	RUN(test_config_rejects_bad_tensors);
 	RUN(test_config_rejects_bad_variances);
 	RUN(test_config_attention_units);
+	RUN(test_config_padding_id);
 	RUN(test_score_overflow_is_corrupt);
 }
