@@ -83,6 +83,9 @@ class DeepCtrTorch(unittest.TestCase):
         np.testing.assert_array_equal(t["items.attributes"][:, 0], self.cate_of)
         np.testing.assert_array_equal(t["items.id"], np.arange(len(self.cate_of)))
         self.assertEqual(config["tower"]["head"], {"type": "sigmoid", "bias": True})
+        # id 0 pads its histories: marked on the history's item field only
+        self.assertEqual({f["name"]: f.get("padding_id") for f in config["fields"]},
+                         {"item": 0, "cate": None, "user": None})
 
     def test_round_trip_through_the_container(self):
         config, t = self.run_convert()
@@ -240,6 +243,8 @@ class TorchRechub(unittest.TestCase):
         np.testing.assert_array_equal(t["head.weight"], sd["mlp.mlp.8.weight"])
         np.testing.assert_array_equal(t["tower.1.bn.running_mean"], sd["mlp.mlp.5.running_mean"])
         self.assertEqual(config["target"], ["target_item_id", "target_cate_id"])
+        self.assertEqual({f["name"]: f.get("padding_id") for f in config["fields"]},
+                         {"target_item_id": 0, "target_cate_id": None, "user_id": None})
 
     def test_bst_post_padding_and_dice(self):
         spec, sd, cate_of = make("torch-rechub", 1)
@@ -354,6 +359,7 @@ class CommandLine(unittest.TestCase):
                 config, t = safetensors.decode(f.read())
             self.assertEqual(config["architecture"], "din")
             self.assertIn('attention: type "din", normalization "none"', r.stderr)
+            self.assertIn("padding_id 0 on field item", r.stderr)
             r = subprocess.run([sys.executable, TOOL, "torch-rechub", "--weights",
                                 os.path.join(d, "w.npz"), "--spec", os.path.join(d, "spec.json"),
                                 "-o", out], capture_output=True, text=True)

@@ -86,6 +86,12 @@ def main(argv=None):
     print("din-convert: wrote %s: %s, max_len %d, target %s, behaviour %s, context %s, dense %d"
           % (where, config["architecture"], config["max_len"], config["target"],
              config["behaviour"], config["context"], config["dense"]), file=sys.stderr)
+    for f in config["fields"]:
+        if "padding_id" in f:
+            print("din-convert: padding_id %d on field %s: the library pads histories with it; "
+                  "din %s a history holding it (pass only the real behaviours)"
+                  % (f["padding_id"], f["name"], "refuses" if f.get("oov", "error") == "error"
+                     else "gives a NOTICE for"), file=sys.stderr)
     switches = attention_switches(config)
     if switches:
         print("din-convert: attention: %s" % switches, file=sys.stderr)

@@ -116,3 +116,10 @@ def attach_items(config, tensors, items_path, attributes, fields):
                           % (ids[i], name, col[i], rows[name]))
     tensors["items.id"] = ids
     tensors["items.attributes"] = attrs
+
+
+def mark_padding(config, pad_id):
+    """The history's item field pads with pad_id in training (docs/FORMAT.md fields padding_id):
+    din then refuses or reports a history holding it instead of scoring it as a behaviour."""
+    item = config["behaviour"][0]
+    next(f for f in config["fields"] if f["name"] == item)["padding_id"] = pad_id

@@ -5,7 +5,8 @@ masked history, so din's history holds only the real behaviours (no padding ids)
 """
 
 from . import Refusal
-from .common import attach_items, batch_norm, check_keys, field_name, kwargs_with_defaults, linear
+from .common import (attach_items, batch_norm, check_keys, field_name, kwargs_with_defaults, linear,
+                     mark_padding)
 
 DIN_DEFAULTS = {"dnn_use_bn": False, "dnn_hidden_units": [256, 128], "dnn_activation": "relu",
                 "att_hidden_size": [64, 16], "att_activation": "Dice",
@@ -286,6 +287,7 @@ def convert(spec, sd, items_path):
     dst["head.bias"] = sd.take("out.bias", (1,))
     config["tower"] = {"inputs": tower_in, "layers": layers,
                        "head": {"type": "sigmoid", "bias": True}}
+    mark_padding(config, 0)  # its histories are post-padded with id 0, masked by seq_length
     sd.finish()
     return config, dst
 

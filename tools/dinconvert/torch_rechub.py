@@ -5,7 +5,8 @@ import math
 import numpy as np
 
 from . import Refusal
-from .common import attach_items, batch_norm, check_keys, field_name, kwargs_with_defaults, linear
+from .common import (attach_items, batch_norm, check_keys, field_name, kwargs_with_defaults, linear,
+                     mark_padding)
 
 FEATURE_KEYS = {
     "sparse": {"type", "name", "vocab_size", "embed_dim", "shared_with", "padding_idx",
@@ -174,13 +175,14 @@ def tower_inputs(targ, context, n_dense):
 
 def convert(spec, sd, items_path):
     model = spec.get("model")
-    if model == "BST":
-        return bst(spec, sd, items_path)
-    if model == "DIEN":
-        return dien(spec, sd, items_path)
-    if model == "DIN":
-        return din(spec, sd, items_path)
-    raise Refusal("SPEC model %r: torch-rechub models supported are DIN, BST and DIEN" % model)
+    builders = {"BST": bst, "DIEN": dien, "DIN": din}
+    if model not in builders:
+        raise Refusal("SPEC model %r: torch-rechub models supported are DIN, BST and DIEN" % model)
+    config, dst = builders[model](spec, sd, items_path)
+    # pad_sequences fills every history with id 0 (front or end), whatever padding_idx says:
+    # BST masks it, DIN scores it, DIEN's padding_idx=0 makes it the masked row.
+    mark_padding(config, 0)
+    return config, dst
 
 
 def din(spec, sd, items_path):
