@@ -89,6 +89,15 @@ def config_seeds():
         a = dict(c, attention=dict(c["attention"], **extra))
         write("config", "din_deepctr_torch_" + name,
               bytes([names.index("din_deepctr_torch")]) + json.dumps(a).encode())
+    # padding_id: any raw id on the history's item field (here one outside the vocabulary),
+    # refused on any other field (an attribute)
+    c = json.loads(configs["din_fuxi_vocab"])
+    for name, field, pad in [("padding_id", c["behaviour"][0], -1),
+                             ("padding_id_attribute", c["behaviour"][1], 0)]:
+        a = dict(c, fields=[dict(f, padding_id=pad) if f["name"] == field else f
+                            for f in c["fields"]])
+        write("config", "din_fuxi_vocab_" + name,
+              bytes([names.index("din_fuxi_vocab")]) + json.dumps(a).encode())
     c = json.loads(configs["peer/torch-rechub/din"])
     a = dict(c, attention=dict(c["attention"], normalization="softmax", scale=True))
     write("config", "rechub_din_softmax_scale",
