@@ -48,6 +48,7 @@ typedef enum DinQuery {
 	Q_ITEMS,
 	Q_LOCK,
 	Q_INSERT_MODEL,
+	Q_NEXT_GENERATION,
 	Q_UPDATE_MODEL,
 	Q_DELETE_TENSORS,
 	Q_DELETE_ITEMS,
@@ -112,13 +113,20 @@ static const DinQueryText query_text[Q_COUNT] = {
                         " VALUES ($1, $2, $3::pg_catalog.jsonb, $4) RETURNING version",
                         4,
                         {TEXTOID, TEXTOID, TEXTOID, TEXTOID}},
+    /*
+     * The new generation is drawn first and passed in: Citus refuses a volatile DEFAULT
+     * (nextval) in an UPDATE of a reference table, and every node must store the same value.
+     */
+    [Q_NEXT_GENERATION] = {"SELECT pg_catalog.nextval('@.din_generation'::pg_catalog.regclass)",
+                           0,
+                           {InvalidOid}},
     [Q_UPDATE_MODEL] = {"UPDATE @.din_models SET architecture = $2,"
                         " config = $3::pg_catalog.jsonb, comment = $4,"
-                        " version = version OPERATOR(pg_catalog.+) 1, generation = DEFAULT,"
+                        " version = version OPERATOR(pg_catalog.+) 1, generation = $5,"
                         " created = DEFAULT WHERE name OPERATOR(pg_catalog.=) $1"
                         " RETURNING version",
-                        4,
-                        {TEXTOID, TEXTOID, TEXTOID, TEXTOID}},
+                        5,
+                        {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID}},
     [Q_DELETE_TENSORS] = {"DELETE FROM @.din_tensors WHERE model OPERATOR(pg_catalog.=) $1",
                           1,
                           {TEXTOID}},
@@ -248,6 +256,15 @@ catalog_pin_search_path(void)
 		                           psprintf("pg_catalog, %s, pg_temp", din_schema()));
 	(void)set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true,
 	                        0, false);
+	/*
+	 * Under Citus the model tables are reference tables (docs/SCALE.md). A worker scoring the
+	 * rows of a shard reads them through Citus, which refuses a query on a Citus table from
+	 * within the query of a shard, lest the table move between nodes meanwhile. A reference
+	 * table has a copy on every node and never moves, and only din's own tables are read here.
+	 */
+	if (GetConfigOption("citus.allow_nested_distributed_execution", true, false) != NULL)
+		(void)set_config_option("citus.allow_nested_distributed_execution", "on", PGC_USERSET,
+		                        PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	return level;
 }
 
@@ -843,8 +860,8 @@ catalog_import(const char *name, bytea *data, bool replace, const char *comment)
 	Datum model = CStringGetTextDatum(name);
 	ImportFile file;
 	bool exists;
-	Datum args[4];
-	char nulls[4] = {' ', ' ', ' ', comment ? ' ' : 'n'};
+	Datum args[5];
+	char nulls[5] = {' ', ' ', ' ', comment ? ' ' : 'n', ' '};
 	bool isnull;
 	int32 version;
 	const DinTensor *item_ids = NULL;
@@ -868,6 +885,8 @@ catalog_import(const char *name, bytea *data, bool replace, const char *comment)
 		run(Q_DELETE_TENSORS, &model, NULL, false);
 		run(Q_DELETE_ITEMS, &model, NULL, false);
 		run(Q_DELETE_VOCAB, &model, NULL, false);
+		run(Q_NEXT_GENERATION, NULL, NULL, false);
+		args[4] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		run(Q_UPDATE_MODEL, args, nulls, false);
 	} else
 		run(Q_INSERT_MODEL, args, nulls, false);
