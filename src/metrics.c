@@ -18,9 +18,10 @@
  *
  * Sorting is the final step's cost, so under a parallel plan (or Citus) each process sorts its
  * own part: flattening an expanded state to send it sorts it and sets METRICS_FLAG_SORTED. The
- * combining side appends such a part as a sorted run, and the final step checks each run in
- * O(n) (a flag is only a claim: any bytea can carry it), sorts whatever is not sorted, and
- * merges the runs. Rows appended one by one form an unsorted tail after the runs.
+ * combining side keeps each large part as a sorted run (array_append) and merges runs as they
+ * come; the final step checks each run in O(n) (a flag is only a claim: any bytea can carry
+ * it), sorts whatever is not sorted, and merges what is left. Rows appended one by one form an
+ * unsorted tail after the runs.
  *
  * The flat format after the varlena header is described in metrics_core.h; an empty bytea is
  * the empty state (the INITCOND). Any user can hand any bytea to these functions (through an
@@ -409,30 +410,38 @@ state_sort(MetricsState *st)
 }
 
 /*
- * array_append: appends n records to a. Records claimed sorted become a run of their own when
- * there are enough of them to be worth merging; the unsorted tail before them is sorted into
- * a run first (work the final step would do anyway), or every run is merged into one when
- * there is no room for another.
+ * array_append: appends n records to a. A part of METRICS_RADIX_MIN records or more becomes a
+ * run: sorted here unless it claims to be (a parallel worker's part does; the leader's own is
+ * sorted here, while the workers may still be running), and merged at once with the runs before
+ * it when it is at least a quarter of their size, which keeps the merging O(n) in all and does
+ * it while later parts are still coming. Smaller parts form the unsorted tail, which is sorted
+ * into a run of its own before a run follows it.
  */
 static void
 array_append(MetricsState *st, MetricsArray *a, const char *records, Size n, bool sorted)
 {
+	Size before = a->n;
 	Size runs_end = a->nruns > 0 ? a->run_ends[a->nruns - 1] : 0;
+	bool run = n >= METRICS_RADIX_MIN;
 
 	if (n == 0)
 		return;
-	sorted = sorted && n >= METRICS_RADIX_MIN;
-	if (sorted && a->nruns + (a->n > runs_end) >= (int)lengthof(a->run_ends))
+	if (run && a->nruns + (before > runs_end) >= (int)lengthof(a->run_ends))
 		array_sort(st, a);
-	else if (sorted && a->n > runs_end) {
-		range_sort(a->words + runs_end * st->width, a->n - runs_end, st->width);
-		a->run_ends[a->nruns++] = a->n;
+	else if (run && before > runs_end) {
+		range_sort(a->words + runs_end * st->width, before - runs_end, st->width);
+		a->run_ends[a->nruns++] = before;
 	}
 	metrics_reserve(st, a, n);
-	memcpy((char *)a->words + a->n * kind_record(st->kind), records, n * kind_record(st->kind));
+	memcpy((char *)a->words + before * kind_record(st->kind), records, n * kind_record(st->kind));
 	a->n += n;
-	if (sorted)
-		a->run_ends[a->nruns++] = a->n;
+	if (!run)
+		return;
+	if (!sorted)
+		range_sort(a->words + before * st->width, n, st->width);
+	a->run_ends[a->nruns++] = a->n;
+	if (a->nruns > 1 && n >= before / 4)
+		array_sort(st, a);
 }
 
 static void
