@@ -33,6 +33,31 @@ sum_words(const unsigned char *at, size_t n)
 	return sum;
 }
 
+/* The positives then the negatives, each made ascending as the final step does, then merged. */
+static void
+check_merge(const unsigned char *state, const MetricsFlatHeader *h)
+{
+	int width = (int)(h->record / sizeof(uint64_t));
+	size_t n = h->npos + h->nneg;
+	uint64_t *words = malloc(n * h->record + 1), *scratch = malloc(n * h->record + 1), *out;
+	size_t ends[1] = {h->npos};
+
+	if (words == NULL || scratch == NULL)
+		abort();
+	memcpy(words, state + h->pos_offset, h->npos * h->record);
+	memcpy(words + h->npos * width, state + h->neg_offset, h->nneg * h->record);
+	if (!((h->flags & METRICS_FLAG_SORTED) && metrics_is_sorted(words, h->npos, width)))
+		metrics_sort(words, NULL, NULL, h->npos, width, NULL);
+	if (!((h->flags & METRICS_FLAG_SORTED) &&
+	      metrics_is_sorted(words + h->npos * width, h->nneg, width)))
+		metrics_sort(words + h->npos * width, NULL, NULL, h->nneg, width, NULL);
+	out = metrics_merge_runs(words, scratch, ends, 1, n, width, NULL);
+	if (!metrics_is_sorted(out, n, width))
+		abort();
+	free(words);
+	free(scratch);
+}
+
 static void
 check_accepted(unsigned char *state, size_t size, const MetricsFlatHeader *h)
 {
@@ -66,31 +91,6 @@ check_accepted(unsigned char *state, size_t size, const MetricsFlatHeader *h)
 	metrics_flat_encode(state, h->kind, h->flags, h->npos, h->nneg, h->capacity);
 	if (!metrics_flat_decode(state, size, &again, &why) || memcmp(&again, h, sizeof again) != 0)
 		abort();
-}
-
-/* The positives then the negatives, each made ascending as the final step does, then merged. */
-static void
-check_merge(const unsigned char *state, const MetricsFlatHeader *h)
-{
-	int width = (int)(h->record / sizeof(uint64_t));
-	size_t n = h->npos + h->nneg;
-	uint64_t *words = malloc(n * h->record + 1), *scratch = malloc(n * h->record + 1), *out;
-	size_t ends[1] = {h->npos};
-
-	if (words == NULL || scratch == NULL)
-		abort();
-	memcpy(words, state + h->pos_offset, h->npos * h->record);
-	memcpy(words + h->npos * width, state + h->neg_offset, h->nneg * h->record);
-	if (!((h->flags & METRICS_FLAG_SORTED) && metrics_is_sorted(words, h->npos, width)))
-		metrics_sort(words, NULL, NULL, h->npos, width, NULL);
-	if (!((h->flags & METRICS_FLAG_SORTED) &&
-	      metrics_is_sorted(words + h->npos * width, h->nneg, width)))
-		metrics_sort(words + h->npos * width, NULL, NULL, h->nneg, width, NULL);
-	out = metrics_merge_runs(words, scratch, ends, 1, n, width, NULL);
-	if (!metrics_is_sorted(out, n, width))
-		abort();
-	free(words);
-	free(scratch);
 }
 
 int
