@@ -256,15 +256,6 @@ catalog_pin_search_path(void)
 		                           psprintf("pg_catalog, %s, pg_temp", din_schema()));
 	(void)set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true,
 	                        0, false);
-	/*
-	 * Under Citus the model tables are reference tables (docs/SCALE.md). A worker scoring the
-	 * rows of a shard reads them through Citus, which refuses a query on a Citus table from
-	 * within the query of a shard, lest the table move between nodes meanwhile. A reference
-	 * table has a copy on every node and never moves, and only din's own tables are read here.
-	 */
-	if (GetConfigOption("citus.allow_nested_distributed_execution", true, false) != NULL)
-		(void)set_config_option("citus.allow_nested_distributed_execution", "on", PGC_USERSET,
-		                        PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	return level;
 }
 
@@ -274,13 +265,26 @@ catalog_unpin_search_path(int level)
 	AtEOXact_GUC(true, level);
 }
 
-/* Connect to SPI with search_path pinned; returns what spi_finish needs. */
+/*
+ * Connect to SPI with search_path pinned; returns what spi_finish needs. reading: only the
+ * model tables will be read. Under Citus they are reference tables (docs/SCALE.md), and a
+ * worker scoring the rows of a shard reads them through Citus, which refuses a query on a
+ * Citus table from within the query of a shard, lest that table move between nodes meanwhile.
+ * A reference table has a copy on every node and never moves, so reads are let through; writes
+ * are not (din_import must not run from within a shard's query).
+ */
 static int
-spi_connect(void)
+spi_connect(bool reading)
 {
+	int level;
+
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	return catalog_pin_search_path();
+	level = catalog_pin_search_path();
+	if (reading && GetConfigOption("citus.allow_nested_distributed_execution", true, false) != NULL)
+		(void)set_config_option("citus.allow_nested_distributed_execution", "on", PGC_USERSET,
+		                        PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	return level;
 }
 
 static void
@@ -313,7 +317,7 @@ catalog_generation(const char *name, DinGeneration *out)
 {
 	Datum arg = CStringGetTextDatum(name);
 	bool found;
-	int pinned = spi_connect();
+	int pinned = spi_connect(true);
 
 	found = run(Q_GENERATION, &arg, NULL, true) > 0;
 	if (found) {
@@ -651,7 +655,7 @@ catalog_load_as_owner(const char *name, MemoryContext mcxt, DinStored *out)
 	TupleDesc desc;
 	bool isnull;
 	int n_attr;
-	int pinned = spi_connect();
+	int pinned = spi_connect(true);
 
 	if (run(Q_MODEL, &arg, NULL, true) == 0) {
 		spi_finish(pinned);
@@ -866,7 +870,7 @@ catalog_import(const char *name, bytea *data, bool replace, const char *comment)
 	int32 version;
 	const DinTensor *item_ids = NULL;
 	const DinTensor *item_attrs = NULL;
-	int pinned = spi_connect();
+	int pinned = spi_connect(false);
 
 	/* the row lock makes concurrent replaces of one model wait for each other */
 	exists = run(Q_LOCK, &model, NULL, false) > 0;
@@ -1011,7 +1015,7 @@ din_drop(PG_FUNCTION_ARGS)
 	din_catalog_writing = true;
 	PG_TRY();
 	{
-		int pinned = spi_connect();
+		int pinned = spi_connect(false);
 
 		found = run(Q_DROP, &arg, NULL, false) > 0;
 		spi_finish(pinned);

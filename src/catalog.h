@@ -55,8 +55,7 @@ bool catalog_load(const char *name, MemoryContext mcxt, DinStored *out);
  * catalog_pin_search_path - until catalog_unpin_search_path(level), or the end of the
  * (sub)transaction, search_path is "pg_catalog, <din's schema>, pg_temp" (pg_temp last, so no
  * temporary object shadows anything) whatever the caller set; returns that level. Every query
- * din runs, in its C functions and triggers, runs so and qualifies every name besides. Under
- * Citus it also lets these queries read din's reference tables from within a shard's query.
+ * din runs, in its C functions and triggers, runs so and qualifies every name besides.
  */
 int catalog_pin_search_path(void);
 void catalog_unpin_search_path(int level);
