@@ -11,10 +11,11 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use DinTest qw(din_srcdir din_install_helpers);
 
-# run-all.sh builds Citus from ../shared/citus when it can; without it there is nothing to test
+# test/run-all.sh (make test) builds Citus from ../shared/citus first when that folder exists
 my $pkglibdir = `pg_config --pkglibdir`;
 chomp $pkglibdir;
-plan skip_all => "Citus is not installed in $pkglibdir (and no ../shared/citus to build it from)"
+plan skip_all => "Citus is not installed in $pkglibdir; make test builds it from ../shared/citus"
+  . ' (or DIN_SHARED/citus) when that folder exists'
   unless -f "$pkglibdir/citus.so";
 
 my $fixtures = din_srcdir() . '/test/fixtures';
