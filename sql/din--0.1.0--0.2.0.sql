@@ -125,3 +125,30 @@ CREATE EVENT TRIGGER din_drop_guard ON ddl_command_start WHEN TAG IN ('DROP EXTE
     EXECUTE FUNCTION din_drop_guard();
 COMMENT ON EVENT TRIGGER din_drop_guard IS
     'DROP EXTENSION din fails while models are stored, unless din.allow_drop_models is on';
+
+-- ---- scale-out (issue 18): the model tables as Citus reference tables ---------------------
+-- Citus copies a reference table to every node, writes all copies in one two-phase commit and
+-- copies it to a node added later; its shards carry din's triggers, which is how each node's
+-- cache learns of a change (docs/SCALE.md). Citus refuses tables with triggers unless told, and
+-- would otherwise turn the tables that reference din_models into local tables first.
+CREATE FUNCTION din_distribute_models() RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    SET citus.enable_unsafe_triggers = on
+    SET citus.enable_local_reference_table_foreign_keys = off
+    AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension
+                   WHERE extname OPERATOR(pg_catalog.=) 'citus') THEN
+        RAISE EXCEPTION 'din_distribute_models needs the citus extension'
+            USING ERRCODE = 'feature_not_supported';
+    END IF;
+    PERFORM pg_catalog.create_reference_table('@extschema@.din_models'::pg_catalog.regclass);
+    PERFORM pg_catalog.create_reference_table('@extschema@.din_tensors'::pg_catalog.regclass);
+    PERFORM pg_catalog.create_reference_table('@extschema@.din_items'::pg_catalog.regclass);
+    PERFORM pg_catalog.create_reference_table('@extschema@.din_vocab'::pg_catalog.regclass);
+END
+$$;
+COMMENT ON FUNCTION din_distribute_models() IS
+    'Citus: make the model tables reference tables, so every node has every model (docs/SCALE.md)';
+REVOKE EXECUTE ON FUNCTION din_distribute_models() FROM PUBLIC;

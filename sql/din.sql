@@ -254,6 +254,33 @@ CREATE FUNCTION din_cache()
 COMMENT ON FUNCTION din_cache() IS
     'loaded model versions of this database: bytes, backends mapping them, loads, hits, last use';
 
+-- ---- scale-out (issue 18): the model tables as Citus reference tables ---------------------
+-- Citus copies a reference table to every node, writes all copies in one two-phase commit and
+-- copies it to a node added later; its shards carry din's triggers, which is how each node's
+-- cache learns of a change (docs/SCALE.md). Citus refuses tables with triggers unless told, and
+-- would otherwise turn the tables that reference din_models into local tables first.
+CREATE FUNCTION din_distribute_models() RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    SET citus.enable_unsafe_triggers = on
+    SET citus.enable_local_reference_table_foreign_keys = off
+    AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension
+                   WHERE extname OPERATOR(pg_catalog.=) 'citus') THEN
+        RAISE EXCEPTION 'din_distribute_models needs the citus extension'
+            USING ERRCODE = 'feature_not_supported';
+    END IF;
+    PERFORM pg_catalog.create_reference_table('@extschema@.din_models'::pg_catalog.regclass);
+    PERFORM pg_catalog.create_reference_table('@extschema@.din_tensors'::pg_catalog.regclass);
+    PERFORM pg_catalog.create_reference_table('@extschema@.din_items'::pg_catalog.regclass);
+    PERFORM pg_catalog.create_reference_table('@extschema@.din_vocab'::pg_catalog.regclass);
+END
+$$;
+COMMENT ON FUNCTION din_distribute_models() IS
+    'Citus: make the model tables reference tables, so every node has every model (docs/SCALE.md)';
+REVOKE EXECUTE ON FUNCTION din_distribute_models() FROM PUBLIC;
+
 -- DROP EXTENSION din would drop the model tables and every model in them: it fails while
 -- din_models has rows unless din.allow_drop_models is on (src/drop_guard.c). The event trigger
 -- fires only for the tag DROP EXTENSION and the function reads the statement's parse tree, so

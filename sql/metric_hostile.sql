@@ -42,13 +42,35 @@ CREATE AGGREGATE pg_temp.evil_room(float8, boolean) (SFUNC = din_auc_trans, STYP
     INITCOND = '\x444e444d0100000000000000010000000000000000000000000000000400000000000000000000000000e0bf000000000000d0bf');
 SELECT pg_temp.evil_room(0.5, false);
 \echo :LAST_ERROR_SQLSTATE
--- an unknown kind, a reserved word that is not zero, half a gauc record
+-- an unknown kind, a flag no version sets, half a gauc record
 SELECT din_auc_final('\x444e444d03000000000000000000000000000000000000000000000001000000000000000000000000000000');
 \echo :LAST_ERROR_SQLSTATE
-SELECT din_auc_final('\x444e444d01000000010000000000000000000000000000000000000001000000000000000000000000000000');
+SELECT din_auc_final('\x444e444d01000000020000000000000000000000000000000000000001000000000000000000000000000000');
 \echo :LAST_ERROR_SQLSTATE
 SELECT din_gauc_final('\x444e444d02000000000000000000000000000000000000000000000001000000000000000000000000000000');
 \echo :LAST_ERROR_SQLSTATE
+-- flag 1 says the rows are sorted (parallel workers sort their part); a state that claims it
+-- falsely (descending rows here) gives the AUC of its rows all the same, directly, and combined
+-- many times over, past 32,768 rows, where claimed-sorted parts are kept as runs to merge
+SELECT din_auc_final('\x444e444d0100000001000000020000000000000002000000000000000400000000000000cdccccccccccecbf9a9999999999c9bf000000000000e0bf9a9999999999b9bf') AS claimed,
+       din_auc_final('\x444e444d0100000000000000020000000000000002000000000000000400000000000000cdccccccccccecbf9a9999999999c9bf000000000000e0bf9a9999999999b9bf') AS unclaimed;
+-- parts of 2,500 rows claiming sorted ascending keys they do not have; past 32,768 rows the
+-- combined state keeps such parts as runs to merge, and must check each one
+-- (keys below 251 in the top byte: many ties, and little-endian words that hex spells easily)
+CREATE FUNCTION pg_temp.part(g int, flags int) RETURNS bytea LANGUAGE sql AS $$
+    SELECT decode('444e444d01000000' || lpad(to_hex(flags), 2, '0') || '000000'
+                  || 'c409000000000000c4090000000000008813000000000000'
+                  || string_agg('00000000000000' || lpad(to_hex((i * 7919 + g * 13) % 251), 2, '0'), '' ORDER BY i)
+                  || string_agg('00000000000000' || lpad(to_hex((i * 4099 + g * 31) % 251), 2, '0'), '' ORDER BY i),
+                  'hex')
+    FROM generate_series(1, 2500) i $$;
+CREATE AGGREGATE pg_temp.runs(bytea) (SFUNC = din_metrics_combine, STYPE = bytea, INITCOND = '',
+    FINALFUNC = din_auc_final);
+CREATE TEMP TABLE parts AS SELECT g, pg_temp.part(g, 1) AS claimed, pg_temp.part(g, 0) AS unclaimed
+FROM generate_series(1, 30) g;
+SELECT round(pg_temp.runs(claimed)::numeric, 12) AS claimed,
+       pg_temp.runs(claimed) = pg_temp.runs(unclaimed) AS equal
+FROM parts;
 -- a valid gauc state where an auc state belongs
 SELECT din_auc_final('\x444e444d02000000000000000100000000000000000000000000000001000000000000000100000000000080000000000000e0bf');
 \echo :LAST_ERROR_SQLSTATE

@@ -48,6 +48,7 @@ typedef enum DinQuery {
 	Q_ITEMS,
 	Q_LOCK,
 	Q_INSERT_MODEL,
+	Q_NEXT_GENERATION,
 	Q_UPDATE_MODEL,
 	Q_DELETE_TENSORS,
 	Q_DELETE_ITEMS,
@@ -112,13 +113,20 @@ static const DinQueryText query_text[Q_COUNT] = {
                         " VALUES ($1, $2, $3::pg_catalog.jsonb, $4) RETURNING version",
                         4,
                         {TEXTOID, TEXTOID, TEXTOID, TEXTOID}},
+    /*
+     * The new generation is drawn first and passed in: Citus refuses a volatile DEFAULT
+     * (nextval) in an UPDATE of a reference table, and every node must store the same value.
+     */
+    [Q_NEXT_GENERATION] = {"SELECT pg_catalog.nextval('@.din_generation'::pg_catalog.regclass)",
+                           0,
+                           {InvalidOid}},
     [Q_UPDATE_MODEL] = {"UPDATE @.din_models SET architecture = $2,"
                         " config = $3::pg_catalog.jsonb, comment = $4,"
-                        " version = version OPERATOR(pg_catalog.+) 1, generation = DEFAULT,"
+                        " version = version OPERATOR(pg_catalog.+) 1, generation = $5,"
                         " created = DEFAULT WHERE name OPERATOR(pg_catalog.=) $1"
                         " RETURNING version",
-                        4,
-                        {TEXTOID, TEXTOID, TEXTOID, TEXTOID}},
+                        5,
+                        {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID}},
     [Q_DELETE_TENSORS] = {"DELETE FROM @.din_tensors WHERE model OPERATOR(pg_catalog.=) $1",
                           1,
                           {TEXTOID}},
@@ -257,13 +265,26 @@ catalog_unpin_search_path(int level)
 	AtEOXact_GUC(true, level);
 }
 
-/* Connect to SPI with search_path pinned; returns what spi_finish needs. */
+/*
+ * Connect to SPI with search_path pinned; returns what spi_finish needs. reading: only the
+ * model tables will be read. Under Citus they are reference tables (docs/SCALE.md), and a
+ * worker scoring the rows of a shard reads them through Citus, which refuses a query on a
+ * Citus table from within the query of a shard, lest that table move between nodes meanwhile.
+ * A reference table has a copy on every node and never moves, so reads are let through; writes
+ * are not (din_import must not run from within a shard's query).
+ */
 static int
-spi_connect(void)
+spi_connect(bool reading)
 {
+	int level;
+
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	return catalog_pin_search_path();
+	level = catalog_pin_search_path();
+	if (reading && GetConfigOption("citus.allow_nested_distributed_execution", true, false) != NULL)
+		(void)set_config_option("citus.allow_nested_distributed_execution", "on", PGC_USERSET,
+		                        PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	return level;
 }
 
 static void
@@ -296,7 +317,7 @@ catalog_generation(const char *name, DinGeneration *out)
 {
 	Datum arg = CStringGetTextDatum(name);
 	bool found;
-	int pinned = spi_connect();
+	int pinned = spi_connect(true);
 
 	found = run(Q_GENERATION, &arg, NULL, true) > 0;
 	if (found) {
@@ -634,7 +655,7 @@ catalog_load_as_owner(const char *name, MemoryContext mcxt, DinStored *out)
 	TupleDesc desc;
 	bool isnull;
 	int n_attr;
-	int pinned = spi_connect();
+	int pinned = spi_connect(true);
 
 	if (run(Q_MODEL, &arg, NULL, true) == 0) {
 		spi_finish(pinned);
@@ -843,13 +864,13 @@ catalog_import(const char *name, bytea *data, bool replace, const char *comment)
 	Datum model = CStringGetTextDatum(name);
 	ImportFile file;
 	bool exists;
-	Datum args[4];
-	char nulls[4] = {' ', ' ', ' ', comment ? ' ' : 'n'};
+	Datum args[5];
+	char nulls[5] = {' ', ' ', ' ', comment ? ' ' : 'n', ' '};
 	bool isnull;
 	int32 version;
 	const DinTensor *item_ids = NULL;
 	const DinTensor *item_attrs = NULL;
-	int pinned = spi_connect();
+	int pinned = spi_connect(false);
 
 	/* the row lock makes concurrent replaces of one model wait for each other */
 	exists = run(Q_LOCK, &model, NULL, false) > 0;
@@ -868,6 +889,8 @@ catalog_import(const char *name, bytea *data, bool replace, const char *comment)
 		run(Q_DELETE_TENSORS, &model, NULL, false);
 		run(Q_DELETE_ITEMS, &model, NULL, false);
 		run(Q_DELETE_VOCAB, &model, NULL, false);
+		run(Q_NEXT_GENERATION, NULL, NULL, false);
+		args[4] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		run(Q_UPDATE_MODEL, args, nulls, false);
 	} else
 		run(Q_INSERT_MODEL, args, nulls, false);
@@ -992,7 +1015,7 @@ din_drop(PG_FUNCTION_ARGS)
 	din_catalog_writing = true;
 	PG_TRY();
 	{
-		int pinned = spi_connect();
+		int pinned = spi_connect(false);
 
 		found = run(Q_DROP, &arg, NULL, false) > 0;
 		spi_finish(pinned);

@@ -42,6 +42,23 @@ din_models_changed(PG_FUNCTION_ARGS)
 }
 
 /*
+ * is_citus_shard - whether rel is a copy of a model table under another name: with the model
+ * tables made Citus reference tables (docs/SCALE.md), Citus copies their triggers onto each
+ * node's shard (din_tensors_102011, ...), and runs every row change there. The generation of
+ * a changed model is then the coordinator's business: din_import draws it once and writes it
+ * into din_models, whose shard trigger on each node sends the invalidation there. Bumping it
+ * from a shard would be a distributed UPDATE from inside a shard, which Citus refuses.
+ */
+static bool
+is_citus_shard(Relation rel)
+{
+	const char *name = RelationGetRelationName(rel);
+
+	return strcmp(name, "din_tensors") != 0 && strcmp(name, "din_items") != 0 &&
+	       strcmp(name, "din_vocab") != 0;
+}
+
+/*
  * din_model_rows_changed - statement trigger of din_tensors, din_items, din_vocab. din_import
  * and din_drop set the generation of the model they write themselves; any other statement
  * changed weights behind din_models' back. It gives the models named in its transition tables
@@ -58,7 +75,8 @@ din_model_rows_changed(PG_FUNCTION_ARGS)
 	char *sql;
 	int rc, pinned;
 
-	if (din_catalog_writing || !OidIsValid(get_relname_relid("din_models", nsp)))
+	if (din_catalog_writing || !OidIsValid(get_relname_relid("din_models", nsp)) ||
+	    is_citus_shard(td->tg_relation))
 		return PointerGetDatum(NULL);
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 		touched = "";

@@ -16,6 +16,13 @@
  *   big, so their contexts stay few. Its flat form is written only when a partial state
  *   crosses a process boundary.
  *
+ * Sorting is the final step's cost, so under a parallel plan (or Citus) each process sorts its
+ * own part: flattening an expanded state to send it sorts it and sets METRICS_FLAG_SORTED. The
+ * combining side keeps each large part as a sorted run (array_append) and merges runs as they
+ * come; the final step checks each run in O(n) (a flag is only a claim: any bytea can carry
+ * it), sorts whatever is not sorted, and merges what is left. Rows appended one by one form an
+ * unsorted tail after the runs.
+ *
  * The flat format after the varlena header is described in metrics_core.h; an empty bytea is
  * the empty state (the INITCOND). Any user can hand any bytea to these functions (through an
  * aggregate of their own, or by calling them directly), so every flat state is decoded by
@@ -44,10 +51,16 @@
 #define FLAT_MIN_RECORDS 8
 #define FLAT_MAX_RECORDS 32768
 
+/*
+ * Records [0, run_ends[nruns - 1]) are nruns runs, each claimed ascending; the records after
+ * them are in no order. Fewer than METRICS_MAX_RUNS runs, so the tail can still be merged.
+ */
 typedef struct MetricsArray {
 	uint64 *words;
 	Size n; /* records */
 	Size capacity;
+	int nruns;
+	Size run_ends[METRICS_MAX_RUNS - 1];
 } MetricsArray;
 
 typedef struct MetricsState {
@@ -66,6 +79,7 @@ typedef struct MetricsView {
 	Size capacity; /* records a flat state has room for */
 	const char *pos;
 	const char *neg;
+	bool sorted;            /* claimed ascending, positives and negatives both */
 	MetricsState *expanded; /* set when the state is our expanded object */
 	/*
 	 * The fields of a non-empty flat state held by the datum itself (not a detoasted copy), with
@@ -78,6 +92,7 @@ typedef struct MetricsView {
 typedef enum LabelType { LABEL_BOOL, LABEL_INT4, LABEL_INT2 } LabelType;
 
 static Size metrics_get_flat_size(ExpandedObjectHeader *eohptr);
+static void state_sort(struct MetricsState *st);
 static void metrics_flatten_into(ExpandedObjectHeader *eohptr, void *result, Size allocated_size);
 
 static const ExpandedObjectMethods metrics_methods = {metrics_get_flat_size, metrics_flatten_into};
@@ -122,6 +137,7 @@ flat_view(const char *fields, Size len, MetricsView *v)
 	v->capacity = h.capacity;
 	v->pos = fields + h.pos_offset;
 	v->neg = fields + h.neg_offset;
+	v->sorted = (h.flags & METRICS_FLAG_SORTED) != 0;
 }
 
 /*
@@ -140,7 +156,8 @@ flat_append(MetricsView *v, const char *pos, Size npos, const char *neg, Size nn
 	memcpy(unconstify(char *, v->neg), neg, nneg * record);
 	v->npos += npos;
 	v->nneg += nneg;
-	metrics_flat_encode(v->in_place, v->kind, v->npos, v->nneg, v->capacity);
+	v->sorted = false;
+	metrics_flat_encode(v->in_place, v->kind, 0, v->npos, v->nneg, v->capacity);
 	return true;
 }
 
@@ -151,7 +168,7 @@ flat_init(void *result, uint32 kind, Size capacity, MetricsView *v)
 	Size len = METRICS_FLAT_HEADER + capacity * kind_record(kind);
 
 	SET_VARSIZE(result, VARHDRSZ + len);
-	metrics_flat_encode(VARDATA(result), kind, 0, 0, capacity);
+	metrics_flat_encode(VARDATA(result), kind, 0, 0, 0, capacity);
 	memset(v, 0, sizeof *v);
 	flat_view(VARDATA(result), len, v);
 	v->in_place = VARDATA(result);
@@ -194,15 +211,22 @@ metrics_get_flat_size(ExpandedObjectHeader *eohptr)
 	return VARHDRSZ + METRICS_FLAT_HEADER + rows * kind_record(st->kind);
 }
 
+/*
+ * metrics_flatten_into: the flat form is what leaves the process (a parallel worker's or a Citus
+ * shard's partial state), so the rows are sorted here, where this process pays for it, and
+ * flagged so. Sorting only reorders rows, which no result depends on.
+ */
 static void
 metrics_flatten_into(ExpandedObjectHeader *eohptr, void *result, Size allocated_size)
 {
 	MetricsState *st = (MetricsState *)eohptr;
 	MetricsView v;
 
+	state_sort(st);
 	flat_init(result, st->kind, st->pos.n + st->neg.n, &v);
 	Assert(VARSIZE(result) == allocated_size);
 	flat_append(&v, (const char *)st->pos.words, st->pos.n, (const char *)st->neg.words, st->neg.n);
+	metrics_flat_encode(v.in_place, st->kind, METRICS_FLAG_SORTED, v.npos, v.nneg, v.capacity);
 }
 
 static MetricsState *
@@ -261,6 +285,13 @@ metrics_push(MetricsState *st, bool positive, uint64 user_key, uint64 score_key)
 	a->n++;
 }
 
+/* array_sorted: a is one run (claimed ascending), or empty. */
+static bool
+array_sorted(const MetricsArray *a)
+{
+	return a->n == 0 || (a->nruns == 1 && a->run_ends[0] == a->n);
+}
+
 /* metrics_view: reads a state datum, expanded (read-write or read-only) or flat. */
 static void
 metrics_view(Datum d, MetricsView *v)
@@ -280,6 +311,7 @@ metrics_view(Datum d, MetricsView *v)
 		v->nneg = st->neg.n;
 		v->pos = (const char *)st->pos.words;
 		v->neg = (const char *)st->neg.words;
+		v->sorted = array_sorted(&st->pos) && array_sorted(&st->neg);
 		v->expanded = st;
 		return;
 	}
@@ -299,19 +331,127 @@ check_kind(uint32 want, uint32 got)
 }
 
 static void
+check_interrupts_hook(void)
+{
+	CHECK_FOR_INTERRUPTS();
+}
+
+/* sort_records: sorts n records in place, through scratch. */
+static void
+sort_records(uint64 *words, uint64 *scratch, size_t *counts, Size n, int width)
+{
+	uint64 *sorted = metrics_sort(words, scratch, counts, n, width, check_interrupts_hook);
+
+	if (sorted != words)
+		memcpy(words, sorted, n * width * sizeof(uint64));
+}
+
+/* range_sort: sorts the n records at words, with workspace of its own. */
+static void
+range_sort(uint64 *words, Size n, int width)
+{
+	uint64 *scratch = NULL;
+	size_t *counts = NULL;
+
+	if (n >= METRICS_RADIX_MIN) {
+		scratch = palloc_extended(n * width * sizeof(uint64), MCXT_ALLOC_HUGE);
+		counts = palloc(METRICS_SORT_COUNTS * sizeof(size_t));
+	}
+	sort_records(words, scratch, counts, n, width);
+	if (scratch) {
+		pfree(scratch);
+		pfree(counts);
+	}
+}
+
+/*
+ * array_sort: makes a one ascending run: checks each run it claims (any bytea can claim one) and
+ * sorts those that are not, sorts the tail, then merges them all.
+ */
+static void
+array_sort(MetricsState *st, MetricsArray *a)
+{
+	int width = st->width;
+	Size start = 0;
+	uint64 *scratch, *merged;
+	size_t *counts = NULL;
+
+	if (array_sorted(a) && metrics_is_sorted(a->words, a->n, width))
+		return;
+	scratch = MemoryContextAllocHuge(st->hdr.eoh_context, a->capacity * kind_record(st->kind));
+	if (a->n >= METRICS_RADIX_MIN)
+		counts = palloc(METRICS_SORT_COUNTS * sizeof(size_t));
+	for (int r = 0; r <= a->nruns; r++) {
+		Size end = r < a->nruns ? a->run_ends[r] : a->n;
+		uint64 *run = a->words + start * width;
+
+		if (r == a->nruns || !metrics_is_sorted(run, end - start, width))
+			sort_records(run, scratch, counts, end - start, width);
+		start = end;
+	}
+	merged = metrics_merge_runs(a->words, scratch, a->run_ends, a->nruns, a->n, width,
+	                            check_interrupts_hook);
+	if (merged == scratch) {
+		scratch = a->words;
+		a->words = merged;
+	}
+	pfree(scratch);
+	if (counts)
+		pfree(counts);
+	a->nruns = 1;
+	a->run_ends[0] = a->n;
+}
+
+static void
+state_sort(MetricsState *st)
+{
+	array_sort(st, &st->pos);
+	array_sort(st, &st->neg);
+}
+
+/*
+ * array_append: appends n records to a. A part of METRICS_RADIX_MIN records or more becomes a
+ * run: sorted here unless it claims to be (a parallel worker's part does; the leader's own is
+ * sorted here, while the workers may still be running), and merged at once with the runs before
+ * it when it is at least a quarter of their size, which keeps the merging O(n) in all and does
+ * it while later parts are still coming. Smaller parts form the unsorted tail, which is sorted
+ * into a run of its own before a run follows it.
+ */
+static void
+array_append(MetricsState *st, MetricsArray *a, const char *records, Size n, bool sorted)
+{
+	Size before = a->n;
+	Size runs_end = a->nruns > 0 ? a->run_ends[a->nruns - 1] : 0;
+	bool run = n >= METRICS_RADIX_MIN;
+
+	if (n == 0)
+		return;
+	if (run && a->nruns + (before > runs_end) >= (int)lengthof(a->run_ends))
+		array_sort(st, a);
+	else if (run && before > runs_end) {
+		range_sort(a->words + runs_end * st->width, before - runs_end, st->width);
+		a->run_ends[a->nruns++] = before;
+	}
+	metrics_reserve(st, a, n);
+	memcpy((char *)a->words + before * kind_record(st->kind), records, n * kind_record(st->kind));
+	a->n += n;
+	if (!run)
+		return;
+	if (!sorted)
+		range_sort(a->words + before * st->width, n, st->width);
+	a->run_ends[a->nruns++] = a->n;
+	if (a->nruns > 1 && n >= before / 4)
+		array_sort(st, a);
+}
+
+static void
 metrics_append(MetricsState *st, const MetricsView *v)
 {
-	Size record = kind_record(st->kind);
-
 	if (v->kind == 0)
 		return;
 	check_kind(st->kind, v->kind);
-	metrics_reserve(st, &st->pos, v->npos);
-	memcpy((char *)(st->pos.words) + st->pos.n * record, v->pos, v->npos * record);
-	st->pos.n += v->npos;
-	metrics_reserve(st, &st->neg, v->nneg);
-	memcpy((char *)(st->neg.words) + st->neg.n * record, v->neg, v->nneg * record);
-	st->neg.n += v->nneg;
+	array_append(st, &st->pos, v->pos, v->npos, v->sorted);
+	array_append(st, &st->neg, v->neg, v->nneg, v->sorted);
 }
 
 /*
@@ -512,20 +652,20 @@ din_metrics_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(merge_states(aggcontext, right.kind, &left, &right));
 }
 
-static void
-check_interrupts_hook(void)
+/*
+ * flat_sorted_copy: the n records at the flat records in ascending order, in palloc'd memory. A
+ * state flagged sorted is only checked, so the leader of a parallel plan merely merges.
+ */
+static uint64 *
+flat_sorted_copy(const char *records, Size n, int width, bool claimed_sorted)
 {
-	CHECK_FOR_INTERRUPTS();
-}
+	Size bytes = n * width * sizeof(uint64);
+	uint64 *words = palloc_extended(bytes, MCXT_ALLOC_HUGE);
 
-/* sort_records: sorts n records in place, through scratch. */
-static void
-sort_records(uint64 *words, uint64 *scratch, size_t *counts, Size n, int width)
-{
-	uint64 *sorted = metrics_sort(words, scratch, counts, n, width, check_interrupts_hook);
-
-	if (sorted != words)
-		memcpy(words, sorted, n * width * sizeof(uint64));
+	memcpy(words, records, bytes);
+	if (!(claimed_sorted && metrics_is_sorted(words, n, width)))
+		range_sort(words, n, width);
+	return words;
 }
 
 /*
@@ -537,10 +677,8 @@ static double
 metrics_finish(Datum d, uint32 kind, MetricsGaucWeight weight)
 {
 	MetricsView v;
-	uint64 *pos, *neg, *scratch;
-	size_t *counts;
+	uint64 *pos, *neg;
 	int width = kind_width(kind);
-	Size record = sizeof(uint64) * width;
 	double result;
 
 	metrics_view(d, &v);
@@ -549,30 +687,17 @@ metrics_finish(Datum d, uint32 kind, MetricsGaucWeight weight)
 	if (v.npos == 0 || v.nneg == 0)
 		return -1.0;
 	if (v.expanded) {
+		state_sort(v.expanded);
 		pos = v.expanded->pos.words;
 		neg = v.expanded->neg.words;
 	} else {
-		pos = palloc_extended(v.npos * record, MCXT_ALLOC_HUGE);
-		neg = palloc_extended(v.nneg * record, MCXT_ALLOC_HUGE);
-		memcpy(pos, v.pos, v.npos * record);
-		memcpy(neg, v.neg, v.nneg * record);
+		pos = flat_sorted_copy(v.pos, v.npos, width, v.sorted);
+		neg = flat_sorted_copy(v.neg, v.nneg, width, v.sorted);
 	}
-	scratch = NULL;
-	counts = NULL;
-	if (Max(v.npos, v.nneg) >= METRICS_RADIX_MIN) {
-		scratch = palloc_extended(Max(v.npos, v.nneg) * record, MCXT_ALLOC_HUGE);
-		counts = palloc(METRICS_SORT_COUNTS * sizeof(size_t));
-	}
-	sort_records(pos, scratch, counts, v.npos, width);
-	sort_records(neg, scratch, counts, v.nneg, width);
 	if (kind == METRICS_KIND_AUC)
 		result = metrics_auc_sorted(pos, v.npos, neg, v.nneg, 1, 0);
 	else
 		result = metrics_gauc_sorted(pos, v.npos, neg, v.nneg, weight);
-	if (scratch) {
-		pfree(scratch);
-		pfree(counts);
-	}
 	if (!v.expanded) {
 		pfree(pos);
 		pfree(neg);

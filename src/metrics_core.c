@@ -127,6 +127,87 @@ metrics_sort(uint64_t *data, uint64_t *scratch, size_t *count_storage, size_t n,
 	return src;
 }
 
+static int
+record_less(const uint64_t *x, const uint64_t *y, int width)
+{
+	return x[0] != y[0] || width == 1 ? x[0] < y[0] : x[1] < y[1];
+}
+
+int
+metrics_is_sorted(const uint64_t *data, size_t n, int width)
+{
+	for (size_t i = 1; i < n; i++)
+		if (record_less(data + i * width, data + (i - 1) * width, width))
+			return 0;
+	return 1;
+}
+
+/*
+ * Merges ascending a (na records) and b (nb) into out; on a tie a's record goes first. Without
+ * branches on the keys (which come in random order), and each record moves as plain words.
+ */
+static void
+merge_two(const uint64_t *a, size_t na, const uint64_t *b, size_t nb, uint64_t *out, int width)
+{
+	const uint64_t *a_end = a + na * width, *b_end = b + nb * width;
+
+	if (width == 1)
+		while (a < a_end && b < b_end) {
+			int take_b = *b < *a;
+
+			*out++ = take_b ? *b : *a;
+			b += take_b;
+			a += !take_b;
+		}
+	else
+		while (a < a_end && b < b_end) {
+			int take_b = b[0] < a[0] || (b[0] == a[0] && b[1] < a[1]);
+			const uint64_t *from = take_b ? b : a;
+
+			out[0] = from[0];
+			out[1] = from[1];
+			out += 2;
+			b += 2 * take_b;
+			a += 2 * !take_b;
+		}
+	memcpy(out, a, (a_end - a) * sizeof(uint64_t));
+	out += a_end - a;
+	memcpy(out, b, (b_end - b) * sizeof(uint64_t));
+}
+
+uint64_t *
+metrics_merge_runs(uint64_t *data, uint64_t *scratch, const size_t *run_ends, int nruns, size_t n,
+                   int width, MetricsPassHook hook)
+{
+	size_t ends[METRICS_MAX_RUNS + 1];
+	uint64_t *src = data, *dst = scratch;
+
+	memcpy(ends, run_ends, sizeof(size_t) * nruns);
+	if (nruns == 0 || ends[nruns - 1] != n)
+		ends[nruns++] = n;
+	while (nruns > 1) {
+		int out = 0;
+		size_t start = 0;
+		uint64_t *tmp;
+
+		for (int r = 0; r < nruns; r += 2) {
+			size_t mid = ends[r], end = r + 1 < nruns ? ends[r + 1] : mid;
+
+			merge_two(src + start * width, mid - start, src + mid * width, end - mid,
+			          dst + start * width, width);
+			ends[out++] = end;
+			start = end;
+		}
+		nruns = out;
+		tmp = src;
+		src = dst;
+		dst = tmp;
+		if (hook)
+			hook();
+	}
+	return src;
+}
+
 /* Twice the Mann-Whitney U: a positive above a negative counts 2, a tie counts 1. */
 static MetricsCount
 twice_u(const uint64_t *pos, size_t npos, const uint64_t *neg, size_t nneg, int width, int offset)
@@ -202,7 +283,7 @@ metrics_gauc_sorted(const uint64_t *pos, size_t npos, const uint64_t *neg, size_
 /* field offsets in the flat form */
 #define FLAT_MAGIC 0
 #define FLAT_KIND 4
-#define FLAT_RESERVED 8
+#define FLAT_FLAGS 8
 #define FLAT_NPOS 12
 #define FLAT_NNEG 20
 #define FLAT_CAPACITY 28
@@ -229,7 +310,7 @@ int
 metrics_flat_decode(const void *fields, size_t len, MetricsFlatHeader *out, const char **why)
 {
 	const unsigned char *p = fields;
-	uint32_t kind;
+	uint32_t kind, flags;
 	uint64_t npos, nneg, capacity;
 	size_t body;
 	int shift; /* log2 of the record size: the check runs per row, so no division */
@@ -250,8 +331,9 @@ metrics_flat_decode(const void *fields, size_t len, MetricsFlatHeader *out, cons
 		*why = "The state header names an unknown kind of state.";
 		return 0;
 	}
-	if (get_u32(p, FLAT_RESERVED) != 0) {
-		*why = "The reserved word of the state header is not zero.";
+	flags = get_u32(p, FLAT_FLAGS);
+	if ((flags & ~(uint32_t)METRICS_FLAG_SORTED) != 0) {
+		*why = "The state header has flags no version of din sets.";
 		return 0;
 	}
 	npos = get_u64(p, FLAT_NPOS);
@@ -273,6 +355,7 @@ metrics_flat_decode(const void *fields, size_t len, MetricsFlatHeader *out, cons
 		return 0;
 	}
 	out->kind = kind;
+	out->flags = flags;
 	out->record = (size_t)1 << shift;
 	out->npos = (size_t)npos;
 	out->nneg = (size_t)nneg;
@@ -283,14 +366,15 @@ metrics_flat_decode(const void *fields, size_t len, MetricsFlatHeader *out, cons
 }
 
 void
-metrics_flat_encode(void *fields, uint32_t kind, uint64_t npos, uint64_t nneg, uint64_t capacity)
+metrics_flat_encode(void *fields, uint32_t kind, uint32_t flags, uint64_t npos, uint64_t nneg,
+                    uint64_t capacity)
 {
 	unsigned char *p = fields;
-	uint32_t magic = METRICS_MAGIC, reserved = 0;
+	uint32_t magic = METRICS_MAGIC;
 
 	memcpy(p + FLAT_MAGIC, &magic, sizeof magic);
 	memcpy(p + FLAT_KIND, &kind, sizeof kind);
-	memcpy(p + FLAT_RESERVED, &reserved, sizeof reserved);
+	memcpy(p + FLAT_FLAGS, &flags, sizeof flags);
 	memcpy(p + FLAT_NPOS, &npos, sizeof npos);
 	memcpy(p + FLAT_NNEG, &nneg, sizeof nneg);
 	memcpy(p + FLAT_CAPACITY, &capacity, sizeof capacity);

@@ -39,6 +39,21 @@ uint64_t metrics_user_key(int64_t user_id);
 uint64_t *metrics_sort(uint64_t *data, uint64_t *scratch, size_t *counts, size_t n, int width,
                        MetricsPassHook hook);
 
+/* 1 when the n records of width words at data are in ascending order (ties allowed). */
+int metrics_is_sorted(const uint64_t *data, size_t n, int width);
+
+/* The most runs metrics_merge_runs takes: each pass halves them, so 64 costs 6 passes. */
+#define METRICS_MAX_RUNS 64
+
+/*
+ * Merges consecutive ascending runs of data into one ascending sequence, pairwise, through
+ * scratch (n * width words): run i ends before record ends[i], and records from the last end
+ * to n form one more run. nruns is at most METRICS_MAX_RUNS. Returns the buffer holding the
+ * result (data or scratch). Each run must be sorted: metrics_is_sorted says.
+ */
+uint64_t *metrics_merge_runs(uint64_t *data, uint64_t *scratch, const size_t *ends, int nruns,
+                             size_t n, int width, MetricsPassHook hook);
+
 /*
  * AUC of positives against negatives, both sorted ascending; each key is word `offset` of a
  * record of `width` words. Ties count one half. Returns -1 when either class is empty.
@@ -62,20 +77,29 @@ double metrics_gauc_sorted(const uint64_t *pos, size_t npos, const uint64_t *neg
 
 /*
  * The flat form of an auc/gauc aggregate state (the bytes after its varlena header), native
- * byte order: uint32 magic, uint32 kind, uint32 reserved (0), uint64 npos, uint64 nneg,
+ * byte order: uint32 magic, uint32 kind, uint32 flags, uint64 npos, uint64 nneg,
  * uint64 capacity, then capacity records: the npos positives from the front, the nneg
  * negatives at the back. A record is the score key (auc) or the user key then the score key
  * (gauc). No bytes at all is the empty state.
+ *
+ * flags (the word was reserved and always 0 before 0.2.0, so older states read as unsorted):
+ * METRICS_FLAG_SORTED says both the positives and the negatives are in ascending order, as a
+ * parallel worker or a Citus shard sorts its part before sending it, so the leader only
+ * merges. It is a claim, not a proof: whoever relies on it checks it in O(n) first
+ * (metrics_is_sorted) and sorts when it is false, so no result depends on it. Any other bit
+ * makes the state invalid.
  */
 #define METRICS_MAGIC 0x4d444e44 /* "DNDM" */
 #define METRICS_KIND_AUC 1
 #define METRICS_KIND_GAUC 2
+#define METRICS_FLAG_SORTED 1
 #define METRICS_FLAT_HEADER 36 /* bytes before the first record */
 
 /* What a flat state holds, found by metrics_flat_decode; offsets count from its first byte. */
 typedef struct MetricsFlatHeader {
-	uint32_t kind; /* 0 for the empty state */
-	size_t record; /* bytes per record */
+	uint32_t kind;  /* 0 for the empty state */
+	uint32_t flags; /* METRICS_FLAG_SORTED or 0 */
+	size_t record;  /* bytes per record */
 	size_t npos;
 	size_t nneg;
 	size_t capacity;
@@ -84,15 +108,15 @@ typedef struct MetricsFlatHeader {
 } MetricsFlatHeader;
 
 /*
- * Checks that the len bytes at fields are a whole flat state: magic, kind, reserved word, and
+ * Checks that the len bytes at fields are a whole flat state: magic, kind, flags, and
  * counts that agree exactly with len. Returns 1 and fills *out when they do; otherwise returns
  * 0 and points *why at a sentence saying what is wrong. Reads nothing beyond the header before
  * the header has been checked against len, and never more than len bytes.
  */
 int metrics_flat_decode(const void *fields, size_t len, MetricsFlatHeader *out, const char **why);
 
-/* Writes the header of a flat state of the given kind and counts at fields. */
-void metrics_flat_encode(void *fields, uint32_t kind, uint64_t npos, uint64_t nneg,
+/* Writes the header of a flat state of the given kind, flags and counts at fields. */
+void metrics_flat_encode(void *fields, uint32_t kind, uint32_t flags, uint64_t npos, uint64_t nneg,
                          uint64_t capacity);
 
 #endif

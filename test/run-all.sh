@@ -5,8 +5,9 @@
 #   2. build, install, run the pure-C unit tests
 #   3. regression tests (pg_regress, the Makefile's REGRESS list), pgTAP tests (pg_prove
 #      test/pgtap/*.sql) and the documentation's examples (test/doc/run_doc_tests.py)
-#      against one throwaway cluster, then the Perl TAP tests (prove
-#      test/t/*.pl, PostgreSQL::Test::Cluster makes its own nodes)
+#      against one throwaway cluster, then the Perl TAP tests (prove test/t/*.pl,
+#      PostgreSQL::Test::Cluster makes its own nodes); Citus is built first from
+#      ../shared/citus when missing (test/t/050_citus.pl)
 #   4. stop every server, print a summary, exit 1 if anything failed
 #
 # Why a staging copy: CI runs from a root-owned clone, possibly under /root (mode 700), but
@@ -222,6 +223,17 @@ fi
 cluster_stop
 
 # --- 4. Perl TAP tests, as the cluster owner (initdb refuses root) -----------------------
+# test/t/050_citus.pl needs Citus in this PostgreSQL: build it from ../shared/citus (beside the
+# clone, or DIN_SHARED) when it is missing; the test skips, saying why, when neither exists.
+CITUS_BUILD=$SHARED_SRC/citus/build.sh
+if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ] && [ -f "$CITUS_BUILD" ]; then
+	if PATH="$PG_BINDIR:$PATH" bash "$CITUS_BUILD" "$WORK/citus"; then
+		record citus passed
+	else
+		record citus failed
+	fi
+fi
+
 if [ -n "$(ls test/t/*.pl 2>/dev/null)" ]; then
 	mkdir -p "$WORK/tap"
 	[ "$(id -u)" -eq 0 ] && chown "$CLUSTER_OWNER": "$WORK/tap"

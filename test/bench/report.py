@@ -2,7 +2,8 @@
 """Print make bench's table from the result lines run.sh collected.
 
 Lines: "din MODEL T PATH SECONDS CANDIDATES", "torch MODEL T CAND_PER_S",
-"peak_detail NAME GFLOPS", "metric NAME ROWS SECONDS", "skip MESSAGE".
+"peak_detail NAME GFLOPS", "metric NAME ROWS SECONDS", "skip MESSAGE",
+"parallel NAME ROWS SERIAL_SECONDS PARALLEL_SECONDS".
 """
 import os
 import sys
@@ -16,6 +17,7 @@ PATHS = [("perrow", "per-row din_score", 1), ("rank100", "din_rank, 100 cand", 1
 
 def main(path):
     din, torch, peak, skips, metrics, detail = {}, {}, None, [], [], []
+    parallel = []
     for line in open(path):
         f = line.split()
         if not f:
@@ -31,6 +33,8 @@ def main(path):
                     peak = max(peak or 0.0, float(f[2]))
         elif f[0] == "metric":
             metrics.append(f[1:])
+        elif f[0] == "parallel":
+            parallel.append(f[1:])
         elif f[0] == "skip":
             skips.append(" ".join(f[1:]))
     cpu = "unknown cpu"
@@ -127,6 +131,13 @@ def main(path):
             vs_sk = "%.1fx" % (sklearn / t) if sklearn and name == "din:auc" else ""
             print("  %-34s %12s %10.3f %12.0f %10s %12s" % (
                 name, rows, t, float(rows) / t if t > 0 else 0.0, vs_count, vs_sk))
+
+    if parallel:
+        print()
+        print("parallel plans: %-21s %12s %10s %10s %10s" % ("", "rows", "serial s", "2 workers", "speed-up"))
+        for name, rows, serial, par in parallel:
+            print("  %-34s %12s %10.3f %10.3f %9.2fx" % (
+                name, rows, float(serial), float(par), float(serial) / float(par)))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@
 # (torch_bench.py: test/reference/dinref.py, and batched BST and DSIN forwards, checked first
 # against their per-sample references); the measured sgemm peak; then FLOPs per candidate,
 # achieved GFLOP/s, the ratios and the cost of 100 candidates over one (test/bench/report.py).
+# Then, on every CPU, auc/gauc and gauc over din_score serial against 2 parallel workers
+# (test/bench/parallel_bench.sh).
 #
 # Environment: DIN_BENCH_PORT (5580), DIN_BENCH_ROWS (100000), DIN_BENCH_SLOW_ROWS (20000:
 # rows and rank candidates for the GRU and transformer models), DIN_BENCH_KEEP=1 keeps the
@@ -162,5 +164,11 @@ if [ -x "$BENCH/metrics_bench.sh" ] && [ "${DIN_BENCH_METRICS:-1}" = 1 ]; then
 	echo "== timing auc/gauc" >&2
 	bash "$BENCH/metrics_bench.sh" "$WORK" "$PG_BINDIR/psql" >>"$RESULTS" || echo "skip metrics bench failed" >>"$RESULTS"
 fi
+
+echo "== timing parallel plans (2 workers)" >&2
+# every CPU again: the backends and their parallel workers were pinned to CPU 0 above
+[ -n "$PIN" ] && taskset -a -pc "0-$(($(nproc) - 1))" "$CLUSTER_PID" >/dev/null
+bash "$BENCH/parallel_bench.sh" "$PG_BINDIR/psql" amazon_din pairs_50 >>"$RESULTS" ||
+	echo "skip parallel bench failed" >>"$RESULTS"
 
 $PY "$BENCH/report.py" "$RESULTS"

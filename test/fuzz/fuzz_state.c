@@ -7,6 +7,10 @@
  * record the header claims is read, and the free slots an in-place append would fill are
  * written, so ASan sees any access past the bytes that the decoder let through; the offsets
  * must tile the buffer and the header must survive re-encoding. A rejection must say why.
+ *
+ * The sorted flag is only a claim: as the final step does, the records are checked with
+ * metrics_is_sorted, sorted when the claim is false, and merged as runs; the merge must hold
+ * them in order whatever the flag said.
  */
 #include "metrics_core.h"
 
@@ -29,6 +33,31 @@ sum_words(const unsigned char *at, size_t n)
 	return sum;
 }
 
+/* The positives then the negatives, each made ascending as the final step does, then merged. */
+static void
+check_merge(const unsigned char *state, const MetricsFlatHeader *h)
+{
+	int width = (int)(h->record / sizeof(uint64_t));
+	size_t n = h->npos + h->nneg;
+	uint64_t *words = malloc(n * h->record + 1), *scratch = malloc(n * h->record + 1), *out;
+	size_t ends[1] = {h->npos};
+
+	if (words == NULL || scratch == NULL)
+		abort();
+	memcpy(words, state + h->pos_offset, h->npos * h->record);
+	memcpy(words + h->npos * width, state + h->neg_offset, h->nneg * h->record);
+	if (!((h->flags & METRICS_FLAG_SORTED) && metrics_is_sorted(words, h->npos, width)))
+		metrics_sort(words, NULL, NULL, h->npos, width, NULL);
+	if (!((h->flags & METRICS_FLAG_SORTED) &&
+	      metrics_is_sorted(words + h->npos * width, h->nneg, width)))
+		metrics_sort(words + h->npos * width, NULL, NULL, h->nneg, width, NULL);
+	out = metrics_merge_runs(words, scratch, ends, 1, n, width, NULL);
+	if (!metrics_is_sorted(out, n, width))
+		abort();
+	free(words);
+	free(scratch);
+}
+
 static void
 check_accepted(unsigned char *state, size_t size, const MetricsFlatHeader *h)
 {
@@ -43,6 +72,7 @@ check_accepted(unsigned char *state, size_t size, const MetricsFlatHeader *h)
 		return;
 	}
 	if ((h->kind != METRICS_KIND_AUC && h->kind != METRICS_KIND_GAUC) ||
+	    (h->flags & ~(uint32_t)METRICS_FLAG_SORTED) != 0 ||
 	    h->record != (h->kind == METRICS_KIND_GAUC ? 16 : 8) || h->npos > h->capacity ||
 	    h->nneg > h->capacity - h->npos || h->pos_offset != METRICS_FLAT_HEADER ||
 	    h->pos_offset + h->capacity * h->record != size ||
@@ -51,11 +81,14 @@ check_accepted(unsigned char *state, size_t size, const MetricsFlatHeader *h)
 	sink = sum_words(state + h->pos_offset, h->npos * words) +
 	       sum_words(state + h->neg_offset, h->nneg * words);
 	(void)sink;
+	/* below the radix threshold metrics_sort needs no workspace */
+	if (h->npos < METRICS_RADIX_MIN && h->nneg < METRICS_RADIX_MIN)
+		check_merge(state, h);
 	if (h->npos + h->nneg < h->capacity) {
 		memset(state + h->pos_offset + h->npos * h->record, 0xa5, h->record);
 		memset(state + h->neg_offset - h->record, 0x5a, h->record);
 	}
-	metrics_flat_encode(state, h->kind, h->npos, h->nneg, h->capacity);
+	metrics_flat_encode(state, h->kind, h->flags, h->npos, h->nneg, h->capacity);
 	if (!metrics_flat_decode(state, size, &again, &why) || memcmp(&again, h, sizeof again) != 0)
 		abort();
 }

@@ -112,10 +112,11 @@ def score_seeds():
         write("score", "hostile_%02d" % i, bytes([i, 0xff, 0, 9, 4, 1, 0xff]) + b"\xff" * 200)
 
 
-def state(kind, npos, nneg, capacity, records, magic=0x4D444E44, reserved=0):
-    """A flat state: header, then `records` 8-byte words (native order: x86-64 is little)."""
-    head = struct.pack("<IIIQQQ", magic, kind, reserved, npos, nneg, capacity)
-    return head + b"".join(struct.pack("<Q", 0x8000000000000000 + i) for i in range(records))
+def state(kind, npos, nneg, capacity, records, magic=0x4D444E44, flags=0, step=1):
+    """A flat state: header, then `records` 8-byte words (native order: x86-64 is little),
+    ascending (step 1) or descending (step -1)."""
+    head = struct.pack("<IIIQQQ", magic, kind, flags, npos, nneg, capacity)
+    return head + b"".join(struct.pack("<Q", 0x8000000000000000 + step * i) for i in range(records))
 
 
 def state_seeds():
@@ -129,7 +130,10 @@ def state_seeds():
     write("state", "short", state(1, 0, 0, 0, 0)[:20])
     write("state", "bad_magic", state(1, 0, 0, 1, 1, magic=0))
     write("state", "bad_kind", state(3, 0, 0, 1, 1))
-    write("state", "reserved", state(2, 0, 0, 1, 2, reserved=1))
+    write("state", "reserved", state(2, 0, 0, 1, 2, flags=2))
+    # flags 1: sorted, a claim the final step checks; true here, false in the next one
+    write("state", "sorted", state(1, 4, 4, 8, 8, flags=1))
+    write("state", "sorted_false", state(2, 2, 2, 4, 8, flags=1, step=-1))
     write("state", "capacity_past_end", state(1, 0, 0, 9, 8))
     write("state", "capacity_short", state(2, 0, 0, 3, 8))
     write("state", "counts_past_capacity", state(1, 5, 4, 8, 8))

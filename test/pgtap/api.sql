@@ -10,7 +10,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION din;
 
-SELECT plan(105);
+SELECT plan(108);
 
 -- psql variables for the argument lists, so each signature is written once. Types are spelled
 -- as format_type prints them: pgTAP's function_returns, volatility_is and is_aggregate compare
@@ -32,6 +32,8 @@ SELECT has_function('din_export', ARRAY['text']);
 SELECT function_returns('din_export', ARRAY['text'], 'bytea');
 SELECT has_function('din_drop', ARRAY['text']);
 SELECT function_returns('din_drop', ARRAY['text'], 'boolean');
+SELECT has_function('din_distribute_models', ARRAY[]::text[]);
+SELECT function_returns('din_distribute_models', ARRAY[]::text[], 'void');
 SELECT has_function('din_score', :score_args);
 SELECT function_returns('din_score', :score_args, 'double precision');
 SELECT has_function('din_score', :scores_args);
@@ -160,6 +162,8 @@ SELECT ok(NOT has_function_privilege('public', 'din_import_file(text, text, bool
           'EXECUTE on din_import_file is revoked from PUBLIC');
 SELECT ok(NOT has_function_privilege('public', 'din_drop(text)', 'EXECUTE'),
           'EXECUTE on din_drop is revoked from PUBLIC');
+SELECT ok(NOT has_function_privilege('public', 'din_distribute_models()', 'EXECUTE'),
+          'EXECUTE on din_distribute_models is revoked from PUBLIC');
 CREATE ROLE din_api_nobody NOLOGIN;
 SELECT ok(NOT has_function_privilege('din_api_nobody', 'din_import(text, bytea, boolean, text)', 'EXECUTE'),
           'a plain role cannot run din_import');

@@ -76,7 +76,8 @@ is($node->safe_psql('postgres', q{
 	  FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
 	  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'din'
 	 WHERE p.proname LIKE 'din\_%' AND NOT has_function_privilege('public', p.oid, 'EXECUTE')}),
-	'din_drop(model text), din_export(model text), din_import(model text, data bytea, replace boolean, comment text), '
+	'din_distribute_models(), din_drop(model text), din_export(model text), '
+	  . 'din_import(model text, data bytea, replace boolean, comment text), '
 	  . 'din_import_file(model text, path text, replace boolean, comment text), din_load(model text)',
 	'exactly the management functions are revoked from PUBLIC');
 # hostile model names reach SQL only as parameters

@@ -1,7 +1,9 @@
 /*
  * test_metrics.c - metrics_flat_decode, the one check of an auc/gauc aggregate state the SQL
  * functions run before touching its records: well-formed states give their counts and
- * offsets, every malformed header is rejected with a reason.
+ * offsets, every malformed header is rejected with a reason. And the merge of sorted runs the
+ * leader of a parallel plan does instead of sorting, with the check of a run's order that
+ * keeps a false "sorted" flag from mattering.
  */
 #include "unit.h"
 
@@ -21,7 +23,7 @@ static unsigned char *
 state(StateBuf *b, uint32_t kind, uint64_t npos, uint64_t nneg, uint64_t capacity)
 {
 	memset(b->bytes, 0xab, sizeof b->bytes);
-	metrics_flat_encode(b->bytes + 1, kind, npos, nneg, capacity);
+	metrics_flat_encode(b->bytes + 1, kind, 0, npos, nneg, capacity);
 	return b->bytes + 1;
 }
 
@@ -131,7 +133,7 @@ test_flat_decode_short(void)
 }
 
 static void
-test_flat_decode_bad_magic_kind_reserved(void)
+test_flat_decode_bad_magic_kind_flags(void)
 {
 	StateBuf b;
 	unsigned char *s;
@@ -143,8 +145,78 @@ test_flat_decode_bad_magic_kind_reserved(void)
 	check_rejected(state(&b, 3, 0, 0, 1), state_len(METRICS_KIND_AUC, 1), "unknown kind");
 	check_rejected(state(&b, UINT32_MAX, 0, 0, 1), state_len(METRICS_KIND_AUC, 1), "unknown kind");
 	s = state(&b, METRICS_KIND_GAUC, 0, 0, 1);
-	s[8] = 1; /* the reserved word */
-	check_rejected(s, state_len(METRICS_KIND_GAUC, 1), "reserved word");
+	s[8] = 2; /* the flags word: no such flag */
+	check_rejected(s, state_len(METRICS_KIND_GAUC, 1), "flags");
+	s[8] = 0;
+	s[11] = 0x80;
+	check_rejected(s, state_len(METRICS_KIND_GAUC, 1), "flags");
+}
+
+/* The sorted flag is read back; older states (flags 0) read as unsorted. */
+static void
+test_flat_decode_sorted_flag(void)
+{
+	StateBuf b;
+	MetricsFlatHeader h;
+	const char *why = NULL;
+	unsigned char *s = state(&b, METRICS_KIND_AUC, 1, 1, 2);
+
+	CHECK_INT(metrics_flat_decode(s, state_len(METRICS_KIND_AUC, 2), &h, &why), 1);
+	CHECK_INT(h.flags, 0);
+	metrics_flat_encode(s, METRICS_KIND_AUC, METRICS_FLAG_SORTED, 1, 1, 2);
+	CHECK_INT(metrics_flat_decode(s, state_len(METRICS_KIND_AUC, 2), &h, &why), 1);
+	CHECK_INT(h.flags, METRICS_FLAG_SORTED);
+}
+
+static void
+test_is_sorted(void)
+{
+	uint64_t one[] = {1, 2, 2, 5};
+	uint64_t two[] = {1, 9, 2, 0, 2, 0, 2, 3};
+
+	CHECK_INT(metrics_is_sorted(one, 0, 1), 1);
+	CHECK_INT(metrics_is_sorted(one, 4, 1), 1);
+	one[3] = 1;
+	CHECK_INT(metrics_is_sorted(one, 4, 1), 0);
+	CHECK_INT(metrics_is_sorted(two, 4, 2), 1);
+	two[7] = 0; /* same user, smaller score than the record before */
+	CHECK_INT(metrics_is_sorted(two, 4, 2), 1);
+	two[5] = 1;
+	CHECK_INT(metrics_is_sorted(two, 4, 2), 0);
+}
+
+/* Runs of every length, merged, equal the sorted whole; the unsorted tail is the last run. */
+static void
+test_merge_runs(void)
+{
+	enum { N = 300 };
+	uint64_t data[2 * N], scratch[2 * N], expect[2 * N];
+	size_t ends[METRICS_MAX_RUNS];
+	uint32_t x = 12345;
+
+	for (int width = 1; width <= 2; width++)
+		for (int nruns = 0; nruns <= METRICS_MAX_RUNS; nruns += 7) {
+			size_t start = 0;
+			uint64_t *out;
+
+			for (size_t i = 0; i < (size_t)N * width; i++) {
+				x = x * 1103515245 + 12345;
+				data[i] = (x >> 16) % 16; /* many ties */
+			}
+			for (int r = 0; r < nruns; r++) {
+				ends[r] = (size_t)N * (r + 1) / (nruns + 1) - (r % 3 == 0 ? r % 5 : 0);
+				if (ends[r] < start)
+					ends[r] = start;
+				metrics_sort(data + start * width, NULL, NULL, ends[r] - start, width, NULL);
+				start = ends[r];
+			}
+			metrics_sort(data + start * width, NULL, NULL, N - start, width, NULL);
+			memcpy(expect, data, sizeof(uint64_t) * N * width);
+			metrics_sort(expect, NULL, NULL, N, width, NULL);
+			out = metrics_merge_runs(data, scratch, ends, nruns, N, width, NULL);
+			CHECK(out == data || out == scratch);
+			CHECK(memcmp(out, expect, sizeof(uint64_t) * N * width) == 0);
+		}
 }
 
 static void
@@ -229,7 +301,10 @@ suite_metrics(void)
 	RUN(test_flat_decode_gauc);
 	RUN(test_flat_decode_edges);
 	RUN(test_flat_decode_short);
-	RUN(test_flat_decode_bad_magic_kind_reserved);
+	RUN(test_flat_decode_bad_magic_kind_flags);
+	RUN(test_flat_decode_sorted_flag);
+	RUN(test_is_sorted);
+	RUN(test_merge_runs);
 	RUN(test_flat_decode_capacity_disagrees);
 	RUN(test_flat_decode_counts_exceed_capacity);
 	RUN(test_flat_decode_overflow);
