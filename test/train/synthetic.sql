@@ -14,7 +14,7 @@ CREATE TABLE users AS
             FROM generate_series(1, 2 + u % 12) g) AS history_time
     FROM generate_series(1, 400) u;
 CREATE TABLE impressions AS
-  SELECT user_id, history, history_time, ad_id,
+  SELECT row_number() OVER () AS id, user_id, history, history_time, ad_id,
          (CASE WHEN ad_id % 10 = fav THEN random() < 0.85 ELSE random() < 0.15 END) AS label,
          ARRAY[user_id % 3] AS context, ARRAY[(user_id % 5) / 5.0, 1.0]::float8[] AS dense
     FROM (SELECT u.*, CASE WHEN k % 2 = 0 THEN 10 + fav + 10 * floor(random() * 19)

@@ -62,6 +62,9 @@ def parse_args(argv):
     p.add_argument("--tolerance", type=float, default=1e-5,
                    help="largest relative difference allowed between din_score and the "
                         "trainer's prediction on a validation row before storing")
+    p.add_argument("--predictions", metavar="FILE",
+                   help="write the trainer's eval-mode prediction of each validation row "
+                        "(CSV: row, in the validation query's order, from 1; prediction)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
     if (a.model is None) == (a.output is None):
@@ -196,6 +199,11 @@ def main(argv=None):
     # The model as stored; din_score must give the trainer's predictions before it is kept.
     data = core.model_bytes(model, cfg)
     mine = core.predict(model, valid)
+    if a.predictions:
+        with open(a.predictions, "w") as f:
+            f.write("row,prediction\n")
+            for i, p in enumerate(mine, 1):
+                f.write("%d,%.17g\n" % (i, p))
     name = a.model or tmp_name
     cur.execute("SELECT din_import(%s, %s, %s)", (name, psycopg2.Binary(data), a.replace))
     version = cur.fetchone()[0]
