@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Train the demo's DIN and base models with the project's reference (test/reference/dinref.py).
+"""Train the demo's DIN and base models with the project's reference (tools/dinref.py).
 
     /usr/bin/python3 demo/train.py            synthetic data (demo/gen_synthetic.py) ->
                                               demo/models/synthetic_{din,base}.safetensors
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "test", "reference"))
+sys.path.insert(0, os.path.join(HERE, "..", "tools"))
 import dinref  # noqa: E402
 
 MAX_LEN = 20

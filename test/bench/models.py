@@ -17,6 +17,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))  # dinref
 
 ITEMS = 100000   # Amazon Books in DIEN has ~368k items; 100k keeps import fast, cost is the same
 CATES = 1601

@@ -101,7 +101,7 @@ def main(path):
                 print("  %-5s T=%-4d %6.1fx" % (name, T, 100.0 * one / hundred))
     if torch:
         print()
-        print("PyTorch: test/reference/dinref.py (BST, DSIN: batched in test/bench/torch_bench.py),"
+        print("PyTorch: tools/dinref.py (BST, DSIN: batched in test/bench/torch_bench.py),"
               " 1 thread, batch 1024, eval, no_grad, best of 3 runs; its FLOPs per candidate:")
         for name, (build, count) in models.MODELS.items():
             if name not in models.TORCH or not any(k[0] == name for k in torch):

@@ -7,7 +7,7 @@
 # for each model of test/bench/models.py at its history lengths (DIN and the base model at
 # the DIEN paper's Amazon sizes with histories of 10, 50 and 100; DIEN and DSIN at 50 and BST
 # at 20 at their papers' sizes); the same models and inputs through the PyTorch reference
-# (torch_bench.py: test/reference/dinref.py, and batched BST and DSIN forwards, checked first
+# (torch_bench.py: tools/dinref.py, and batched BST and DSIN forwards, checked first
 # against their per-sample references); the measured sgemm peak; then FLOPs per candidate,
 # achieved GFLOP/s, the ratios and the cost of 100 candidates over one (test/bench/report.py).
 # Then, on every CPU, auc/gauc and gauc over din_score serial against 2 parallel workers

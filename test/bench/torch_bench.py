@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Candidates per second of the PyTorch reference (test/reference/dinref.py; BST and DSIN in
+"""Candidates per second of the PyTorch reference (tools/dinref.py; BST and DSIN in
 batched stock torch here, their references being per-sample) on the bench's models and
 inputs: one thread, batch 1024, eval mode, torch.no_grad(), the best of three runs.
 
@@ -16,6 +16,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))  # dinref
 
 try:
     import torch

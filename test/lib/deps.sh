@@ -20,6 +20,8 @@ packages=(
 	perl                                  # prove, Test::More
 	python3-numpy                         # tools/din-convert and its tests
 	python3-psycopg2                      # din-convert --import, the README's Python import (tested)
+	python3-torch                         # tools/din-train and its tests (test/t/05*_train*.pl)
+	python3-tqdm                          # din-train's progress bar
 	clang-14                              # libFuzzer targets (the fuzz smoke suite)
 	clang-format                          # make format-check
 	libclang-rt-14-dev                    # ASan, UBSan and libFuzzer runtimes

@@ -16,6 +16,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))  # dinref
 import dinref  # noqa: E402
 
 OUT = os.path.join(HERE, "..", "fixtures")
