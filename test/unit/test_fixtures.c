@@ -40,6 +40,42 @@ read_all(const char *path, size_t *len)
 	return buf;
 }
 
+/* A fixture model file read, parsed and built; the model refers into buf. */
+typedef struct Fixture {
+	uint8_t *buf;
+	DinFile file;
+	DinModel *m;
+} Fixture;
+
+/* Load path into f; false (each failed step a failed check, the reason printed) on failure. */
+static int
+fixture_load(Fixture *f, const char *path)
+{
+	size_t len;
+	DinError err;
+
+	memset(f, 0, sizeof(*f));
+	f->buf = read_all(path, &len);
+	CHECK(f->buf != NULL);
+	if (f->buf == NULL)
+		return 0;
+	CHECK_INT(din_file_read(f->buf, len, &f->file, &err), DIN_OK);
+	CHECK_INT(din_model_build(f->file.config, f->file.config_len, f->file.tensors,
+	                          f->file.n_tensors, &f->m, &err),
+	          DIN_OK);
+	if (f->m == NULL)
+		fprintf(stderr, "  %s: %s\n", path, err.msg);
+	return f->m != NULL;
+}
+
+static void
+fixture_free(Fixture *f)
+{
+	din_model_free(f->m);
+	din_file_free(&f->file);
+	free(f->buf);
+}
+
 /*
  * Parse one CSV field at *p: empty (NULL array), a quoted "{...}" array literal, or a bare
  * number. Returns the number of values, -1 for NULL; advances *p past the separator.
@@ -151,30 +187,21 @@ check_variant(const char *variant)
 {
 	char path[256];
 	static char line[1 << 16];
-	size_t len;
-	uint8_t *buf;
-	DinFile file;
-	DinModel *m = NULL;
+	Fixture fx;
+	DinModel *m;
 	DinError err;
 	FILE *csv, *explain;
-	Row *r = malloc(sizeof(Row));
+	Row *r;
 	float *scratch;
 	float *weights;
 	int rows = 0, bad = 0, explained = 0, timed;
 	double worst = 0;
 
 	snprintf(path, sizeof(path), FIXTURES "%s.safetensors", variant);
-	buf = read_all(path, &len);
-	CHECK(buf != NULL);
-	if (buf == NULL)
+	if (!fixture_load(&fx, path))
 		return;
-	CHECK_INT(din_file_read(buf, len, &file, &err), DIN_OK);
-	CHECK_INT(din_model_build(file.config, file.config_len, file.tensors, file.n_tensors, &m, &err),
-	          DIN_OK);
-	if (m == NULL) {
-		fprintf(stderr, "  %s: %s\n", variant, err.msg);
-		return;
-	}
+	m = fx.m;
+	r = malloc(sizeof(Row));
 	scratch = malloc(din_model_scratch_floats(m, 1) * sizeof(float));
 	weights = malloc((size_t)m->max_len * sizeof(float));
 
@@ -243,9 +270,7 @@ check_variant(const char *variant)
 	free(weights);
 	free(scratch);
 	free(r);
-	din_model_free(m);
-	din_file_free(&file);
-	free(buf);
+	fixture_free(&fx);
 }
 
 static void
@@ -424,10 +449,8 @@ test_fixture_dien_batch(void)
 
 	for (size_t v = 0; v < sizeof(variants) / sizeof(variants[0]); v++) {
 		char path[256];
-		size_t len;
-		uint8_t *buf;
-		DinFile file;
-		DinModel *m = NULL;
+		Fixture fx;
+		DinModel *m;
 		DinError err;
 		int64_t hist[30], cand[40], ctx[1] = {3};
 		double many[40], one;
@@ -435,14 +458,9 @@ test_fixture_dien_batch(void)
 		DinRequest req = {0};
 
 		snprintf(path, sizeof(path), FIXTURES "%s.safetensors", variants[v]);
-		buf = read_all(path, &len);
-		CHECK(buf != NULL);
-		if (buf == NULL)
+		if (!fixture_load(&fx, path))
 			continue;
-		CHECK_INT(din_file_read(buf, len, &file, &err), DIN_OK);
-		CHECK_INT(
-		    din_model_build(file.config, file.config_len, file.tensors, file.n_tensors, &m, &err),
-		    DIN_OK);
+		m = fx.m;
 		for (int i = 0; i < 30; i++)
 			hist[i] = (i * 37 + 11) % 150;
 		for (int i = 0; i < 40; i++)
@@ -466,9 +484,7 @@ test_fixture_dien_batch(void)
 		}
 		free(scratch);
 		free(w_many);
-		din_file_free(&file);
-		din_model_free(m);
-		free(buf);
+		fixture_free(&fx);
 	}
 }
 
@@ -516,10 +532,8 @@ check_peer(const char *name, const char *scope, const char *reason)
 {
 	char path[512];
 	static char line[1 << 16];
-	size_t len;
-	uint8_t *buf;
-	DinFile file;
-	DinModel *m = NULL;
+	Fixture fx;
+	DinModel *m;
 	DinError err;
 	FILE *csv;
 	Row *r;
@@ -535,17 +549,9 @@ check_peer(const char *name, const char *scope, const char *reason)
 	}
 	CHECK(skip_empty || skip_all || strcmp(scope, "ok") == 0);
 	snprintf(path, sizeof(path), FIXTURES "peer/%s.safetensors", name);
-	buf = read_all(path, &len);
-	CHECK(buf != NULL);
-	if (buf == NULL)
+	if (!fixture_load(&fx, path))
 		return;
-	CHECK_INT(din_file_read(buf, len, &file, &err), DIN_OK);
-	CHECK_INT(din_model_build(file.config, file.config_len, file.tensors, file.n_tensors, &m, &err),
-	          DIN_OK);
-	if (m == NULL) {
-		fprintf(stderr, "  peer %s: %s\n", name, err.msg);
-		return;
-	}
+	m = fx.m;
 	r = malloc(sizeof(Row));
 	scratch = malloc(din_model_scratch_floats(m, 1) * sizeof(float));
 	weights = malloc((size_t)m->max_len * sizeof(float));
@@ -604,9 +610,7 @@ check_peer(const char *name, const char *scope, const char *reason)
 	free(weights);
 	free(scratch);
 	free(r);
-	din_model_free(m);
-	din_file_free(&file);
-	free(buf);
+	fixture_free(&fx);
 }
 
 static void
