@@ -4,7 +4,7 @@
 #   make install    install it into the PostgreSQL that pg_config names
 #   make test       as root on Debian 12: install what is missing, build, run every test
 #                   suite against a throwaway cluster, stop it (see test/run-all.sh)
-#   make demo       the same for the demo (demo/run.sh); DATA=<ml-latest-small dir> for real data
+#   make demo       the same for the demo (demo/run.sh); DEMO_DATA=<ml-latest-small dir> for real data
 #   make unit       the pure-C unit tests (no PostgreSQL needed)
 #   make doctest    run the examples of README.md and docs/*.md against the server the PG*
 #                   variables name (din installed there; test/doc/run_doc_tests.py)
@@ -101,7 +101,7 @@ valgrind: test/unit/din_unit
 	cd test/unit && valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite ./din_unit
 
 demo:
-	bash demo/run.sh $(DATA)
+	bash demo/run.sh $(DEMO_DATA)
 
 bench:
 	bash test/bench/run.sh
