@@ -34,7 +34,6 @@
 #define DIN_ID_BATCH 65536 /* vocab rows / items per INSERT ... SELECT FROM unnest */
 #define DIN_FETCH_TENSORS 4
 #define DIN_FETCH_IDS 10000
-#define DIN_MAX_TENSOR_BYTES ((uint64)1 << 40)
 
 PG_FUNCTION_INFO_V1(din_import);
 PG_FUNCTION_INFO_V1(din_export);
@@ -420,18 +419,14 @@ tensor_row(TensorReader *r, HeapTuple tuple, TupleDesc desc)
 				corrupt(r->model, "Tensor \"%s\" appears under two ord values.", name);
 		if (chunk != 0)
 			corrupt(r->model, "Tensor \"%s\" has no chunk 0.", name);
-		if (strcmp(dtype_name, "F32") == 0)
-			dtype = DIN_F32;
-		else if (strcmp(dtype_name, "I64") == 0)
-			dtype = DIN_I64;
-		else
+		if (!din_dtype_from_name(dtype_name, &dtype))
 			corrupt(r->model, "Tensor \"%s\" has unknown dtype \"%s\".", name, dtype_name);
 		if (ndim > DIN_MAX_DIMS)
 			corrupt(r->model, "Tensor \"%s\" has %d dimensions; at most %d are allowed.", name,
 			        ndim, DIN_MAX_DIMS);
 		nbytes = din_dtype_size(dtype);
 		for (int i = 0; i < ndim; i++) {
-			if (shape[i] < 0 || shape[i] > PG_INT32_MAX)
+			if (shape[i] < 0 || shape[i] > DIN_MAX_DIM)
 				corrupt(r->model, "Tensor \"%s\" has dimension " INT64_FORMAT ".", name, shape[i]);
 			nbytes *= (uint64)shape[i];
 			if (nbytes > DIN_MAX_TENSOR_BYTES)
