@@ -7,6 +7,7 @@
  * safe to score: every index the scorer computes from it is in range.
  */
 #include "config_internal.h"
+#include "../models/arch.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +33,6 @@ static const char *const root_keys[] = {"format",
                                         "interacting_attention",
                                         "transformer",
                                         NULL};
-static const char *const arch_names[] = {"base", "din", "dien", "dsin", "bst", NULL};
 
 static int
 valid_field_name(const JsonValue *v)
@@ -626,15 +626,16 @@ static DinStatus
 build(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 {
 	int64_t x;
-	int arch;
+	const char *arch;
 
 	TRY(cfg_object(c, root, "", root_keys));
 	TRY(cfg_int(c, root, "", "format", 1, 0, INT32_MIN, INT32_MAX, 0, &x));
 	if (x != 1)
 		return cfg_fail(c, DIN_ECORRUPT, "config key format is %lld, this din reads format 1",
 		                (long long)x);
-	TRY(cfg_enum(c, root, "", "architecture", arch_names, -1, &arch));
-	m->arch = (DinArch)arch;
+	TRY(cfg_string(c, root, "", "architecture", 1, &arch));
+	if (!din_arch_from_name(arch, &m->arch))
+		return cfg_unknown_value(c, "", "architecture", arch);
 	TRY(cfg_int(c, root, "", "max_len", 1, 0, 1, DIN_MAX_LEN_LIMIT, 1, &x));
 	m->max_len = (int)x;
 	TRY(read_fields(c, m, own, root));
@@ -759,29 +760,4 @@ din_model_free(DinModel *m)
 		free(own);
 	}
 	free(m);
-}
-
-DinStatus
-din_config_architecture(const char *config, size_t len, char *arch, size_t arch_len, DinError *err)
-{
-	Cfg c = {.err = err};
-	JsonDoc *doc;
-	const JsonValue *root;
-	DinStatus s;
-	int k;
-
-	TRY(json_parse(config, len, "config", &doc, err));
-	root = json_root(doc);
-	if (root->type != JSON_OBJECT)
-		s = cfg_fail(&c, DIN_ECORRUPT, "config is %s, not an object", json_type_name(root->type));
-	else
-		s = cfg_enum(&c, root, "", "architecture", arch_names, -1, &k);
-	if (s == DIN_OK) {
-		if (strlen(arch_names[k]) >= arch_len)
-			s = din_fail(err, DIN_EINVAL, NULL, "architecture buffer too small");
-		else
-			strcpy(arch, arch_names[k]);
-	}
-	json_free(doc);
-	return s;
 }

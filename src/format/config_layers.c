@@ -133,27 +133,48 @@ cfg_bool(Cfg *c, const JsonValue *obj, const char *path, const char *key, int df
 }
 
 DinStatus
-cfg_enum(Cfg *c, const JsonValue *obj, const char *path, const char *key, const char *const *names,
-         int dflt, int *out)
+cfg_string(Cfg *c, const JsonValue *obj, const char *path, const char *key, int required,
+           const char **out)
 {
 	const JsonValue *v = json_get(obj, key);
 	char name[CFG_PATH];
 
 	cfg_join(name, path, key);
-	if (v == NULL) {
-		if (dflt < 0)
-			return cfg_fail(c, DIN_ECORRUPT, "config key %s is missing", name);
+	*out = NULL;
+	if (v == NULL)
+		return required ? cfg_fail(c, DIN_ECORRUPT, "config key %s is missing", name) : DIN_OK;
+	if (v->type != JSON_STRING)
+		return cfg_fail(c, DIN_ECORRUPT, "config key %s must be a string", name);
+	*out = v->u.str;
+	return DIN_OK;
+}
+
+DinStatus
+cfg_unknown_value(Cfg *c, const char *path, const char *key, const char *value)
+{
+	char name[CFG_PATH];
+
+	return cfg_fail(c, DIN_ECORRUPT, "config key %s has unknown value \"%.64s\"",
+	                cfg_join(name, path, key), value);
+}
+
+DinStatus
+cfg_enum(Cfg *c, const JsonValue *obj, const char *path, const char *key, const char *const *names,
+         int dflt, int *out)
+{
+	const char *s;
+
+	TRY(cfg_string(c, obj, path, key, dflt < 0, &s));
+	if (s == NULL) {
 		*out = dflt;
 		return DIN_OK;
 	}
-	if (v->type != JSON_STRING)
-		return cfg_fail(c, DIN_ECORRUPT, "config key %s must be a string", name);
 	for (int i = 0; names[i] != NULL; i++)
-		if (strcmp(v->u.str, names[i]) == 0) {
+		if (strcmp(s, names[i]) == 0) {
 			*out = i;
 			return DIN_OK;
 		}
-	return cfg_fail(c, DIN_ECORRUPT, "config key %s has unknown value \"%.64s\"", name, v->u.str);
+	return cfg_unknown_value(c, path, key, s);
 }
 
 static int

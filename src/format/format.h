@@ -67,8 +67,4 @@ DinStatus din_model_build(const char *config, size_t config_len, const DinTensor
 
 void din_model_free(DinModel *m);
 
-/* Architecture name of a config ("base", "din") without a full build, for the catalog. */
-DinStatus din_config_architecture(const char *config, size_t len, char *arch, size_t arch_len,
-                                  DinError *err);
-
 #endif
