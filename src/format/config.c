@@ -72,8 +72,9 @@ read_field(Cfg *c, DinModel *m, const JsonValue *v, int i)
 	for (int j = 0; j < i; j++)
 		if (strcmp(m->fields[j].name, f->name) == 0)
 			return cfg_fail(c, DIN_ECORRUPT, "config key %s.name repeats field %s", path, f->name);
-	TRY(cfg_int(c, v, path, "rows", 1, 0, 1, INT64_C(2147483647), 0, &f->rows));
-	TRY(cfg_int(c, v, path, "dim", 1, 0, 1, CFG_MAX_UNITS, 1, &x));
+	TRY(cfg_int(c, v, path, "rows", (IntRule){.required = 1, .min = 1, .max = DIN_MAX_DIM},
+	            &f->rows));
+	TRY(cfg_int(c, v, path, "dim", (IntRule){.required = 1, .min = 1, .limit = CFG_MAX_UNITS}, &x));
 	f->dim = (int)x;
 	oov = json_get(v, "oov");
 	f->oov = DIN_OOV_ERROR;
@@ -91,8 +92,8 @@ read_field(Cfg *c, DinModel *m, const JsonValue *v, int i)
 	}
 	/* any raw id, in the vocabulary or not; JSON numbers are exact up to 2^53 */
 	f->has_padding_id = json_get(v, "padding_id") != NULL;
-	TRY(cfg_int(c, v, path, "padding_id", 0, 0, -(INT64_C(1) << 53), INT64_C(1) << 53, 0,
-	            &f->padding_id));
+	TRY(cfg_int(c, v, path, "padding_id",
+	            (IntRule){.min = -(INT64_C(1) << 53), .max = INT64_C(1) << 53}, &f->padding_id));
 	cfg_path(tname, "fields.%s.weight", f->name);
 	TRY(cfg_need(c, tname, DIN_F32, 2, f->rows, f->dim, &t));
 	f->weight = t->data;
@@ -223,7 +224,7 @@ read_context(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 	                    &m->n_context));
 	for (int k = 0; k < m->n_context; k++)
 		m->context_offset[k + 1] = m->context_offset[k] + m->fields[m->context[k]].dim;
-	TRY(cfg_int(c, root, "", "dense", 0, 0, 0, CFG_MAX_UNITS, 1, &dense));
+	TRY(cfg_int(c, root, "", "dense", (IntRule){.min = 0, .limit = CFG_MAX_UNITS}, &dense));
 	m->n_dense = (int)dense;
 	return DIN_OK;
 }
@@ -372,7 +373,8 @@ read_attention(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 		TRY(cfg_object(c, output, "attention.output", out_keys));
 		TRY(cfg_batchnorm(c, json_get(output, "batch_norm"), "attention.output.batch_norm",
 		                  "attention.output.bn", m->E, &m->att_output_bn));
-		TRY(cfg_int(c, output, "attention.output", "units", 0, 0, 1, CFG_MAX_UNITS, 1, &units));
+		TRY(cfg_int(c, output, "attention.output", "units",
+		            (IntRule){.min = 1, .limit = CFG_MAX_UNITS}, &units));
 		if (units > 0) {
 			DinLayer *o = &m->att_output;
 
@@ -533,7 +535,7 @@ read_head(Cfg *c, DinModel *m, const JsonValue *tower)
 	outputs = type ? 2 : 1;
 	TRY(cfg_bool(c, head, "tower.head", "bias", 1, &bias));
 	TRY(cfg_bool(c, head, "tower.head", "item_bias", 0, &item_bias));
-	TRY(cfg_int(c, head, "tower.head", "column", 0, 0, 0, 1, 0, &column));
+	TRY(cfg_int(c, head, "tower.head", "column", (IntRule){.min = 0, .max = 1}, &column));
 	TRY(cfg_number(c, head, "tower.head", "epsilon", 0.0, 0.0, &epsilon));
 	if (m->head == DIN_HEAD_SIGMOID && (json_get(head, "column") || json_get(head, "epsilon")))
 		return cfg_fail(c, DIN_ECORRUPT, "config key tower.head.%s applies to softmax2 only",
@@ -629,14 +631,16 @@ build(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 	const char *arch;
 
 	TRY(cfg_object(c, root, "", root_keys));
-	TRY(cfg_int(c, root, "", "format", 1, 0, INT32_MIN, INT32_MAX, 0, &x));
+	TRY(cfg_int(c, root, "", "format", (IntRule){.required = 1, .min = INT32_MIN, .max = INT32_MAX},
+	            &x));
 	if (x != 1)
 		return cfg_fail(c, DIN_ECORRUPT, "config key format is %lld, this din reads format 1",
 		                (long long)x);
 	TRY(cfg_string(c, root, "", "architecture", 1, &arch));
 	if (!din_arch_from_name(arch, &m->arch))
 		return cfg_unknown_value(c, "", "architecture", arch);
-	TRY(cfg_int(c, root, "", "max_len", 1, 0, 1, DIN_MAX_LEN_LIMIT, 1, &x));
+	TRY(cfg_int(c, root, "", "max_len",
+	            (IntRule){.required = 1, .min = 1, .limit = DIN_MAX_LEN_LIMIT}, &x));
 	m->max_len = (int)x;
 	TRY(read_fields(c, m, own, root));
 	TRY(read_slots(c, m, root));

@@ -33,7 +33,8 @@ read_position(Cfg *c, DinModel *m, DinBst *b, const JsonValue *v, int k)
 	pos->scale = (float)scale;
 	pos->time_gap = type;
 	if (pos->concat) {
-		TRY(cfg_int(c, v, path, "dim", 1, 0, 1, CFG_MAX_UNITS, 1, &x));
+		TRY(cfg_int(c, v, path, "dim", (IntRule){.required = 1, .min = 1, .limit = CFG_MAX_UNITS},
+		            &x));
 		pos->dim = (int)x;
 	} else if (json_get(v, "dim") != NULL)
 		return cfg_fail(c, DIN_ECORRUPT, "config key %s.dim applies to combine concat only", path);
@@ -42,7 +43,9 @@ read_position(Cfg *c, DinModel *m, DinBst *b, const JsonValue *v, int k)
 			return cfg_fail(c, DIN_ECORRUPT, "config key %s.boundaries applies to time_gap only",
 			                path);
 		TRY(cfg_enum(c, v, path, "align", aligns, 0, &pos->align_end));
-		TRY(cfg_int(c, v, path, "width", 0, m->max_len, m->max_len, DIN_MAX_LEN_LIMIT, 1, &x));
+		TRY(cfg_int(c, v, path, "width",
+		            (IntRule){.dflt = m->max_len, .min = m->max_len, .limit = DIN_MAX_LEN_LIMIT},
+		            &x));
 		pos->width = (int)x;
 		rows = pos->width + (b->target ? 1 : 0);
 	} else {
@@ -227,7 +230,8 @@ cfg_bst(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 	if (tr == NULL)
 		return cfg_fail(c, DIN_ECORRUPT, "config key transformer is missing (architecture bst)");
 	TRY(cfg_object(c, tr, "transformer", keys));
-	TRY(cfg_int(c, tr, "transformer", "blocks", 0, 1, 1, CFG_MAX_LAYERS, 1, &blocks));
+	TRY(cfg_int(c, tr, "transformer", "blocks",
+	            (IntRule){.dflt = 1, .min = 1, .limit = CFG_MAX_LAYERS}, &blocks));
 	b = calloc(1, sizeof(DinBst) + (size_t)blocks * sizeof(DinBstBlock));
 	if (b == NULL)
 		return cfg_fail(c, DIN_ENOMEM, "out of memory building a model");
@@ -236,7 +240,8 @@ cfg_bst(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 	b->n_blocks = (int)blocks;
 	TRY(cfg_bool(c, tr, "transformer", "target", 1, &b->target));
 	TRY(cfg_enum(c, tr, "transformer", "layout", layouts, 0, &layout));
-	TRY(cfg_int(c, tr, "transformer", "heads", 1, 0, 1, CFG_MAX_UNITS, 1, &heads));
+	TRY(cfg_int(c, tr, "transformer", "heads",
+	            (IntRule){.required = 1, .min = 1, .limit = CFG_MAX_UNITS}, &heads));
 	b->heads = (int)heads;
 	TRY(cfg_enum(c, tr, "transformer", "norm", norms, 0, &b->pre_norm));
 	TRY(cfg_positive_eps(c, tr, "transformer", 1e-5, &b->eps));
@@ -289,8 +294,9 @@ cfg_bst(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 			                "target false");
 		TRY(cfg_object(c, bp, "transformer.block_positions", bp_keys));
 		TRY(cfg_enum(c, bp, "transformer.block_positions", "align", aligns, 0, &b->bp_align_end));
-		TRY(cfg_int(c, bp, "transformer.block_positions", "width", 0, m->max_len, m->max_len,
-		            DIN_MAX_LEN_LIMIT, 1, &x));
+		TRY(cfg_int(c, bp, "transformer.block_positions", "width",
+		            (IntRule){.dflt = m->max_len, .min = m->max_len, .limit = DIN_MAX_LEN_LIMIT},
+		            &x));
 		b->bp_width = (int)x;
 	}
 	TRY(read_padding(c, m, b, tr, layout));

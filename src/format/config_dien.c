@@ -55,7 +55,8 @@ read_sequence(Cfg *c, DinModel *m, const JsonValue *root, int *conv)
 		return cfg_fail(c, DIN_ECORRUPT, "config key sequence is missing (architecture dien)");
 	TRY(cfg_object(c, seq, "sequence", keys));
 	TRY(cfg_enum(c, seq, "sequence", "type", types, -1, &type));
-	TRY(cfg_int(c, seq, "sequence", "hidden", 1, 0, 1, CFG_MAX_UNITS, 1, &hidden));
+	TRY(cfg_int(c, seq, "sequence", "hidden",
+	            (IntRule){.required = 1, .min = 1, .limit = CFG_MAX_UNITS}, &hidden));
 	TRY(cfg_enum(c, seq, "sequence", "convention", conventions, -1, conv));
 	return read_gru_tensors(c, "sequence.gru", (DinGruConv)*conv, m->E, (int)hidden,
 	                        &m->dien_extractor);

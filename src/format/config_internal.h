@@ -64,10 +64,22 @@ const char *cfg_join(char *buf, const char *path, const char *key);
 /* obj must be an object whose keys are all in allowed (NULL-terminated). */
 DinStatus cfg_object(Cfg *c, const JsonValue *obj, const char *path, const char *const *allowed);
 
-/* Integer key in [lo, hi]; absent: dflt, or an error when required. Above hi is DIN_ELIMIT when
- * hi_is_limit (a din limit, not a format rule). */
-DinStatus cfg_int(Cfg *c, const JsonValue *obj, const char *path, const char *key, int required,
-                  int64_t dflt, int64_t lo, int64_t hi, int hi_is_limit, int64_t *out);
+/*
+ * How cfg_int reads an integer key: absent, it is dflt, or an error when required; present, it
+ * must be an integer from min to max or to limit, whichever is set: above max breaks a rule of
+ * the format (DIN_ECORRUPT), above limit exceeds what din allows (DIN_ELIMIT; widths it
+ * allocates for, lengths it loops over).
+ */
+typedef struct IntRule {
+	int required;
+	int64_t dflt;
+	int64_t min;
+	int64_t max;
+	int64_t limit;
+} IntRule;
+
+DinStatus cfg_int(Cfg *c, const JsonValue *obj, const char *path, const char *key, IntRule rule,
+                  int64_t *out);
 DinStatus cfg_number(Cfg *c, const JsonValue *obj, const char *path, const char *key, double dflt,
                      double lo, double *out);
 DinStatus cfg_bool(Cfg *c, const JsonValue *obj, const char *path, const char *key, int dflt,

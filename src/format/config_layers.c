@@ -68,28 +68,28 @@ cfg_object(Cfg *c, const JsonValue *obj, const char *path, const char *const *al
 }
 
 DinStatus
-cfg_int(Cfg *c, const JsonValue *obj, const char *path, const char *key, int required, int64_t dflt,
-        int64_t lo, int64_t hi, int hi_is_limit, int64_t *out)
+cfg_int(Cfg *c, const JsonValue *obj, const char *path, const char *key, IntRule rule, int64_t *out)
 {
 	const JsonValue *v = json_get(obj, key);
+	int64_t max = rule.limit ? rule.limit : rule.max;
 	char name[CFG_PATH];
 
 	cfg_join(name, path, key);
 	if (v == NULL) {
-		if (required)
+		if (rule.required)
 			return cfg_fail(c, DIN_ECORRUPT, "config key %s is missing", name);
-		*out = dflt;
+		*out = rule.dflt;
 		return DIN_OK;
 	}
 	if (v->type != JSON_NUMBER || v->u.number != floor(v->u.number))
 		return cfg_fail(c, DIN_ECORRUPT, "config key %s must be an integer", name);
-	if (v->u.number > (double)hi)
-		return cfg_fail(c, hi_is_limit ? DIN_ELIMIT : DIN_ECORRUPT,
+	if (v->u.number > (double)max)
+		return cfg_fail(c, rule.limit ? DIN_ELIMIT : DIN_ECORRUPT,
 		                "config key %s is %.17g, at most %lld allowed", name, v->u.number,
-		                (long long)hi);
-	if (v->u.number < (double)lo)
+		                (long long)max);
+	if (v->u.number < (double)rule.min)
 		return cfg_fail(c, DIN_ECORRUPT, "config key %s is %.17g, at least %lld required", name,
-		                v->u.number, (long long)lo);
+		                v->u.number, (long long)rule.min);
 	*out = (int64_t)v->u.number;
 	return DIN_OK;
 }
@@ -449,7 +449,8 @@ cfg_layer(Cfg *c, const JsonValue *v, const char *path, const char *prefix, int 
 	int bias;
 
 	TRY(cfg_object(c, v, path, keys));
-	TRY(cfg_int(c, v, path, "units", 1, 0, 1, CFG_MAX_UNITS, 1, &units));
+	TRY(cfg_int(c, v, path, "units", (IntRule){.required = 1, .min = 1, .limit = CFG_MAX_UNITS},
+	            &units));
 	TRY(cfg_bool(c, v, path, "bias", 1, &bias));
 	layer->in = in;
 	layer->out = (int)units;
@@ -540,7 +541,7 @@ cfg_padding_row(Cfg *c, const JsonValue *obj, const char *path, const DinModel *
 {
 	char sub[CFG_PATH];
 
-	TRY(cfg_int(c, obj, path, "padding_row", 0, 0, 0, INT64_C(2147483647), 0, row));
+	TRY(cfg_int(c, obj, path, "padding_row", (IntRule){.min = 0, .max = DIN_MAX_DIM}, row));
 	for (int k = 0; k < m->n_slots; k++) {
 		const DinField *f = &m->fields[m->behaviour[k]];
 
