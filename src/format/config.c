@@ -636,7 +636,9 @@ build(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 	if (x != 1)
 		return cfg_fail(c, DIN_ECORRUPT, "config key format is %lld, this din reads format 1",
 		                (long long)x);
-	TRY(cfg_string(c, root, "", "architecture", 1, &arch));
+	TRY(cfg_string(c, root, "", "architecture", &arch));
+	if (arch == NULL)
+		return cfg_fail(c, DIN_ECORRUPT, "config key architecture is missing");
 	if (!din_arch_from_name(arch, &m->arch))
 		return cfg_unknown_value(c, "", "architecture", arch);
 	TRY(cfg_int(c, root, "", "max_len",

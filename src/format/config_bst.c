@@ -27,7 +27,7 @@ read_position(Cfg *c, DinModel *m, DinBst *b, const JsonValue *v, int k)
 
 	cfg_path(path, "transformer.positions[%d]", k);
 	TRY(cfg_object(c, v, path, keys));
-	TRY(cfg_enum(c, v, path, "type", types, -1, &type));
+	TRY(cfg_enum(c, v, path, "type", types, CFG_REQUIRED, &type));
 	TRY(cfg_enum(c, v, path, "combine", combines, 0, &pos->concat));
 	TRY(cfg_number(c, v, path, "scale", 1.0, -HUGE_VAL, &scale));
 	pos->scale = (float)scale;

@@ -54,10 +54,10 @@ read_sequence(Cfg *c, DinModel *m, const JsonValue *root, int *conv)
 	if (seq == NULL)
 		return cfg_fail(c, DIN_ECORRUPT, "config key sequence is missing (architecture dien)");
 	TRY(cfg_object(c, seq, "sequence", keys));
-	TRY(cfg_enum(c, seq, "sequence", "type", types, -1, &type));
+	TRY(cfg_enum(c, seq, "sequence", "type", types, CFG_REQUIRED, &type));
 	TRY(cfg_int(c, seq, "sequence", "hidden",
 	            (IntRule){.required = 1, .min = 1, .limit = CFG_MAX_UNITS}, &hidden));
-	TRY(cfg_enum(c, seq, "sequence", "convention", conventions, -1, conv));
+	TRY(cfg_enum(c, seq, "sequence", "convention", conventions, CFG_REQUIRED, conv));
 	return read_gru_tensors(c, "sequence.gru", (DinGruConv)*conv, m->E, (int)hidden,
 	                        &m->dien_extractor);
 }
@@ -114,7 +114,7 @@ read_evolution(Cfg *c, DinModel *m, const JsonValue *root, int seq_conv)
 	if (evo == NULL)
 		return cfg_fail(c, DIN_ECORRUPT, "config key evolution is missing (architecture dien)");
 	TRY(cfg_object(c, evo, "evolution", keys));
-	TRY(cfg_enum(c, evo, "evolution", "type", types, -1, &type));
+	TRY(cfg_enum(c, evo, "evolution", "type", types, CFG_REQUIRED, &type));
 	m->dien_evo = (DinEvolution)type;
 	if (m->dien_evo != DIN_EVO_AUGRU && json_get(evo, "form") != NULL)
 		return cfg_fail(c, DIN_ECORRUPT, "config key evolution.form applies to augru only");

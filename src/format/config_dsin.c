@@ -142,7 +142,7 @@ read_interacting(Cfg *c, DinDsin *d, int E, const JsonValue *root)
 	if (x == NULL)
 		return cfg_fail(c, DIN_ECORRUPT, "config key interacting is missing (architecture dsin)");
 	TRY(cfg_object(c, x, "interacting", keys));
-	TRY(cfg_enum(c, x, "interacting", "type", types, -1, &type));
+	TRY(cfg_enum(c, x, "interacting", "type", types, CFG_REQUIRED, &type));
 	if (type == 1) {
 		if (x->n > 1)
 			return cfg_fail(c, DIN_ECORRUPT,
@@ -154,7 +154,7 @@ read_interacting(Cfg *c, DinDsin *d, int E, const JsonValue *root)
 	TRY(cfg_int(c, x, "interacting", "layers",
 	            (IntRule){.dflt = 1, .min = 1, .limit = DSIN_MAX_LSTM_LAYERS}, &layers));
 	TRY(cfg_enum(c, x, "interacting", "merge", merges, 1, &merge));
-	TRY(cfg_enum(c, x, "interacting", "recurrent_activation", gates, -1, &gate));
+	TRY(cfg_enum(c, x, "interacting", "recurrent_activation", gates, CFG_REQUIRED, &gate));
 	TRY(cfg_enum(c, x, "interacting", "steps", steps, 0, &d->steps_valid));
 	d->has_lstm = 1;
 	d->lstm_hidden = (int)H;

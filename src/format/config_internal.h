@@ -84,12 +84,13 @@ DinStatus cfg_number(Cfg *c, const JsonValue *obj, const char *path, const char 
                      double lo, double *out);
 DinStatus cfg_bool(Cfg *c, const JsonValue *obj, const char *path, const char *key, int dflt,
                    int *out);
-/* String key: *out NULL when absent (an error when required). */
-DinStatus cfg_string(Cfg *c, const JsonValue *obj, const char *path, const char *key, int required,
+/* String key, or *out NULL when absent. */
+DinStatus cfg_string(Cfg *c, const JsonValue *obj, const char *path, const char *key,
                      const char **out);
 /* "config key <path.key> has unknown value ...": a string key that names nothing din knows. */
 DinStatus cfg_unknown_value(Cfg *c, const char *path, const char *key, const char *value);
-/* String key that must be one of names (NULL-terminated); *out is its index. dflt < 0: required. */
+/* String key that must be one of names (NULL-terminated); *out is its index, dflt when absent. */
+#define CFG_REQUIRED (-1) /* the dflt of a key that must be present */
 DinStatus cfg_enum(Cfg *c, const JsonValue *obj, const char *path, const char *key,
                    const char *const *names, int dflt, int *out);
 

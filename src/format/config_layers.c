@@ -133,18 +133,17 @@ cfg_bool(Cfg *c, const JsonValue *obj, const char *path, const char *key, int df
 }
 
 DinStatus
-cfg_string(Cfg *c, const JsonValue *obj, const char *path, const char *key, int required,
-           const char **out)
+cfg_string(Cfg *c, const JsonValue *obj, const char *path, const char *key, const char **out)
 {
 	const JsonValue *v = json_get(obj, key);
 	char name[CFG_PATH];
 
-	cfg_join(name, path, key);
 	*out = NULL;
 	if (v == NULL)
-		return required ? cfg_fail(c, DIN_ECORRUPT, "config key %s is missing", name) : DIN_OK;
+		return DIN_OK;
 	if (v->type != JSON_STRING)
-		return cfg_fail(c, DIN_ECORRUPT, "config key %s must be a string", name);
+		return cfg_fail(c, DIN_ECORRUPT, "config key %s must be a string",
+		                cfg_join(name, path, key));
 	*out = v->u.str;
 	return DIN_OK;
 }
@@ -163,8 +162,11 @@ cfg_enum(Cfg *c, const JsonValue *obj, const char *path, const char *key, const 
          int dflt, int *out)
 {
 	const char *s;
+	char name[CFG_PATH];
 
-	TRY(cfg_string(c, obj, path, key, dflt < 0, &s));
+	TRY(cfg_string(c, obj, path, key, &s));
+	if (s == NULL && dflt == CFG_REQUIRED)
+		return cfg_fail(c, DIN_ECORRUPT, "config key %s is missing", cfg_join(name, path, key));
 	if (s == NULL) {
 		*out = dflt;
 		return DIN_OK;
@@ -386,7 +388,7 @@ cfg_activation(Cfg *c, const JsonValue *v, const char *path, const char *prefix,
 	if (v->type != JSON_OBJECT)
 		return cfg_fail(c, DIN_ECORRUPT, "config key %s must be an object, not %s", path,
 		                json_type_name(v->type));
-	TRY(cfg_enum(c, v, path, "type", act_names, -1, &kind));
+	TRY(cfg_enum(c, v, path, "type", act_names, CFG_REQUIRED, &kind));
 	act->kind = (DinActKind)kind;
 	act->units = units;
 	switch (act->kind) {
