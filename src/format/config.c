@@ -392,85 +392,163 @@ read_attention(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 	return DIN_OK;
 }
 
+/* The inputs a tower can take; "name:k" takes slot k (or context field k) of a sliceable one. */
+typedef struct InputName {
+	const char *name;
+	DinInputKind kind;
+	int sliceable;
+} InputName;
+
+static const InputName input_names[] = {{"target", DIN_IN_TARGET, 1},
+                                        {"context", DIN_IN_CONTEXT, 1},
+                                        {"history_sum", DIN_IN_HISTORY_SUM, 1},
+                                        {"history_mean", DIN_IN_HISTORY_MEAN, 1},
+                                        {"attention", DIN_IN_ATTENTION, 1},
+                                        {"interest", DIN_IN_ATTENTION, 0},
+                                        {"target*attention", DIN_IN_TARGET_X_ATTENTION, 0},
+                                        {"target*history_sum", DIN_IN_TARGET_X_HISTORY_SUM, 0},
+                                        {"dense", DIN_IN_DENSE, 0},
+                                        {"session_interest", DIN_IN_ATTENTION, 0},
+                                        {"session_interacting", DIN_IN_ATTENTION, 0}};
+
+/* A tower input being read: its text and index, for messages, and its slice (-1: none). */
+typedef struct InputRef {
+	const char *text;
+	int index;
+	int slice;
+} InputRef;
+
+/* The k of "name:k": 1 to 3 digits without a leading zero; -1 when it is not. */
+static int
+parse_slice(const char *d)
+{
+	int k = 0;
+
+	if (*d == '\0' || strlen(d) > 3 || (d[0] == '0' && d[1]))
+		return -1;
+	for (; *d; d++) {
+		if (*d < '0' || *d > '9')
+			return -1;
+		k = k * 10 + (*d - '0');
+	}
+	return k;
+}
+
+/* The entry of "name" or "name:k", setting r->slice; NULL when there is none. */
+static const InputName *
+parse_input(InputRef *r)
+{
+	const char *colon = strchr(r->text, ':');
+	size_t len = colon ? (size_t)(colon - r->text) : strlen(r->text);
+
+	r->slice = -1;
+	for (size_t k = 0; k < sizeof(input_names) / sizeof(input_names[0]); k++) {
+		const InputName *n = &input_names[k];
+
+		if (strlen(n->name) != len || strncmp(n->name, r->text, len) != 0)
+			continue;
+		if (colon == NULL)
+			return n;
+		r->slice = n->sliceable ? parse_slice(colon + 1) : -1;
+		return r->slice >= 0 ? n : NULL;
+	}
+	return NULL;
+}
+
+/* target, history_sum, history_mean, attention: all slots (E wide) or slot k. */
+static DinStatus
+slot_input(Cfg *c, const DinModel *m, const InputRef *r, DinTowerInput *in)
+{
+	if (r->slice < 0) {
+		in->width = m->E;
+		return DIN_OK;
+	}
+	if (r->slice >= m->n_slots)
+		return cfg_fail(c, DIN_ECORRUPT, "config key tower.inputs[%d] is %s, beyond the %d slots",
+		                r->index, r->text, m->n_slots);
+	in->offset = m->slot_offset[r->slice];
+	in->width = m->slot_offset[r->slice + 1] - m->slot_offset[r->slice];
+	return DIN_OK;
+}
+
+static DinStatus
+context_input(Cfg *c, const DinModel *m, const InputRef *r, DinTowerInput *in)
+{
+	if (m->n_context == 0)
+		return cfg_fail(c, DIN_ECORRUPT,
+		                "config key tower.inputs[%d] is %s but the model has no context fields",
+		                r->index, r->text);
+	if (r->slice >= m->n_context)
+		return cfg_fail(c, DIN_ECORRUPT,
+		                "config key tower.inputs[%d] is %s, beyond the %d context fields", r->index,
+		                r->text, m->n_context);
+	in->offset = r->slice < 0 ? 0 : m->context_offset[r->slice];
+	in->width =
+	    r->slice < 0 ? m->context_offset[m->n_context] : m->fields[m->context[r->slice]].dim;
+	return DIN_OK;
+}
+
+/* attention and target*attention: DIN's pooled interest, whole or slot k. */
+static DinStatus
+attention_input(Cfg *c, const DinModel *m, const InputRef *r, DinTowerInput *in)
+{
+	if (m->arch != DIN_ARCH_DIN)
+		return cfg_fail(c, DIN_ECORRUPT,
+		                "config key tower.inputs[%d] is %s, which needs architecture din", r->index,
+		                r->text);
+	if (in->kind == DIN_IN_TARGET_X_ATTENTION && m->att_width != m->E)
+		return cfg_fail(c, DIN_ECORRUPT,
+		                "config key tower.inputs[%d] is %s but attention is %d wide and target %d",
+		                r->index, r->text, m->att_width, m->E);
+	if (r->slice >= 0 && m->att_output.out > 0)
+		return cfg_fail(c, DIN_ECORRUPT,
+		                "config key tower.inputs[%d] is %s, not allowed after attention.output",
+		                r->index, r->text);
+	if (r->slice < 0) {
+		in->width = in->kind == DIN_IN_ATTENTION ? m->att_width : m->E;
+		return DIN_OK;
+	}
+	return slot_input(c, m, r, in);
+}
+
+/* interest: DIEN's evolved interest or BST's read-out, in the attention slot (att_width wide). */
+static DinStatus
+interest_input(Cfg *c, const DinModel *m, const InputRef *r, DinTowerInput *in)
+{
+	if (m->arch != DIN_ARCH_DIEN && m->arch != DIN_ARCH_BST)
+		return cfg_fail(c, DIN_ECORRUPT,
+		                "config key tower.inputs[%d] is %s, which needs architecture dien or bst",
+		                r->index, r->text);
+	in->width = m->att_width;
+	return DIN_OK;
+}
+
 /* One tower input "name" or "name:k" into its kind, offset and width. */
 static DinStatus
 read_input(Cfg *c, const DinModel *m, const JsonValue *v, int i, DinTowerInput *in)
 {
-	static const struct {
-		const char *name;
-		DinInputKind kind;
-		int sliceable;
-	} kinds[] = {{"target", DIN_IN_TARGET, 1},
-	             {"context", DIN_IN_CONTEXT, 1},
-	             {"history_sum", DIN_IN_HISTORY_SUM, 1},
-	             {"history_mean", DIN_IN_HISTORY_MEAN, 1},
-	             {"attention", DIN_IN_ATTENTION, 1},
-	             {"interest", DIN_IN_ATTENTION, 0},
-	             {"target*attention", DIN_IN_TARGET_X_ATTENTION, 0},
-	             {"target*history_sum", DIN_IN_TARGET_X_HISTORY_SUM, 0},
-	             {"dense", DIN_IN_DENSE, 0},
-	             {"session_interest", DIN_IN_ATTENTION, 0},
-	             {"session_interacting", DIN_IN_ATTENTION, 0}};
-	const char *colon, *s;
-	size_t base_len;
-	int kind = -1, slice = -1;
+	InputRef r = {.index = i};
+	const InputName *name;
 
 	if (v->type != JSON_STRING)
 		return cfg_fail(c, DIN_ECORRUPT, "config key tower.inputs[%d] must be a string", i);
-	s = v->u.str;
-	colon = strchr(s, ':');
-	base_len = colon ? (size_t)(colon - s) : strlen(s);
-	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]) && kind < 0; k++)
-		if (strlen(kinds[k].name) == base_len && strncmp(kinds[k].name, s, base_len) == 0)
-			kind = (int)k;
-	if (kind >= 0 && colon != NULL) {
-		const char *d = colon + 1;
-		long k = 0;
-
-		if (!kinds[kind].sliceable || *d == '\0' || strlen(d) > 3 || (d[0] == '0' && d[1]))
-			kind = -1;
-		for (; kind >= 0 && *d; d++) {
-			if (*d < '0' || *d > '9')
-				kind = -1;
-			k = k * 10 + (*d - '0');
-		}
-		slice = (int)k;
-	}
-	if (kind < 0)
+	r.text = v->u.str;
+	name = parse_input(&r);
+	if (name == NULL)
 		return cfg_fail(c, DIN_ECORRUPT, "config key tower.inputs[%d] has unknown input \"%.64s\"",
-		                i, s);
-	in->kind = kinds[kind].kind;
+		                i, r.text);
+	in->kind = name->kind;
 	in->offset = 0;
-	if (strncmp(kinds[kind].name, "session_", 8) == 0 ||
+	/* a dsin model's attention inputs are its two units' */
+	if (strncmp(name->name, "session_", 8) == 0 ||
 	    (m->arch == DIN_ARCH_DSIN &&
 	     (in->kind == DIN_IN_ATTENTION || in->kind == DIN_IN_TARGET_X_ATTENTION)))
-		return cfg_dsin_input(c, m, kinds[kind].name, i, in);
-	/* DIEN's interest feeds the tower through the attention slot (m->att_width wide) */
-	if ((m->arch == DIN_ARCH_DIEN || m->arch == DIN_ARCH_BST) !=
-	        (strcmp(kinds[kind].name, "interest") == 0) &&
-	    (in->kind == DIN_IN_ATTENTION || in->kind == DIN_IN_TARGET_X_ATTENTION))
-		return cfg_fail(c, DIN_ECORRUPT,
-		                "config key tower.inputs[%d] is %s, which needs "
-		                "architecture %s",
-		                i, s, m->arch == DIN_ARCH_DIEN ? "din" : "dien or bst");
-	if ((m->arch == DIN_ARCH_DIEN || m->arch == DIN_ARCH_BST) && in->kind == DIN_IN_ATTENTION) {
-		in->width = m->att_width;
-		return DIN_OK;
-	}
+		return cfg_dsin_input(c, m, name->name, i, in);
+	if (strcmp(name->name, "interest") == 0)
+		return interest_input(c, m, &r, in);
 	switch (in->kind) {
 	case DIN_IN_CONTEXT:
-		if (m->n_context == 0)
-			return cfg_fail(c, DIN_ECORRUPT,
-			                "config key tower.inputs[%d] is %s but the model has no context "
-			                "fields",
-			                i, s);
-		if (slice >= m->n_context)
-			return cfg_fail(c, DIN_ECORRUPT,
-			                "config key tower.inputs[%d] is %s, beyond the %d context fields", i, s,
-			                m->n_context);
-		in->offset = slice < 0 ? 0 : m->context_offset[slice];
-		in->width = slice < 0 ? m->context_offset[m->n_context] : m->fields[m->context[slice]].dim;
-		return DIN_OK;
+		return context_input(c, m, &r, in);
 	case DIN_IN_DENSE:
 		if (m->n_dense == 0)
 			return cfg_fail(c, DIN_ECORRUPT,
@@ -479,41 +557,13 @@ read_input(Cfg *c, const DinModel *m, const JsonValue *v, int i, DinTowerInput *
 		return DIN_OK;
 	case DIN_IN_ATTENTION:
 	case DIN_IN_TARGET_X_ATTENTION:
-		if (m->arch != DIN_ARCH_DIN)
-			return cfg_fail(c, DIN_ECORRUPT,
-			                "config key tower.inputs[%d] is %s, which needs architecture din", i,
-			                s);
-		if (in->kind == DIN_IN_TARGET_X_ATTENTION && m->att_width != m->E)
-			return cfg_fail(c, DIN_ECORRUPT,
-			                "config key tower.inputs[%d] is %s but attention is %d wide and "
-			                "target %d",
-			                i, s, m->att_width, m->E);
-		if (slice >= 0 && m->att_output.out > 0)
-			return cfg_fail(c, DIN_ECORRUPT,
-			                "config key tower.inputs[%d] is %s, not allowed after "
-			                "attention.output",
-			                i, s);
-		if (slice < 0) {
-			in->width = in->kind == DIN_IN_ATTENTION ? m->att_width : m->E;
-			return DIN_OK;
-		}
-		break;
+		return attention_input(c, m, &r, in);
 	case DIN_IN_TARGET_X_HISTORY_SUM:
 		in->width = m->E;
 		return DIN_OK;
 	default:
-		if (slice < 0) {
-			in->width = m->E;
-			return DIN_OK;
-		}
-		break;
+		return slot_input(c, m, &r, in);
 	}
-	if (slice >= m->n_slots)
-		return cfg_fail(c, DIN_ECORRUPT, "config key tower.inputs[%d] is %s, beyond the %d slots",
-		                i, s, m->n_slots);
-	in->offset = m->slot_offset[slice];
-	in->width = m->slot_offset[slice + 1] - m->slot_offset[slice];
-	return DIN_OK;
 }
 
 static DinStatus

@@ -611,6 +611,9 @@ test_bst_mean_all_config(void)
 	     "padding_row applies to readout mean_all only"},
 	    {"\"align\": \"start\", \"width\": 7}", "\"align\": \"end\", \"width\": 7}",
 	     "block_positions.align must be start"},
+	    /* a bst model's pooled interest is `interest`; `attention` is din's */
+	    {"\"target\", \"interest\"]", "\"target\", \"attention\"]",
+	     "tower.inputs[2] is attention, which needs architecture din"},
 	    {"\"target\": false, \"layout\": \"deepctr\"", "\"target\": false, \"layout\": \"pytorch\"",
 	     "mean_all, which needs layout deepctr and target false"},
 	};
