@@ -45,7 +45,7 @@ typedef struct DinBst {
 	int D, heads, n_blocks, ffn_units, pre_norm;
 	float eps;
 	DinBstReadout readout;
-	int n_pos, concat_width, uses_time;
+	int n_pos, uses_time;
 	DinBstPosition pos[DIN_BST_MAX_POSITIONS];
 	int bp_align_end, bp_width; /* block positions (pe_q/pe_k) */
 	int64_t pad_row;            /* mean_all: the behaviour tables' row a padded slot looks up */
