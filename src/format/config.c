@@ -674,6 +674,44 @@ tensor_ptr_cmp(const void *a, const void *b)
 	return strcmp((*(const DinTensor *const *)a)->name, (*(const DinTensor *const *)b)->name);
 }
 
+/* The first of keys (NULL-terminated) that obj has, or NULL. */
+static const char *
+first_present(const JsonValue *obj, const char *const *keys)
+{
+	for (; *keys != NULL; keys++)
+		if (json_get(obj, *keys) != NULL)
+			return *keys;
+	return NULL;
+}
+
+/* A root block of another architecture is an error naming the architecture it needs. */
+static DinStatus
+check_foreign_blocks(Cfg *c, const DinModel *m, const JsonValue *root)
+{
+	static const char *const dsin_only[] = {
+	    "sessions", "extractor", "interacting", "session_attention", "interacting_attention", NULL};
+	static const char *const dien_only[] = {"sequence", "evolution", NULL};
+	static const char *const not_dsin[] = {"sequence", "evolution", "attention", NULL};
+	const char *key;
+
+	if (m->arch != DIN_ARCH_DSIN && (key = first_present(root, dsin_only)) != NULL)
+		return cfg_fail(c, DIN_ECORRUPT, "config key %s is allowed only with architecture dsin",
+		                key);
+	if (m->arch != DIN_ARCH_BST && json_get(root, "transformer") != NULL)
+		return cfg_fail(c, DIN_ECORRUPT,
+		                "config key transformer is allowed only with architecture bst");
+	if (m->arch == DIN_ARCH_BST && (key = first_present(root, dien_only)) != NULL)
+		return cfg_fail(c, DIN_ECORRUPT, "config key %s is not allowed with architecture bst", key);
+	if (m->arch == DIN_ARCH_DSIN && (key = first_present(root, not_dsin)) != NULL)
+		return cfg_fail(c, DIN_ECORRUPT, "config key %s is not allowed with architecture dsin",
+		                key);
+	if ((m->arch == DIN_ARCH_DIN || m->arch == DIN_ARCH_BASE) &&
+	    (key = first_present(root, dien_only)) != NULL)
+		return cfg_fail(c, DIN_ECORRUPT, "config key %s is allowed only with architecture dien",
+		                key);
+	return DIN_OK;
+}
+
 static DinStatus
 build(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 {
@@ -698,48 +736,15 @@ build(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 	TRY(read_slots(c, m, root));
 	TRY(read_context(c, m, own, root));
 	TRY(read_items(c, m, own));
-	if (m->arch != DIN_ARCH_DSIN) {
-		static const char *const dsin_only[] = {
-		    "sessions", "extractor", "interacting", "session_attention", "interacting_attention",
-		    NULL};
-
-		for (int i = 0; dsin_only[i] != NULL; i++)
-			if (json_get(root, dsin_only[i]) != NULL)
-				return cfg_fail(c, DIN_ECORRUPT,
-				                "config key %s is allowed only with architecture dsin",
-				                dsin_only[i]);
-	}
-	if (m->arch != DIN_ARCH_BST && json_get(root, "transformer") != NULL)
-		return cfg_fail(c, DIN_ECORRUPT,
-		                "config key transformer is allowed only with architecture bst");
+	TRY(check_foreign_blocks(c, m, root));
 	if (m->arch == DIN_ARCH_DIEN)
 		TRY(cfg_dien(c, m, own, root));
-	else if (m->arch == DIN_ARCH_BST) {
-		static const char *const not_bst[] = {"sequence", "evolution", NULL};
-
-		for (int i = 0; not_bst[i] != NULL; i++)
-			if (json_get(root, not_bst[i]) != NULL)
-				return cfg_fail(c, DIN_ECORRUPT,
-				                "config key %s is not allowed with architecture bst", not_bst[i]);
+	else if (m->arch == DIN_ARCH_BST)
 		TRY(cfg_bst(c, m, own, root));
-	} else if (m->arch == DIN_ARCH_DSIN) {
-		static const char *const not_dsin[] = {"sequence", "evolution", "attention", NULL};
-
-		for (int i = 0; not_dsin[i] != NULL; i++)
-			if (json_get(root, not_dsin[i]) != NULL)
-				return cfg_fail(c, DIN_ECORRUPT,
-				                "config key %s is not allowed with architecture dsin", not_dsin[i]);
+	else if (m->arch == DIN_ARCH_DSIN)
 		TRY(cfg_dsin(c, m, own, root));
-	} else {
-		static const char *const dien_only[] = {"sequence", "evolution", NULL};
-
-		for (int i = 0; dien_only[i] != NULL; i++)
-			if (json_get(root, dien_only[i]) != NULL)
-				return cfg_fail(c, DIN_ECORRUPT,
-				                "config key %s is allowed only with architecture dien",
-				                dien_only[i]);
+	else
 		TRY(read_attention(c, m, own, root));
-	}
 	TRY(read_tower(c, m, own, root));
 	for (int i = 0; i < c->n_tensors; i++)
 		if (!c->used[i])
