@@ -6,12 +6,15 @@
  * tensors nobody asked for, then the values (finite floats, unique ids). A model that builds is
  * safe to score: every index the scorer computes from it is in range.
  */
-#include "config_internal.h"
+#include "config_layers.h"
 #include "../models/arch.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define CFG_MAX_FIELDS 64
+#define CFG_MAX_INPUTS 64 /* tower inputs */
 
 static const char *const root_keys[] = {"format",
                                         "architecture",

@@ -3,7 +3,7 @@
  * bst"): positions, N blocks in PyTorch or DeepCTR layout, the read-out, and for the attention
  * read-out the DIN unit of the `attention` block; bound to their tensors.
  */
-#include "config_internal.h"
+#include "config_layers.h"
 #include "../models/bst.h"
 
 #include <math.h>

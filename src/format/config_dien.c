@@ -3,7 +3,7 @@
  * extractor GRU (`sequence`), the attention between its states and the target, and the
  * interest evolution (`evolution`), bound to their tensors.
  */
-#include "config_internal.h"
+#include "config_layers.h"
 
 #include <string.h>
 

@@ -3,7 +3,7 @@
  * `sessions`, `extractor`, `interacting`, `session_attention`, `interacting_attention`, and
  * the two tower inputs they feed, bound to their tensors.
  */
-#include "config_internal.h"
+#include "config_layers.h"
 
 #include "../models/dsin.h"
 

@@ -9,7 +9,7 @@
  * only, and each backend that binds it adds about the size of its dense weights (the embedding
  * tables, the bulk of a model, are not copied). Without AVX2 nothing is packed.
  */
-#include "config_internal.h"
+#include "config_build.h"
 
 #include "../models/bst.h"
 #include "../models/dsin.h"

@@ -1,21 +1,16 @@
 /*
- * config_internal.h - shared by config.c (the model as a whole) and config_layers.c (layers,
- * activations, batch norms, and the typed readers of config keys and tensors).
+ * config_read.h - reading a din.config: typed keys and the tensors they name.
  *
  * Every reader names the key path ("tower.layers[1].activation.slope") or tensor at fault, so a
- * user fixing an exporter sees exactly which entry to change.
+ * user fixing an exporter sees exactly which entry to change. Used by every config_*.c.
  */
-#ifndef DIN_CONFIG_INTERNAL_H
-#define DIN_CONFIG_INTERNAL_H
+#ifndef DIN_CONFIG_READ_H
+#define DIN_CONFIG_READ_H
 
 #include "format.h"
 #include "json.h"
 
-#define CFG_MAX_FIELDS 64
-#define CFG_MAX_LAYERS 32
-#define CFG_MAX_UNITS 65536
-#define CFG_MAX_INPUTS 64
-#define CFG_PATH 192
+#define CFG_PATH 192 /* bytes of a key path or tensor name built for a message */
 
 #define TRY(x)                                                                                     \
 	do {                                                                                           \
@@ -24,23 +19,7 @@
 			return try_;                                                                           \
 	} while (0)
 
-/* What din_model_free releases (DinModel.owned). */
-typedef struct ModelOwned {
-	DinField *fields;
-	int n_fields;
-	int64_t *items_slots;
-	int *context;
-	int *context_offset;
-	DinLayer *att_layers;
-	DinAttUnit *att_units; /* [att_n_units], each owning its layers */
-	int att_n_units;
-	DinLayer *tower;
-	DinTowerInput *inputs;
-	struct DinDsin *dsin;
-	struct DinBst *bst;
-	float *packed; /* config_pack.c: weights in the AVX2 kernel's layout */
-} ModelOwned;
-
+/* A config being read against the tensors of its file. */
 typedef struct Cfg {
 	DinError *err;
 	const DinTensor *tensors;
@@ -49,6 +28,7 @@ typedef struct Cfg {
 	unsigned char *used;       /* [n_tensors]: bound by the config */
 } Cfg;
 
+/* Fill c->err with code and the printf message; returns code. */
 DinStatus cfg_fail(Cfg *c, DinStatus code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -103,54 +83,7 @@ DinStatus cfg_need(Cfg *c, const char *name, DinDtype dtype, int ndim, int64_t d
 DinStatus cfg_maybe(Cfg *c, const char *name, DinDtype dtype, int ndim, int64_t d0, int64_t d1,
                     const DinTensor **out);
 
-/* Batch norm over n features: bn is JSON null/absent (then out->n = 0) or {"eps": e}. */
-DinStatus cfg_batchnorm(Cfg *c, const JsonValue *bn, const char *path, const char *prefix, int n,
-                        DinBN *out);
-
-/*
- * Key eps of obj (default dflt) for a normalization whose variance can be 0 (layer norm, Dice's
- * sample statistics): it must be positive as a float.
- */
-DinStatus cfg_positive_eps(Cfg *c, const JsonValue *obj, const char *path, double dflt, float *eps);
-
-/* One layer object at path (units, bias, batch_norm, activation), tensors prefix.* */
-DinStatus cfg_layer(Cfg *c, const JsonValue *v, const char *path, const char *prefix, int in,
-                    DinLayer *layer);
-
-/* The dien blocks (config_dien.c): sequence, attention, evolution. */
-DinStatus cfg_dien(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root);
-
-/* The dsin blocks (config_dsin.c): sessions, extractor, interacting and the two units. */
-DinStatus cfg_dsin(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root);
-/* Tower input session_interest / session_interacting (or a din input a dsin model lacks). */
-DinStatus cfg_dsin_input(Cfg *c, const DinModel *m, const char *name, int i, DinTowerInput *in);
-void cfg_dsin_free(struct DinDsin *d);
-
-/* The bst block (config_bst.c): transformer, and attention for the attention read-out. */
-DinStatus cfg_bst(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root);
-
-/* Pack every dense weight of a built model once (config_pack.c); a no-op without AVX2. */
-DinStatus cfg_pack_model(DinModel *m, ModelOwned *own, DinError *err);
-
-/* A block's layers: arr is a JSON array; first layer input width `in`; tensors prefix.i.* */
-DinStatus cfg_layers(Cfg *c, const JsonValue *arr, const char *path, const char *prefix, int in,
-                     int min_layers, DinLayer **layers, int *n_layers);
-
-/*
- * The activation unit's MLP of an attention object: layers (first input width `in`),
- * attention.out.weight and the optional attention.out.bias, into m->att_*.
- */
-DinStatus cfg_attention_mlp(Cfg *c, const JsonValue *att, int in, DinModel *m, ModelOwned *own);
-
-/* The same for one unit whose tensors are prefix.mlp.i.*, prefix.out.*; u owns its layers. */
-DinStatus cfg_attention_unit(Cfg *c, const JsonValue *att, const char *prefix, int in,
-                             DinAttUnit *u);
-
-/*
- * Key padding_row of obj (default 0): the row of every behaviour table that a padding slot looks
- * up, below each one's rows.
- */
-DinStatus cfg_padding_row(Cfg *c, const JsonValue *obj, const char *path, const DinModel *m,
-                          int64_t *row);
+/* "[d0, d1, ...]" of a shape, for a message. */
+void cfg_shape_text(char *buf, size_t size, int ndim, const int64_t *shape);
 
 #endif
