@@ -367,45 +367,63 @@ member_cmp(const void *a, const void *b)
 
 static DinStatus parse_value(Parser *p, JsonValue *out);
 
+/* Past the opening bracket: true, and past the closing one, when the list is empty. */
+static int
+list_empty(Parser *p, char close)
+{
+	skip_ws(p);
+	if (p->pos < p->len && p->s[p->pos] == close) {
+		p->pos++;
+		return 1;
+	}
+	return 0;
+}
+
+/* After an element: 1 past a ',' (another follows), 0 past the closing bracket, -1 neither. */
+static int
+list_next(Parser *p, char close)
+{
+	skip_ws(p);
+	if (p->pos < p->len && (p->s[p->pos] == ',' || p->s[p->pos] == close))
+		return p->s[p->pos++] == ',';
+	return -1;
+}
+
+/* The elements collected in v copied to the arena at their exact size (NULL: out of memory). */
+static void *
+vec_to_arena(Parser *p, Vec *v)
+{
+	void *copy = arena_alloc(p->doc, v->n + 1);
+
+	if (copy != NULL && v->n > 0)
+		memcpy(copy, v->data, v->n);
+	v->n = 0;
+	return copy;
+}
+
 static DinStatus
 parse_array(Parser *p, JsonValue *out)
 {
 	Vec *v = &p->scratch[p->depth];
-	size_t count;
+	int more = 0;
 
 	p->pos++;
-	skip_ws(p);
-	if (p->pos < p->len && p->s[p->pos] == ']')
-		p->pos++;
-	else
-		for (;;) {
+	if (!list_empty(p, ']'))
+		do {
 			JsonValue item;
 
 			if (parse_value(p, &item) != DIN_OK)
 				return p->status;
 			if (!vec_push(v, &item, sizeof(item)))
 				return no_memory(p);
-			skip_ws(p);
-			if (p->pos < p->len && p->s[p->pos] == ',') {
-				p->pos++;
-				continue;
-			}
-			if (p->pos < p->len && p->s[p->pos] == ']') {
-				p->pos++;
-				break;
-			}
-			return fail(p, "expected ',' or ']' in array");
-		}
-	count = v->n / sizeof(JsonValue);
+			more = list_next(p, ']');
+		} while (more > 0);
+	if (more < 0)
+		return fail(p, "expected ',' or ']' in array");
 	out->type = JSON_ARRAY;
-	out->n = (uint32_t)count;
-	out->u.items = arena_alloc(p->doc, v->n + 1);
-	if (out->u.items == NULL)
-		return no_memory(p);
-	if (v->n > 0)
-		memcpy(out->u.items, v->data, v->n);
-	v->n = 0;
-	return DIN_OK;
+	out->n = (uint32_t)(v->n / sizeof(JsonValue));
+	out->u.items = vec_to_arena(p, v);
+	return out->u.items != NULL ? DIN_OK : no_memory(p);
 }
 
 static DinStatus
@@ -414,13 +432,11 @@ parse_object(Parser *p, JsonValue *out)
 	Vec *v = &p->scratch[p->depth];
 	size_t start = p->pos, count;
 	JsonMember *m;
+	int more = 0;
 
 	p->pos++;
-	skip_ws(p);
-	if (p->pos < p->len && p->s[p->pos] == '}')
-		p->pos++;
-	else
-		for (;;) {
+	if (!list_empty(p, '}'))
+		do {
 			JsonMember member;
 
 			skip_ws(p);
@@ -436,24 +452,14 @@ parse_object(Parser *p, JsonValue *out)
 				return p->status;
 			if (!vec_push(v, &member, sizeof(member)))
 				return no_memory(p);
-			skip_ws(p);
-			if (p->pos < p->len && p->s[p->pos] == ',') {
-				p->pos++;
-				continue;
-			}
-			if (p->pos < p->len && p->s[p->pos] == '}') {
-				p->pos++;
-				break;
-			}
-			return fail(p, "expected ',' or '}' in object");
-		}
+			more = list_next(p, '}');
+		} while (more > 0);
+	if (more < 0)
+		return fail(p, "expected ',' or '}' in object");
 	count = v->n / sizeof(JsonMember);
-	m = arena_alloc(p->doc, v->n + 1);
+	m = vec_to_arena(p, v);
 	if (m == NULL)
 		return no_memory(p);
-	if (v->n > 0)
-		memcpy(m, v->data, v->n);
-	v->n = 0;
 	qsort(m, count, sizeof(JsonMember), member_cmp);
 	for (size_t i = 1; i < count; i++)
 		if (member_cmp(&m[i - 1], &m[i]) == 0) {
