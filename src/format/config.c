@@ -107,18 +107,26 @@ read_field(Cfg *c, DinModel *m, const JsonValue *v, int i)
 	return DIN_OK;
 }
 
+/* The required non-empty array at path, of at most max entries. */
+static DinStatus
+need_list(Cfg *c, const JsonValue *arr, const char *path, int max)
+{
+	if (arr == NULL)
+		return cfg_fail(c, DIN_ECORRUPT, "config key %s is missing", path);
+	if (arr->type != JSON_ARRAY || arr->n == 0)
+		return cfg_fail(c, DIN_ECORRUPT, "config key %s must be a non-empty array", path);
+	if (arr->n > (uint32_t)max)
+		return cfg_fail(c, DIN_ELIMIT, "config key %s has %u entries, at most %d allowed", path,
+		                arr->n, max);
+	return DIN_OK;
+}
+
 static DinStatus
 read_fields(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 {
 	const JsonValue *arr = json_get(root, "fields");
 
-	if (arr == NULL)
-		return cfg_fail(c, DIN_ECORRUPT, "config key fields is missing");
-	if (arr->type != JSON_ARRAY || arr->n == 0)
-		return cfg_fail(c, DIN_ECORRUPT, "config key fields must be a non-empty array");
-	if (arr->n > CFG_MAX_FIELDS)
-		return cfg_fail(c, DIN_ELIMIT, "config key fields has %u entries, at most %d allowed",
-		                arr->n, CFG_MAX_FIELDS);
+	TRY(need_list(c, arr, "fields", CFG_MAX_FIELDS));
 	own->fields = calloc(arr->n, sizeof(DinField));
 	if (own->fields == NULL)
 		return cfg_fail(c, DIN_ENOMEM, "out of memory binding fields");
@@ -623,13 +631,7 @@ read_tower(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 		return cfg_fail(c, DIN_ECORRUPT, "config key tower is missing");
 	TRY(cfg_object(c, tower, "tower", keys));
 	inputs = json_get(tower, "inputs");
-	if (inputs == NULL)
-		return cfg_fail(c, DIN_ECORRUPT, "config key tower.inputs is missing");
-	if (inputs->type != JSON_ARRAY || inputs->n == 0)
-		return cfg_fail(c, DIN_ECORRUPT, "config key tower.inputs must be a non-empty array");
-	if (inputs->n > CFG_MAX_INPUTS)
-		return cfg_fail(c, DIN_ELIMIT, "config key tower.inputs has %u entries, at most %d allowed",
-		                inputs->n, CFG_MAX_INPUTS);
+	TRY(need_list(c, inputs, "tower.inputs", CFG_MAX_INPUTS));
 	own->inputs = calloc(inputs->n, sizeof(DinTowerInput));
 	if (own->inputs == NULL)
 		return cfg_fail(c, DIN_ENOMEM, "out of memory binding tower.inputs");
