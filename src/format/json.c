@@ -221,6 +221,39 @@ put_utf8(char *out, unsigned cp)
 }
 
 /* At the opening quote. Decodes into the arena: the result is never longer than the source. */
+/* The escape at p->pos (a backslash before end) decoded onto out[*out_n]; p->pos past it. */
+static DinStatus
+parse_escape(Parser *p, size_t end, char *out, size_t *out_n)
+{
+	static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+	unsigned char c = p->s[p->pos + 1];
+	const char *simple = c != '\0' ? strchr(from, c) : NULL;
+	unsigned cp, lo;
+
+	if (simple != NULL) {
+		out[(*out_n)++] = to[simple - from];
+		p->pos += 2;
+		return DIN_OK;
+	}
+	if (c != 'u')
+		return fail(p, "bad escape in string");
+	p->pos += 2;
+	if (end - p->pos < 4 || !hex4(p->s + p->pos, &cp))
+		return fail(p, "bad \\u escape");
+	p->pos += 4;
+	if (cp >= 0xDC00 && cp <= 0xDFFF)
+		return fail(p, "lone low surrogate in \\u escape");
+	if (cp >= 0xD800 && cp <= 0xDBFF) {
+		if (end - p->pos < 6 || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u' ||
+		    !hex4(p->s + p->pos + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF)
+			return fail(p, "high surrogate without a low surrogate in \\u escape");
+		p->pos += 6;
+		cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+	}
+	*out_n += put_utf8(out + *out_n, cp);
+	return DIN_OK;
+}
+
 static DinStatus
 parse_string(Parser *p, const char **str, uint32_t *n)
 {
@@ -236,7 +269,6 @@ parse_string(Parser *p, const char **str, uint32_t *n)
 		return no_memory(p);
 	while (p->pos < end) {
 		unsigned char c = p->s[p->pos];
-		unsigned cp, lo;
 		size_t k;
 
 		if (c < 0x20)
@@ -250,48 +282,8 @@ parse_string(Parser *p, const char **str, uint32_t *n)
 			p->pos += k;
 			continue;
 		}
-		c = p->s[p->pos + 1];
-		p->pos += 2;
-		switch (c) {
-		case '"':
-		case '\\':
-		case '/':
-			out[out_n++] = (char)c;
-			break;
-		case 'b':
-			out[out_n++] = '\b';
-			break;
-		case 'f':
-			out[out_n++] = '\f';
-			break;
-		case 'n':
-			out[out_n++] = '\n';
-			break;
-		case 'r':
-			out[out_n++] = '\r';
-			break;
-		case 't':
-			out[out_n++] = '\t';
-			break;
-		case 'u':
-			if (end - p->pos < 4 || !hex4(p->s + p->pos, &cp))
-				return fail(p, "bad \\u escape");
-			p->pos += 4;
-			if (cp >= 0xDC00 && cp <= 0xDFFF)
-				return fail(p, "lone low surrogate in \\u escape");
-			if (cp >= 0xD800 && cp <= 0xDBFF) {
-				if (end - p->pos < 6 || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u' ||
-				    !hex4(p->s + p->pos + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF)
-					return fail(p, "high surrogate without a low surrogate in \\u escape");
-				p->pos += 6;
-				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-			}
-			out_n += put_utf8(out + out_n, cp);
-			break;
-		default:
-			p->pos -= 2;
-			return fail(p, "bad escape in string");
-		}
+		if (parse_escape(p, end, out, &out_n) != DIN_OK)
+			return p->status;
 	}
 	out[out_n] = '\0';
 	p->pos = end + 1;
