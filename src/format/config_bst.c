@@ -201,7 +201,7 @@ read_block(Cfg *c, DinBst *b, BstLayout layout, int shared, int bi, const JsonVa
 	return DIN_OK;
 }
 
-/* transformer.ffn, one config for every block. */
+/* The N blocks, tensors transformer.blocks.<i>.*, all with the FFN transformer.ffn describes. */
 static DinStatus
 read_blocks(Cfg *c, DinBst *b, const JsonValue *tr, BstLayout layout, int shared)
 {
@@ -357,7 +357,7 @@ read_positions(Cfg *c, DinModel *m, DinBst *b, const JsonValue *tr)
 
 /* transformer.block_positions: DeepCTR's position embeddings of each block's queries and keys. */
 static DinStatus
-read_block_positions(Cfg *c, DinModel *m, DinBst *b, const JsonValue *tr, BstLayout layout)
+read_block_positions(Cfg *c, const DinModel *m, DinBst *b, const JsonValue *tr, BstLayout layout)
 {
 	static const char *const keys[] = {"align", "width", NULL};
 	const JsonValue *bp = json_get(tr, "block_positions");
