@@ -75,7 +75,7 @@ static void
 linear_small_products(void)
 {
 	for (int r = 0; r < 40; r++) {
-		int n = 1 + (int)((unit_rand(&rng_state) + 1) * 3.5f); /* 1..7: below sgemm's minimum */
+		int n = 1 + (int)((unit_rand(&rng_state) + 1) * 3.5f); /* 1..7: across sgemm's 4 rows */
 		int in = 1 + (int)((unit_rand(&rng_state) + 1) *
 		                   40.0f); /* 1..80, odd sizes exercise the tails */
 		int out = 1 + (int)((unit_rand(&rng_state) + 1) * 20.0f); /* 1..40 */
@@ -91,7 +91,7 @@ test_linear_small_products_match_reference(void)
 	at_every_level(linear_small_products);
 }
 
-/* Large enough for the portable level's sgemm (8 rows, 65536 multiply-adds). */
+/* Products of many rows: the portable level's sgemm, the blocked kernel's 6-row tiles. */
 static void
 linear_large_products(void)
 {
