@@ -8,7 +8,7 @@
 
 #include "cache.h"
 #include "din.h"
-#include "nn/nn.h"
+#include "nn/cpu.h"
 #include "shmem.h"
 
 PG_MODULE_MAGIC;

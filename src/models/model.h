@@ -11,7 +11,7 @@
 
 #include "../nn/gru.h"
 #include "../nn/nn.h"
-#include "../nn/status.h"
+#include "status.h"
 
 #include <stdint.h>
 

@@ -1,15 +1,16 @@
 /*
- * linear_blocked.c - register-blocked AVX2/FMA product for many rows and narrow inputs.
+ * linear_blocked.c - the dense product of the AVX2 and AVX-512 levels: register-blocked tiles
+ * over W packed transposed.
  *
- * The dot-product kernel (linear.c) reduces each output horizontally and runs the input's
- * tail (36 = 4*8 + 4 for DIN's E) in scalar code; with sgemm unavailable or slow this left the
- * attention unit at a third of the core's speed. Here W is packed transposed, k-block by
- * k-block, on the stack, and a 6-row x 16-output tile of y stays in twelve registers while
- * every k broadcasts one x per row and loads two W vectors: 12 FMAs per 8 loads, no horizontal
- * sums, tails by masked loads and stores instead of scalar code.
+ * W is packed k-block by k-block (once per model by nn_pack_weight, or per call on the stack),
+ * and a 6-row x 16-output tile of y stays in twelve registers while every k broadcasts one x per
+ * row and loads two W vectors: 12 FMAs per 8 loads, no horizontal sums, tails by masked loads
+ * and stores instead of scalar code. Every product of these levels runs here, whatever its size:
+ * one kernel makes a candidate's score independent of how many candidates share its request
+ * (din_rank and the array form equal per-row din_score to the last bit).
  */
 #include "nn.h"
-#include "linear_strided.h"
+#include "kernels.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -196,7 +197,7 @@ nn_packed_floats(int in, int out)
 {
 	size_t n = 0;
 
-	if (!nn_has_avx2() || in <= 0 || out <= 0)
+	if (!nn_kernels()->packs || in <= 0 || out <= 0)
 		return 0;
 	for (int o0 = 0; o0 < out; o0 += OC) {
 		int oc = out - o0 < OC ? out - o0 : OC, ldp = (oc + 15) & ~15;
@@ -247,21 +248,17 @@ block_product(const float *x, int ldx, int n, const float *packed, int kc, int l
 	}
 }
 
-static int avx512_off = 0;
-
-void
-nn_linear_avx512_disable(int off)
-{
-	avx512_off = off;
-}
+/* The product over one packed block by a level's tiles (block_product, AVX-512's). */
+typedef void (*BlockProduct)(const float *x, int ldx, int n, const float *packed, int kc, int ldp,
+                             int oc, int first, const float *bias, float *y, int ldy);
 
 /*
  * packed NULL: W is packed here, block by block, on the stack (a one-row call then spends
  * most of its time packing); otherwise packed holds nn_pack_weight(w) and w is not read.
  */
-__attribute__((target("avx2,fma"))) void
-nn_linear_avx2_packed(const float *x, int ldx, int n, int in, const float *w, int ldw,
-                      const float *packed, int out, const float *b, float *y)
+__attribute__((target("avx2,fma"))) static void
+linear_blocked(const float *x, int ldx, int n, int in, const float *w, int ldw, const float *packed,
+               int out, const float *b, float *y, BlockProduct product)
 {
 	/*
 	 * A 64-wide strip may run past ldp: its extra lanes read the next packed row (or the zeroed
@@ -270,7 +267,6 @@ nn_linear_avx2_packed(const float *x, int ldx, int n, int in, const float *w, in
 	float stack[KC * OC + 64] __attribute__((aligned(32)));
 	float bias[OC + 64] __attribute__((aligned(32)));
 	int kmax = packed ? KCP : KC;
-	int avx512 = nn_has_avx512() && !avx512_off;
 
 	if (n <= 0 || out <= 0)
 		return;
@@ -295,18 +291,22 @@ nn_linear_avx2_packed(const float *x, int ldx, int n, int in, const float *w, in
 				memset(stack + (size_t)kc * ldp, 0, sizeof(float) * 64);
 				blk = stack;
 			}
-			if (avx512)
-				nn_block_product_avx512(x + k0, ldx, n, blk, kc, ldp, oc, k0 == 0, bias, y + o0,
-				                        out);
-			else
-				block_product(x + k0, ldx, n, blk, kc, ldp, oc, k0 == 0, bias, y + o0, out);
+			product(x + k0, ldx, n, blk, kc, ldp, oc, k0 == 0, bias, y + o0, out);
 		}
 	}
 }
 
 void
-nn_linear_avx2_blocked(const float *x, int ldx, int n, int in, const float *w, int ldw, int out,
-                       const float *b, float *y)
+nn_linear_avx2(const float *x, int ldx, int n, int in, const float *w, int ldw, const float *packed,
+               int out, const float *b, float *y)
 {
-	nn_linear_avx2_packed(x, ldx, n, in, w, ldw, NULL, out, b, y);
+	linear_blocked(x, ldx, n, in, w, ldw, packed, out, b, y, block_product);
+}
+
+/* The AVX-512 tiles give the AVX2 tiles' bits (linear_avx512.c). */
+void
+nn_linear_avx512(const float *x, int ldx, int n, int in, const float *w, int ldw,
+                 const float *packed, int out, const float *b, float *y)
+{
+	linear_blocked(x, ldx, n, in, w, ldw, packed, out, b, y, nn_block_product_avx512);
 }

@@ -65,21 +65,18 @@ typedef struct DinLayer {
 	DinBN bn;
 	DinAct act;
 	/*
-	 * weight in the AVX2 kernel's blocked layout (nn_pack_weight), packed once per model so a
+	 * weight in the blocked kernel's layout (nn_pack_weight), packed once per model so a
 	 * one-row product does not repack W on every call; NULL = nn_linear on weight.
 	 */
 	const float *packed;
 } DinLayer;
 
-/* Select the fastest kernels this CPU runs (AVX2/FMA when present); call once, idempotent. */
-void nn_init(void);
-
 /* y[n, out] = x[n, in] W^T + b (b may be NULL). x and y must not overlap. */
 void nn_linear(const float *x, int n, int in, int out, const float *w, const float *b, float *y);
 
 /*
- * Floats nn_pack_weight needs for a [out, in] weight; 0 when this CPU's kernels take no packed
- * weights (then keep DinLayer.packed NULL).
+ * Floats nn_pack_weight needs for a [out, in] weight; 0 when the running level's kernels take no
+ * packed weights (then keep DinLayer.packed NULL).
  */
 size_t nn_packed_floats(int in, int out);
 

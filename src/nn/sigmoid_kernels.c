@@ -6,30 +6,10 @@
  * not depend on where it sits in the array (a candidate alone or in a batch).
  */
 #include "sigmoid_kernels.h"
-#include "linear_strided.h"
+#include "kernels.h"
 
 #include <immintrin.h>
 #include <math.h>
-
-static int limit = NN_KERNELS_ANY;
-
-void
-nn_sigmoid_kernels_limit(int level)
-{
-	limit = level;
-}
-
-static inline int
-use_avx2(void)
-{
-	return limit != NN_KERNELS_PORTABLE && nn_has_avx2();
-}
-
-static inline int
-use_avx512(void)
-{
-	return limit == NN_KERNELS_ANY && nn_has_avx512();
-}
 
 static inline float
 sigmoid1(float z)
@@ -82,8 +62,8 @@ sigmoid8(__m256 z)
 	return _mm256_blendv_ps(d, _mm256_mul_ps(e, d), neg);
 }
 
-__attribute__((target("avx2,fma"))) static void
-sigmoid_avx2(float *x, size_t n)
+__attribute__((target("avx2,fma"))) void
+nn_sigmoid_avx2(float *x, size_t n)
 {
 	size_t i = 0;
 
@@ -93,8 +73,8 @@ sigmoid_avx2(float *x, size_t n)
 		x[i] = sigmoid1(x[i]);
 }
 
-__attribute__((target("avx2,fma"))) static void
-dice_gate_avx2(float *x, const float *a, const float *b, const float *alpha, int n)
+__attribute__((target("avx2,fma"))) void
+nn_dice_gate_avx2(float *x, const float *a, const float *b, const float *alpha, int n)
 {
 	const __m256 one = _mm256_set1_ps(1.0f);
 	int j = 0;
@@ -144,8 +124,8 @@ tanh8(__m256 x)
 	return _mm256_blendv_ps(large, small, _mm256_cmp_ps(ax, _mm256_set1_ps(0.625f), _CMP_LT_OQ));
 }
 
-__attribute__((target("avx2,fma"))) static void
-tanh_avx2(float *x, size_t n)
+__attribute__((target("avx2,fma"))) void
+nn_tanh_avx2(float *x, size_t n)
 {
 	size_t i = 0;
 
@@ -224,9 +204,9 @@ tail_mask(size_t left)
 	return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
 }
 
-/* x[i] = FN(x[i]) over any n, the tail as one masked vector: NAME_avx512(x, n). */
+/* x[i] = FN(x[i]) over any n, the tail as one masked vector: nn_NAME_avx512(x, n). */
 #define MAP_AVX512(NAME, FN)                                                                       \
-	__attribute__((target("avx512f"))) static void NAME##_avx512(float *x, size_t n)               \
+	__attribute__((target("avx512f"))) void nn_##NAME##_avx512(float *x, size_t n)                 \
 	{                                                                                              \
 		for (size_t i = 0; i < n; i += 16) {                                                       \
 			__mmask16 m = tail_mask(n - i);                                                        \
@@ -237,8 +217,8 @@ tail_mask(size_t left)
 
 MAP_AVX512(sigmoid, sigmoid16)
 
-__attribute__((target("avx512f"))) static void
-dice_gate_avx512(float *x, const float *a, const float *b, const float *alpha, int n)
+__attribute__((target("avx512f"))) void
+nn_dice_gate_avx512(float *x, const float *a, const float *b, const float *alpha, int n)
 {
 	const __m512 one = _mm512_set1_ps(1.0f);
 
@@ -280,52 +260,57 @@ tanh16(__m512 x)
 MAP_AVX512(tanh, tanh16)
 MAP_AVX512(exp, exp16)
 
-/* Only AVX-512: exp8 stops at exp(-87.3), about 1e-38, where softmax wants 0. */
+void
+nn_exp_portable(float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] = expf(x[i]);
+}
+
+void
+nn_tanh_portable(float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] = tanhf(x[i]);
+}
+
+void
+nn_sigmoid_portable(float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] = sigmoid1(x[i]);
+}
+
+void
+nn_dice_gate_portable(float *x, const float *a, const float *b, const float *alpha, int n)
+{
+	for (int j = 0; j < n; j++) {
+		float p = sigmoid1(x[j] * a[j] + b[j]);
+
+		x[j] = x[j] * (p + alpha[j] * (1.0f - p));
+	}
+}
+
 void
 nn_exp_inplace(float *x, size_t n)
 {
-	if (use_avx512())
-		exp_avx512(x, n);
-	else
-		for (size_t i = 0; i < n; i++)
-			x[i] = expf(x[i]);
+	nn_kernels()->exp(x, n);
 }
 
 void
 nn_tanh_inplace(float *x, size_t n)
 {
-	if (use_avx512())
-		tanh_avx512(x, n);
-	else if (use_avx2())
-		tanh_avx2(x, n);
-	else
-		for (size_t i = 0; i < n; i++)
-			x[i] = tanhf(x[i]);
+	nn_kernels()->tanh(x, n);
 }
 
 void
 nn_sigmoid_inplace(float *x, size_t n)
 {
-	if (use_avx512())
-		sigmoid_avx512(x, n);
-	else if (use_avx2())
-		sigmoid_avx2(x, n);
-	else
-		for (size_t i = 0; i < n; i++)
-			x[i] = sigmoid1(x[i]);
+	nn_kernels()->sigmoid(x, n);
 }
 
 void
 nn_dice_gate(float *x, const float *a, const float *b, const float *alpha, int n)
 {
-	if (use_avx512())
-		dice_gate_avx512(x, a, b, alpha, n);
-	else if (use_avx2())
-		dice_gate_avx2(x, a, b, alpha, n);
-	else
-		for (int j = 0; j < n; j++) {
-			float p = sigmoid1(x[j] * a[j] + b[j]);
-
-			x[j] = x[j] * (p + alpha[j] * (1.0f - p));
-		}
+	nn_kernels()->dice_gate(x, a, b, alpha, n);
 }

@@ -47,10 +47,10 @@ gcc -O2 -std=gnu11 -I"$REPO/src" -o "$WORK/sgemm_peak" "$BENCH/sgemm_peak.c" "$R
 	-L"$BLAS" -l:libopenblas.so.0 -Wl,-rpath,"$BLAS" -lm
 $PIN "$WORK/sgemm_peak" | sed 's/^/peak_detail /' >>"$RESULTS"
 # A DYNAMIC_ARCH OpenBLAS may not recognize a virtual CPU and fall back to pre-AVX kernels
-# (din then uses its own kernels). The machine's peak is what the CPU can do, so measure
-# OpenBLAS's Haswell kernels too when the CPU has AVX2/FMA; din itself never sets this.
+# (din uses OpenBLAS only at its portable kernel level). The machine's peak is what the CPU can
+# do, so measure OpenBLAS's Haswell kernels too when the CPU has AVX2/FMA; din never sets this.
 if grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
-	OPENBLAS_CORETYPE=Haswell $PIN "$WORK/sgemm_peak" | grep -v '^avx2\|^peak' |
+	OPENBLAS_CORETYPE=Haswell $PIN "$WORK/sgemm_peak" | grep -v '^din\|^peak' |
 		sed 's/^sgemm/sgemm-haswell/; s/^openblas_core/openblas_core_forced/; s/^/peak_detail /' >>"$RESULTS"
 fi
 

@@ -9,7 +9,6 @@
 #include "unit.h"
 
 #include "format/format.h"
-#include "nn/nn.h"
 
 #include <stdlib.h>
 #include <time.h>
@@ -184,7 +183,6 @@ static const struct {
 static void
 test_interrupt_stops_scoring(void)
 {
-	nn_init();
 	for (int i = 0; i < N_MODELS; i++) {
 		Loaded L;
 		int T = models[i].by_history ? 1000 : 20, C = models[i].by_history ? 16 : 4096;

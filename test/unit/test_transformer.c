@@ -665,7 +665,6 @@ test_bst_mean_all_config(void)
 void
 suite_transformer(void)
 {
-	nn_init();
 	RUN(test_mha_heads_and_strides);
 	RUN(test_mha_key_mask);
 	RUN(test_mha_probs_are_head_average);

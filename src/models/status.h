@@ -1,5 +1,6 @@
 /*
- * status.h - error reporting shared by the pure-C layers (nn, models, format).
+ * status.h - error reporting of the pure-C layers that can fail (models, format); the nn
+ * kernels below them cannot.
  *
  * The pure core never longjmps and never prints: a failing call fills a DinError and
  * returns its code; the PostgreSQL glue turns the code into a SQLSTATE and reports it.
