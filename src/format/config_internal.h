@@ -36,6 +36,7 @@ typedef struct ModelOwned {
 	int att_n_units;
 	DinLayer *tower;
 	DinTowerInput *inputs;
+	struct DinDien *dien;
 	struct DinDsin *dsin;
 	struct DinBst *bst;
 	float *packed; /* config_pack.c: weights in the AVX2 kernel's layout */

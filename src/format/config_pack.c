@@ -12,6 +12,7 @@
 #include "config_internal.h"
 
 #include "../models/bst.h"
+#include "../models/dien.h"
 #include "../models/dsin.h"
 
 #include <stdlib.h>
@@ -167,8 +168,8 @@ pack_unit(Arena *a, DinAttUnit *u, int split)
 static void
 pack_model(Arena *a, DinModel *m)
 {
-	int split = m->arch == DIN_ARCH_DIN ||
-	            (m->arch == DIN_ARCH_DIEN && m->dien_score == DIN_DIEN_SCORE_UNIT);
+	int split =
+	    m->arch == DIN_ARCH_DIN || (m->dien != NULL && m->dien->score == DIN_DIEN_SCORE_UNIT);
 
 	pack_unit(a, &m->att, split);
 	for (int i = 0; i < m->att_n_units; i++)
@@ -176,11 +177,12 @@ pack_model(Arena *a, DinModel *m)
 	fold_bn(a, &m->att_output_bn);
 	fold_bn(a, &m->tower_input_bn);
 	pack_layer(a, &m->att_output);
-	pack_layer(a, &m->dien_query);
+	if (m->dien != NULL)
+		pack_layer(a, &m->dien->query);
 	pack_layers(a, m->tower, m->n_tower);
-	if (m->arch == DIN_ARCH_DIEN) {
-		pack_gru(a, &m->dien_extractor);
-		pack_gru(a, &m->dien_evolution);
+	if (m->dien != NULL) {
+		pack_gru(a, &m->dien->extractor);
+		pack_gru(a, &m->dien->evolution);
 	}
 	if (m->bst != NULL)
 		for (int b = 0; b < m->bst->n_blocks; b++) {
