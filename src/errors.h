@@ -6,7 +6,7 @@
 
 #include "nn/status.h"
 
-/* din_sqlstate - the SQLSTATE of a core status (SQL_API.md). */
+/* din_sqlstate - the SQLSTATE of a core status (README, "SQL API", lists them). */
 int din_sqlstate(DinStatus status);
 
 /*
