@@ -254,7 +254,7 @@ score_run(FunctionCallInfo fcinfo, ScoreState *state, const DinModel *m, const D
 }
 
 /*
- * din_score(history, ad_id, ...) - click probability of one ad (SQL_API.md); NULL ad_id
+ * din_score(history, ad_id, ...) - click probability of one ad (README, "SQL API"); NULL ad_id
  * gives NULL.
  */
 Datum

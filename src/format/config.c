@@ -820,6 +820,7 @@ din_model_free(DinModel *m)
 		free(own->att_units);
 		free(own->tower);
 		free(own->inputs);
+		free(own->dien);
 		cfg_dsin_free(own->dsin);
 		free(own->bst);
 		free(own->packed);

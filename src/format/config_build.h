@@ -20,9 +20,10 @@ typedef struct ModelOwned {
 	int att_n_units;
 	DinLayer *tower;
 	DinTowerInput *inputs;
+	struct DinDien *dien;
 	struct DinDsin *dsin;
 	struct DinBst *bst;
-	float *packed; /* config_pack.c: weights in the AVX2 kernel's layout */
+	float *packed; /* config_pack.c: prepacked weights, folded coefficients */
 } ModelOwned;
 
 /* The dien blocks (config_dien.c): sequence, attention, evolution. */
@@ -37,7 +38,7 @@ void cfg_dsin_free(struct DinDsin *d);
 /* The bst block (config_bst.c): transformer, and attention for the attention read-out. */
 DinStatus cfg_bst(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root);
 
-/* Pack every dense weight of a built model once (config_pack.c); a no-op without AVX2. */
+/* Prepare every dense layer of a built model for the kernels once (config_pack.c). */
 DinStatus cfg_pack_model(DinModel *m, ModelOwned *own, DinError *err);
 
 #endif

@@ -6,6 +6,7 @@
 #include "config_build.h"
 
 #include "../models/bst.h"
+#include "../models/dien.h"
 #include "../models/dsin.h"
 #include "../nn/prepack.h"
 
@@ -73,8 +74,8 @@ pack_unit(NnArena *a, DinAttUnit *u, int split)
 static void
 pack_model(NnArena *a, DinModel *m)
 {
-	int split = m->arch == DIN_ARCH_DIN ||
-	            (m->arch == DIN_ARCH_DIEN && m->dien_score == DIN_DIEN_SCORE_UNIT);
+	int split =
+	    m->arch == DIN_ARCH_DIN || (m->dien != NULL && m->dien->score == DIN_DIEN_SCORE_UNIT);
 
 	pack_unit(a, &m->att, split);
 	for (int i = 0; i < m->att_n_units; i++)
@@ -82,11 +83,12 @@ pack_model(NnArena *a, DinModel *m)
 	nn_prepack_batchnorm(a, &m->att_output_bn);
 	nn_prepack_batchnorm(a, &m->tower_input_bn);
 	nn_prepack_layer(a, &m->att_output);
-	nn_prepack_layer(a, &m->dien_query);
+	if (m->dien != NULL)
+		nn_prepack_layer(a, &m->dien->query);
 	pack_layers(a, m->tower, m->n_tower);
-	if (m->arch == DIN_ARCH_DIEN) {
-		nn_prepack_gru(a, &m->dien_extractor);
-		nn_prepack_gru(a, &m->dien_evolution);
+	if (m->dien != NULL) {
+		nn_prepack_gru(a, &m->dien->extractor);
+		nn_prepack_gru(a, &m->dien->evolution);
 	}
 	if (m->bst != NULL)
 		for (int b = 0; b < m->bst->n_blocks; b++) {

@@ -1,30 +1,36 @@
 /*
- * arch.c - the one table of architecture names.
+ * arch.c - the architectures din scores, indexed by DinArch (see arch.h).
  */
 #include "arch.h"
 
 #include <string.h>
 
-static const char *const names[] = {
-    [DIN_ARCH_BASE] = "base", [DIN_ARCH_DIN] = "din", [DIN_ARCH_DIEN] = "dien",
-    [DIN_ARCH_DSIN] = "dsin", [DIN_ARCH_BST] = "bst",
+static const DinArchOps *const archs[] = {
+    [DIN_ARCH_BASE] = &din_ops_base, [DIN_ARCH_DIN] = &din_ops_din, [DIN_ARCH_DIEN] = &din_ops_dien,
+    [DIN_ARCH_DSIN] = &din_ops_dsin, [DIN_ARCH_BST] = &din_ops_bst,
 };
 
-#define N_ARCH ((int)(sizeof(names) / sizeof(names[0])))
+#define N_ARCHS ((int)(sizeof(archs) / sizeof(archs[0])))
 
 const char *
 din_arch_name(DinArch arch)
 {
-	return (int)arch >= 0 && (int)arch < N_ARCH ? names[arch] : "unknown";
+	return (int)arch >= 0 && (int)arch < N_ARCHS ? archs[arch]->name : NULL;
 }
 
 int
 din_arch_from_name(const char *name, DinArch *arch)
 {
-	for (int a = 0; a < N_ARCH; a++)
-		if (strcmp(name, names[a]) == 0) {
-			*arch = (DinArch)a;
+	for (int i = 0; i < N_ARCHS; i++)
+		if (strcmp(archs[i]->name, name) == 0) {
+			*arch = (DinArch)i;
 			return 1;
 		}
 	return 0;
+}
+
+const DinArchOps *
+din_arch_ops(const DinModel *m)
+{
+	return archs[m->arch];
 }

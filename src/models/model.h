@@ -9,7 +9,6 @@
 #ifndef DIN_MODEL_H
 #define DIN_MODEL_H
 
-#include "../nn/gru.h"
 #include "../nn/nn.h"
 #include "status.h"
 
@@ -26,16 +25,6 @@ typedef enum DinArch {
 	DIN_ARCH_DSIN,
 	DIN_ARCH_BST
 } DinArch;
-
-/* DIEN interest evolution (docs/FORMAT.md "architecture dien"). */
-typedef enum DinEvolution {
-	DIN_EVO_AUGRU = 0,
-	DIN_EVO_AGRU,
-	DIN_EVO_AIGRU,
-	DIN_EVO_GRU_POOLING
-} DinEvolution;
-
-typedef enum DinDienScore { DIN_DIEN_SCORE_UNIT = 0, DIN_DIEN_SCORE_BILINEAR } DinDienScore;
 
 typedef enum DinOovKind { DIN_OOV_ERROR = 0, DIN_OOV_ZERO, DIN_OOV_ROW } DinOovKind;
 
@@ -137,7 +126,10 @@ typedef struct DinModel {
 	int *context_offset; /* [n_context + 1] */
 	int n_dense;
 
-	/* attention (arch din; dien and the bst read-out use att alone) */
+	/*
+	 * Target attention: architecture din's block; dien's unit and bst's attention read-out use
+	 * att, att_softmax and att_scale of it.
+	 */
 	DinAttUnit att;  /* the unit over all slots, or none when att_units is set */
 	int att_n_units; /* > 0: one unit per group of behaviour slots (attention.units) */
 	DinAttUnit *att_units;
@@ -148,22 +140,12 @@ typedef struct DinModel {
 	int64_t att_pad_row; /* the behaviour tables' row a padding slot looks up */
 	DinBN att_output_bn; /* n == 0: absent */
 	DinLayer att_output; /* out == 0: absent (linear, no activation) */
-	int att_width;       /* width of the pooled interest u (dien: H) */
+	int att_width;       /* width of the interest each candidate feeds the tower */
 
-	/* dien: the unit att (with att_softmax) scores [q, h, q-h, q*h] */
-	DinGru dien_extractor;
-	DinGru dien_evolution;
-	DinEvolution dien_evo;
-	DinGruGate dien_gate; /* augru: its form; agru: DIN_GATE_AGRU */
-	DinDienScore dien_score;
-	DinLayer dien_query;        /* out == 0: the target itself is the query */
-	const float *dien_bilinear; /* [H, E] */
-
-	/* dsin (dsin.h): sessions, extractor, Bi-LSTM and its two units; att_width = E + inter_w */
-	struct DinDsin *dsin;
-
-	/* bst (bst.h): positions and transformer blocks; att_width = the block width D */
-	struct DinBst *bst;
+	/* The other architectures' own parts: each NULL unless the model is of it. */
+	struct DinDien *dien; /* dien.h: the two GRUs; att_width = H */
+	struct DinDsin *dsin; /* dsin.h: sessions, extractor, Bi-LSTM, two units; att_width = E + W */
+	struct DinBst *bst;   /* bst.h: positions and transformer blocks; att_width = D */
 
 	/* tower */
 	int n_inputs;

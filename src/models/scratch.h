@@ -1,6 +1,6 @@
 /*
- * scratch.h - laying out a scorer's buffers in the caller's scratch (din_model_scratch_floats),
- * shared by the architectures' plans in src/models. Internal to src/models.
+ * scratch.h - laying out buffers in the caller's scratch (din_model_scratch_floats) and in a
+ * history state (arch.h), for the pipeline and every architecture. Internal to src/models.
  */
 #ifndef DIN_MODELS_SCRATCH_H
 #define DIN_MODELS_SCRATCH_H
