@@ -531,7 +531,7 @@ class DinRef(torch.nn.Module):
             x = self._run_layer("%s.%d" % (block, i), spec, x)
         return x
 
-    # -- DIEN (FORMAT.md "architecture dien"; reference/models.md §1.7-1.8, §4) ----------------
+    # -- DIEN (FORMAT.md "architecture dien") ---------------------------------------------------
     def _torch_gru(self, prefix, x):
         """Every step's state [B, T, H] of PyTorch's own GRU kernel (what nn.GRU.forward calls)
         over x [B, T, I] from zero. A padded tail does not change the states before it, so no

@@ -2,7 +2,7 @@
 
 BstScorer extends dinref.Scorer: ids, embeddings, the DIN pooling unit, tower and head are
 dinref's; the sequence, positions and transformer blocks are written out here from the
-formulas of reference/models.md §1.10 and §6. check_against_torch() runs the same numbers
+formulas of docs/FORMAT.md "architecture bst". check_against_torch() runs the same numbers
 through torch.nn.TransformerEncoderLayer (PyTorch layout) or torch.nn.MultiheadAttention
 (DeepCTR layout), on front-padded batches with key padding masks, as a trainer would.
 """

@@ -1,4 +1,4 @@
--- din SQL API: every input error of SQL_API.md, bad model files, damaged model rows and
+-- din SQL API: every input error README "SQL API" lists, bad model files, damaged model rows and
 -- privileges. Each error is followed by its SQLSTATE.
 \getenv abs_srcdir PG_ABS_SRCDIR
 \set din_file :abs_srcdir '/test/fixtures/tiny_din.safetensors'
