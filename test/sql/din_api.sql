@@ -2,8 +2,8 @@
 -- Expected scores come from test/reference/make_tiny.py (an independent double-precision
 -- forward pass); din computes in float32, so they are compared to 1e-6.
 \getenv abs_srcdir PG_ABS_SRCDIR
-\set din_file :abs_srcdir '/test/fixtures/tiny_din.safetensors'
-\set base_file :abs_srcdir '/test/fixtures/tiny_base.safetensors'
+\set din_file :abs_srcdir '/fixtures/tiny_din.safetensors'
+\set base_file :abs_srcdir '/fixtures/tiny_base.safetensors'
 \pset null '(null)'
 
 -- the tables are extension configuration tables, so pg_dump keeps their rows

@@ -8,7 +8,7 @@
 \set variants 'bst_deepctr bst_deepctr_mean_all bst_fuxi bst_rechub bst_timegap_prenorm'
 \set timed 1
 \set explain '%'
-\i :abs_srcdir/test/sql/load_fixtures.sql
+\i :abs_srcdir/sql/include/load_fixtures.sql
 
 SELECT variant, architecture, config->'transformer'->>'layout' AS layout,
        config->'transformer'->>'readout' AS readout, count(*) AS rows,

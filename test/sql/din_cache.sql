@@ -2,8 +2,8 @@
 -- (a new generation, the new weights at the next statement, a rollback keeps the old ones).
 -- Written to give the same output with and without din in shared_preload_libraries.
 \getenv abs_srcdir PG_ABS_SRCDIR
-\set din_file :abs_srcdir '/test/fixtures/tiny_din.safetensors'
-\set base_file :abs_srcdir '/test/fixtures/tiny_base.safetensors'
+\set din_file :abs_srcdir '/fixtures/tiny_din.safetensors'
+\set base_file :abs_srcdir '/fixtures/tiny_base.safetensors'
 SET client_min_messages = warning;
 
 SELECT din_import('c', pg_read_binary_file(:'din_file'));

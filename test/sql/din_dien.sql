@@ -3,13 +3,13 @@
 -- GRU conventions), 300 rows each, probabilities and attention weights equal to 1e-5 relative;
 -- then DIEN files din refuses at import.
 \getenv abs_srcdir PG_ABS_SRCDIR
-\set bad :abs_srcdir '/test/fixtures/bad_dien/'
+\set bad :abs_srcdir '/fixtures/bad_dien/'
 \set SHOW_CONTEXT never
 
 \set variants 'dien_agru dien_aigru dien_bilinear dien_code_augru_tf dien_deepctr_torch_augru dien_gru_pooling'
 \set timed 0
 \set explain '%'
-\i :abs_srcdir/test/sql/load_fixtures.sql
+\i :abs_srcdir/sql/include/load_fixtures.sql
 
 SELECT variant, architecture, config->'evolution'->>'type' AS evolution,
        config->'sequence'->>'convention' AS convention, count(*) AS rows,

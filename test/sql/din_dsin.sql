@@ -8,7 +8,7 @@
 \set variants 'dsin_deepctr dsin_bias_ln'
 \set timed 1
 \set explain '%'
-\i :abs_srcdir/test/sql/load_fixtures.sql
+\i :abs_srcdir/sql/include/load_fixtures.sql
 
 SELECT variant, architecture, config->'extractor'->>'encoding' AS encoding,
        config->'interacting'->>'recurrent_activation' AS recurrent, count(*) AS rows,

@@ -1,8 +1,8 @@
 -- din SQL API: every input error README "SQL API" lists, bad model files, damaged model rows and
 -- privileges. Each error is followed by its SQLSTATE.
 \getenv abs_srcdir PG_ABS_SRCDIR
-\set din_file :abs_srcdir '/test/fixtures/tiny_din.safetensors'
-\set bad :abs_srcdir '/test/fixtures/bad/'
+\set din_file :abs_srcdir '/fixtures/tiny_din.safetensors'
+\set bad :abs_srcdir '/fixtures/bad/'
 \set SHOW_CONTEXT never
 SELECT din_import('err_tiny', pg_read_binary_file(:'din_file'));
 

@@ -6,7 +6,7 @@
 \set variants 'base_dien_dnn base_mean din_deepctr_torch din_fuxi_vocab din_misc_acts din_repo'
 \set timed 0
 \set explain 'din%'
-\i :abs_srcdir/test/sql/load_fixtures.sql
+\i :abs_srcdir/sql/include/load_fixtures.sql
 
 SELECT variant, architecture, count(*) AS rows,
        count(*) FILTER (WHERE cardinality(history) IS NULL OR cardinality(history) = 0) AS empty,

@@ -3,7 +3,7 @@
 -- and models dropped mid-transaction. Each gives its documented result or error (SQLSTATE
 -- echoed after each error); none may crash the backend.
 \getenv abs_srcdir PG_ABS_SRCDIR
-\set din_file :abs_srcdir '/test/fixtures/tiny_din.safetensors'
+\set din_file :abs_srcdir '/fixtures/tiny_din.safetensors'
 \set SHOW_CONTEXT never
 SELECT din_import('h', pg_read_binary_file(:'din_file'));
 CREATE TEMP TABLE big AS

@@ -3,7 +3,7 @@
 -- site and the score it gave before the key existed. A converted DeepCTR-Torch DIN (max_len
 -- 10, id 0 is padding), and a copy of it whose config lacks the key.
 \getenv abs_srcdir PG_ABS_SRCDIR
-\set peer :abs_srcdir '/test/fixtures/peer/deepctr-torch/din_dice.safetensors'
+\set peer :abs_srcdir '/fixtures/peer/deepctr-torch/din_dice.safetensors'
 \set SHOW_CONTEXT never
 SELECT din_import('pad', pg_read_binary_file(:'peer')) AS pad,
        din_import('nopad', pg_read_binary_file(:'peer')) AS nopad;

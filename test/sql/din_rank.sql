@@ -1,6 +1,6 @@
 -- din_rank and the array form of din_score against per-row din_score on the base, DIN and DIEN
--- fixture models (sql/din_rank_timed.sql does DSIN and BST), with the checks in
--- test/sql/rank_checks.sql:
+-- fixture models (test/sql/din_rank_timed.sql does DSIN and BST), with the checks in
+-- test/sql/include/rank_checks.sql:
 -- each fixture row's history ranks 41 candidates (40 ad ids of its model, one twice); scores
 -- must equal per-row din_score to 1e-6 relative, ranks follow score desc, ad_id asc.
 \getenv abs_srcdir PG_ABS_SRCDIR
@@ -8,9 +8,9 @@
 \set variants 'base_dien_dnn base_mean din_deepctr_torch din_fuxi_vocab din_misc_acts din_repo dien_deepctr_torch_augru dien_code_augru_tf dien_agru dien_aigru dien_gru_pooling dien_bilinear'
 \set timed 0
 \set explain ''
-\i :abs_srcdir/test/sql/load_fixtures.sql
+\i :abs_srcdir/sql/include/load_fixtures.sql
 
-\i :abs_srcdir/test/sql/rank_checks.sql
+\i :abs_srcdir/sql/include/rank_checks.sql
 
 SELECT count(*) FROM din_rank('{1,2}', '{3,4,5}', 0, 'din_repo');
 SELECT count(*) FROM din_rank('{1,2}', NULL, 3, 'din_repo');

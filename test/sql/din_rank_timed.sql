@@ -5,8 +5,8 @@
 \set variants 'dsin_deepctr dsin_bias_ln bst_rechub bst_fuxi bst_deepctr bst_timegap_prenorm bst_deepctr_mean_all'
 \set timed 1
 \set explain ''
-\i :abs_srcdir/test/sql/load_fixtures.sql
+\i :abs_srcdir/sql/include/load_fixtures.sql
 
-\i :abs_srcdir/test/sql/rank_checks.sql
+\i :abs_srcdir/sql/include/rank_checks.sql
 
 SELECT din_drop(name) FROM din_models ORDER BY name;

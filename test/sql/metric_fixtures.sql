@@ -2,8 +2,8 @@
 -- roc_auc_score, logloss is log_loss(eps=1e-15), gauc/gauc_clicks are computed user by user
 -- from roc_auc_score. Every value must agree to 1e-12; NULL where scikit-learn has no value.
 \getenv abs_srcdir PG_ABS_SRCDIR
-\set cases :abs_srcdir '/test/fixtures/metrics/cases.csv'
-\set expected :abs_srcdir '/test/fixtures/metrics/expected.csv'
+\set cases :abs_srcdir '/fixtures/metrics/cases.csv'
+\set expected :abs_srcdir '/fixtures/metrics/expected.csv'
 CREATE TEMP TABLE metric_rows (case_name text, user_id bigint, score float8, label integer);
 COPY metric_rows FROM :'cases' (FORMAT csv, HEADER true);
 CREATE TEMP TABLE metric_expected (case_name text, rows integer, auc float8, gauc float8,

@@ -1,13 +1,13 @@
 \set ECHO none
 -- load_fixtures.sql - imports fixture models and loads their rows, for the regress tests that
--- score fixtures (sql/din_fixtures.sql, din_rank, din_dien, din_bst, din_dsin). Include with
+-- score fixtures (test/sql/din_fixtures.sql, din_rank, din_dien, din_bst, din_dsin). Include with
 --   \set variants 'name1 name2 ...'   models to import, in this order
 --   \set timed 0|1                     1: the CSVs carry history_us and at_us columns
 --   \set explain 'pattern'             LIKE pattern of the variants with an .explain.csv
---   \i :abs_srcdir/test/sql/load_fixtures.sql
+--   \i :abs_srcdir/sql/include/load_fixtures.sql
 -- It fills the temp tables fixture (one row per CSV row; times as timestamptz, NULL when the
 -- CSV has none) and explain_fixture. Reads are server-side: the tests run as superuser.
-\set dir :abs_srcdir '/test/fixtures/'
+\set dir :abs_srcdir '/fixtures/'
 CREATE TEMP TABLE fixture (variant text, id int, history bigint[], ad_id bigint,
                            context bigint[], dense float8[], history_time timestamptz[],
                            at timestamptz, expected float8);

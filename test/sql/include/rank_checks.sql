@@ -1,6 +1,6 @@
 \set ECHO none
 -- rank_checks.sql - din_rank and the array form of din_score against per-row din_score on the
--- fixtures loaded by load_fixtures.sql (sql/din_rank.sql, sql/din_rank_timed.sql): each
+-- fixtures loaded by load_fixtures.sql (test/sql/din_rank.sql, din_rank_timed.sql): each
 -- fixture row's history ranks 41 candidates (40 ad ids of its model, one twice); scores must
 -- equal per-row din_score to 1e-6 relative, ranks follow score desc, ad_id asc, and top k is
 -- the prefix of the full ranking.
