@@ -683,9 +683,11 @@ class DinRef(torch.nn.Module):
         return ex / ex.sum(1, keepdim=True).clamp_min(torch.finfo(s.dtype).tiny)
 
     def _dien_states(self, k, mask):
-        """The states the attention reads: extractor states, or GRU2's for the pooling type."""
+        """The states the attention reads: extractor states, or GRU2's for the pooling type.
+        The extractor states stay in extractor_states for a trainer's auxiliary loss."""
         L = self.L
         h, _ = self._run_gru("sequence.gru", L.seq_conv, k, mask)
+        self.extractor_states = h
         if L.evo_type == "gru_attention_pooling":
             h, _ = self._run_gru("evolution.gru", L.evo_conv, h, mask)
         return h

@@ -163,9 +163,13 @@ class TestDien(unittest.TestCase):
         hist = torch.tensor([[[0, 0], [1, 1], [2, 0]], [[1, 1], [-1, -1], [-1, -1]]])
         neg = torch.tensor([[[2, 0], [2, 0], [0, 0]], [[0, 0], [0, 0], [0, 0]]])
         hist_len = torch.tensor([3, 1])
-        got = core.aux_loss(self.model, self.aux, hist, hist_len, neg)
+        self.model.loss(torch.zeros(2), torch.zeros(2, 2, dtype=torch.long), hist, hist_len,
+                        torch.zeros(2, 1, dtype=torch.long))
+        got = core.aux_loss(self.model, self.aux, self.model.extractor_states, hist, hist_len,
+                            neg)
         k = self.model._embed(self.model.L.behaviour, hist[:1])
         kn = self.model._embed(self.model.L.behaviour, neg[:1])
+        # the extractor states the forward left, by hand
         h, _ = self.model._run_gru("sequence.gru", "pytorch", k, torch.ones(1, 3, dtype=bool))
         # only row 0 has next behaviours (steps 0 -> 1 and 1 -> 2); row 1 has one behaviour
         lp = torch.stack([self.aux(h[0, t], k[0, t + 1]) for t in (0, 1)])

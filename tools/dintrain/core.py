@@ -48,16 +48,16 @@ class AuxNet(torch.nn.Module):
         return self.net(torch.cat([h, e], -1)).squeeze(-1)
 
 
-def aux_loss(model, aux, hist, hist_len, neg_hist):
+def aux_loss(model, aux, h, hist, hist_len, neg_hist):
     """For each step t whose next behaviour exists, BCE of aux(h_t, e_{t+1}) as clicked and
-    aux(h_t, e'_{t+1}) as not, e' a sampled behaviour; mean over those steps (each term)."""
+    aux(h_t, e'_{t+1}) as not, e' a sampled behaviour; mean over those steps (each term).
+    h [B, T, H]: the extractor states of the batch (the model's forward leaves them)."""
     L = model.L
     T = hist.shape[1]
     if T < 2:
         return torch.zeros(())
     mask = torch.arange(T).unsqueeze(0) < hist_len.unsqueeze(1)
     k = model._embed(L.behaviour, hist)
-    h, _ = model._run_gru("sequence.gru", L.seq_conv, k, mask)
     nxt = mask[:, 1:]
     if not bool(nxt.any()):
         return torch.zeros(())
@@ -128,7 +128,8 @@ class Trainer:
             loss = loss + o.l2 * plain_l2(model, self.names)
         if self.aux is not None:
             pick = torch.randint(len(self.pool), hist.shape[:2], generator=self.gen)
-            loss = loss + o.aux * aux_loss(model, self.aux, hist, hist_len, self.pool[pick])
+            loss = loss + o.aux * aux_loss(model, self.aux, model.extractor_states, hist,
+                                           hist_len, self.pool[pick])
         self.optim.zero_grad()
         loss.backward()
         self.optim.step()
