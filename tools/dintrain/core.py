@@ -137,8 +137,10 @@ class Trainer:
 
 
 def predict(model, rows, batch=4096):
-    """Eval-mode click probabilities in float64 (running statistics, no dropout)."""
-    model.eval()
+    """Eval-mode click probabilities (running statistics, no dropout) of the model as stored,
+    computed in float64: the exact values of its float32 weights, which din's float32 scoring
+    must meet (torch's own float32 rounding would add as much error again)."""
+    model = type(model)(model.config).load_tensors(model.tensors()).double().eval()
     out = []
     with torch.no_grad():
         for i in range(0, len(rows), batch):
