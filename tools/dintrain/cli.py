@@ -18,12 +18,23 @@ from . import config, core, data
 REQUIRED = ("history", "ad_id", "label")
 OPTIONAL = ("context", "dense", "history_time", "at", "user_id")
 VALID_TABLE = "din_train_valid"
-# The time columns as din reads them: int64 microseconds (an epoch shift changes no gap).
-AS_MICROSECONDS = {
-    "history_time": "(SELECT array_agg((extract(epoch FROM t) * 1000000)::bigint ORDER BY i) "
-                    "FROM unnest(history_time) WITH ORDINALITY u(t, i)) AS history_time",
-    "at": "(extract(epoch FROM at) * 1000000)::bigint AS at",
-}
+TIME_COLUMNS = ("history_time", "at")
+
+
+def column_sql(column, max_len):
+    """What Python reads of a column: of a history only the tail din keeps, times as int64
+    microseconds as din reads them (an epoch shift changes no gap)."""
+    tail = "%s[greatest(cardinality(%s) - %d, 0) + 1:]"
+    if column == "history":
+        return (tail + " AS history") % ("history", "history", max_len)
+    if column == "history_time":
+        # slice first: a filter on the unnested rows would read the whole array per element
+        return ("(SELECT array_agg((extract(epoch FROM t) * 1000000)::bigint ORDER BY i) "
+                "FROM unnest(" + tail + ") WITH ORDINALITY u(t, i)) AS history_time") % (
+                    "history_time", "history_time", max_len)
+    if column == "at":
+        return "(extract(epoch FROM at) * 1000000)::bigint AS at"
+    return column
 
 
 def parse_args(argv):
@@ -122,11 +133,11 @@ def columns(cur, query):
     return [c for c in REQUIRED + OPTIONAL if c in names]
 
 
-def fetch(cur, sql, cols, times):
-    """Rows as dicts of the columns Python needs; history_time and at (in microseconds) only
-    when the architecture reads them."""
-    want = [c for c in cols if times or c not in AS_MICROSECONDS]
-    cur.execute("SELECT %s FROM %s" % (", ".join(AS_MICROSECONDS.get(c, c) for c in want), sql))
+def fetch(cur, sql, cols, times, max_len):
+    """Rows as dicts of the columns Python needs; history_time and at only when the
+    architecture reads them."""
+    want = [c for c in cols if times or c not in TIME_COLUMNS]
+    cur.execute("SELECT %s FROM %s" % (", ".join(column_sql(c, max_len) for c in want), sql))
     return [dict(zip(want, r)) for r in cur.fetchall()]
 
 
@@ -204,8 +215,8 @@ def main(argv=None):
     cur.execute("CREATE TEMP TABLE %s AS SELECT row_number() OVER () AS din_row, q.* "
                 "FROM (%s) q" % (VALID_TABLE, a.valid))
     start = time.time()
-    train_rows = fetch(cur, "(%s) q" % a.train, train_cols, times)
-    valid_rows = fetch(cur, "%s ORDER BY din_row" % VALID_TABLE, cols, times)
+    train_rows = fetch(cur, "(%s) q" % a.train, train_cols, times, a.max_len)
+    valid_rows = fetch(cur, "%s ORDER BY din_row" % VALID_TABLE, cols, times, a.max_len)
     items, attr_names = None, []
     if a.items:
         cur.execute(a.items)
