@@ -3,7 +3,7 @@
 
 Lines: "din MODEL T PATH SECONDS CANDIDATES", "torch MODEL T CAND_PER_S",
 "peak_detail NAME GFLOPS", "metric NAME ROWS SECONDS", "skip MESSAGE",
-"parallel NAME ROWS SERIAL_SECONDS PARALLEL_SECONDS".
+"parallel NAME ROWS SERIAL_SECONDS PARALLEL_SECONDS", "train MODEL LOOP SAMPLES_PER_S".
 """
 import os
 import sys
@@ -17,7 +17,7 @@ PATHS = [("perrow", "per-row din_score", 1), ("rank100", "din_rank, 100 cand", 1
 
 def main(path):
     din, torch, peak, skips, metrics, detail = {}, {}, None, [], [], []
-    parallel = []
+    parallel, train = [], {}
     for line in open(path):
         f = line.split()
         if not f:
@@ -35,6 +35,8 @@ def main(path):
             metrics.append(f[1:])
         elif f[0] == "parallel":
             parallel.append(f[1:])
+        elif f[0] == "train":
+            train.setdefault(f[1], {})[f[2]] = float(f[3])
         elif f[0] == "skip":
             skips.append(" ".join(f[1:]))
     cpu = "unknown cpu"
@@ -138,6 +140,16 @@ def main(path):
         for name, rows, serial, par in parallel:
             print("  %-34s %12s %10.3f %10.3f %9.2fx" % (
                 name, rows, float(serial), float(par), float(serial) / float(par)))
+
+    if train:
+        print()
+        print("training samples/s, 2 threads, batch 256, best epoch of 2 (train_bench.py):")
+        print("  %-10s %12s %14s %10s" % ("model", "din-train", "DeepCTR-Torch", "ratio"))
+        for name, rates in train.items():
+            mine, peer = rates.get("din-train"), rates.get("deepctr-torch")
+            print("  %-10s %12.0f %14.0f %9.2fx  %s" % (
+                name, mine, peer, mine / peer,
+                "met (>= 1x)" if mine >= peer else "MISSED (< 1x)"))
 
 
 if __name__ == "__main__":

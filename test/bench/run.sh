@@ -11,10 +11,13 @@
 # against their per-sample references); the measured sgemm peak; then FLOPs per candidate,
 # achieved GFLOP/s, the ratios and the cost of 100 candidates over one (test/bench/report.py).
 # Then, on every CPU, auc/gauc and gauc over din_score serial against 2 parallel workers
-# (test/bench/parallel_bench.sh).
+# (test/bench/parallel_bench.sh). Then training samples/s of din-train's loop next to
+# DeepCTR-Torch's fit() on the same DIN and DIEN, 2 threads (test/bench/train_bench.py; skipped
+# without DEEPCTR_TORCH_SRC, a DeepCTR-Torch source tree).
 #
 # Environment: DIN_BENCH_PORT (5580), DIN_BENCH_ROWS (100000), DIN_BENCH_SLOW_ROWS (20000:
-# rows and rank candidates for the GRU and transformer models), DIN_BENCH_KEEP=1 keeps the
+# rows and rank candidates for the GRU and transformer models), DIN_BENCH_TRAIN_ROWS (10240:
+# training rows per epoch of the training loops), DIN_BENCH_KEEP=1 keeps the
 # work directory, DIN_BENCH_NO_INSTALL=1 uses the installed din as it is, PG_CONFIG.
 set -euo pipefail
 
@@ -170,5 +173,9 @@ echo "== timing parallel plans (2 workers)" >&2
 [ -n "$PIN" ] && taskset -a -pc "0-$(($(nproc) - 1))" "$CLUSTER_PID" >/dev/null
 bash "$BENCH/parallel_bench.sh" "$PG_BINDIR/psql" amazon_din pairs_50 >>"$RESULTS" ||
 	echo "skip parallel bench failed" >>"$RESULTS"
+
+echo "== timing training loops (din-train, DeepCTR-Torch; 2 threads)" >&2
+$PY "$BENCH/train_bench.py" "${DIN_BENCH_TRAIN_ROWS:-10240}" 2 >>"$RESULTS" ||
+	echo "skip train bench failed" >>"$RESULTS"
 
 $PY "$BENCH/report.py" "$RESULTS"
