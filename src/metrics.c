@@ -95,7 +95,7 @@ typedef struct MetricsView {
 typedef enum LabelType { LABEL_BOOL, LABEL_INT4, LABEL_INT2 } LabelType;
 
 static Size metrics_get_flat_size(ExpandedObjectHeader *eohptr);
-static void state_sort(struct MetricsState *st);
+static void array_write_sorted(MetricsState *st, MetricsArray *a, char *dst);
 static void metrics_flatten_into(ExpandedObjectHeader *eohptr, void *result, Size allocated_size);
 
 static const ExpandedObjectMethods metrics_methods = {metrics_get_flat_size, metrics_flatten_into};
@@ -223,13 +223,14 @@ static void
 metrics_flatten_into(ExpandedObjectHeader *eohptr, void *result, Size allocated_size)
 {
 	MetricsState *st = (MetricsState *)eohptr;
+	Size capacity = st->pos.n + st->neg.n;
 	MetricsView v;
 
-	state_sort(st);
-	flat_init(result, st->kind, st->pos.n + st->neg.n, &v);
+	flat_init(result, st->kind, capacity, &v);
 	Assert(VARSIZE(result) == allocated_size);
-	flat_append(&v, (const char *)st->pos.words, st->pos.n, (const char *)st->neg.words, st->neg.n);
-	metrics_flat_encode(v.in_place, st->kind, METRICS_FLAG_SORTED, v.npos, v.nneg, v.capacity);
+	array_write_sorted(st, &st->pos, unconstify(char *, v.pos));
+	array_write_sorted(st, &st->neg, unconstify(char *, v.pos) + st->pos.n * kind_record(st->kind));
+	metrics_flat_encode(v.in_place, st->kind, METRICS_FLAG_SORTED, st->pos.n, st->neg.n, capacity);
 }
 
 static MetricsState *
@@ -374,32 +375,74 @@ array_tail_start(const MetricsArray *a)
 	return a->nruns > 0 ? a->run_ends[a->nruns - 1] : 0;
 }
 
-/* array_sort: makes a one ascending run: sorts the tail, then merges it with the runs. */
-static void
-array_sort(MetricsState *st, MetricsArray *a)
+/*
+ * array_sort_with: sorts a's tail, then merges it with a's runs, through scratch (room for a->n
+ * records). Returns the buffer holding the records in order: a->words or scratch.
+ */
+static uint64 *
+array_sort_with(MetricsState *st, MetricsArray *a, uint64 *scratch)
 {
 	int width = st->width;
 	Size tail = array_tail_start(a);
-	uint64 *scratch, *merged;
 	size_t *counts = NULL;
+	uint64 *sorted;
+
+	if (a->n - tail >= METRICS_RADIX_MIN)
+		counts = palloc(METRICS_SORT_COUNTS * sizeof(size_t));
+	if (a->nruns == 0)
+		sorted = metrics_sort(a->words, scratch, counts, a->n, width, check_interrupts_hook);
+	else {
+		sort_records(a->words + tail * width, scratch, counts, a->n - tail, width);
+		sorted = metrics_merge_runs(a->words, scratch, a->run_ends, a->nruns, a->n, width,
+		                            check_interrupts_hook);
+	}
+	if (counts)
+		pfree(counts);
+	return sorted;
+}
+
+/* array_sort: makes a one ascending run. */
+static void
+array_sort(MetricsState *st, MetricsArray *a)
+{
+	uint64 *scratch, *sorted;
 
 	if (array_sorted(a))
 		return;
 	scratch = MemoryContextAllocHuge(st->hdr.eoh_context, a->capacity * kind_record(st->kind));
-	if (a->n - tail >= METRICS_RADIX_MIN)
-		counts = palloc(METRICS_SORT_COUNTS * sizeof(size_t));
-	sort_records(a->words + tail * width, scratch, counts, a->n - tail, width);
-	merged = metrics_merge_runs(a->words, scratch, a->run_ends, a->nruns, a->n, width,
-	                            check_interrupts_hook);
-	if (merged == scratch) {
+	sorted = array_sort_with(st, a, scratch);
+	if (sorted == scratch) {
 		scratch = a->words;
-		a->words = merged;
+		a->words = sorted;
 	}
 	pfree(scratch);
-	if (counts)
-		pfree(counts);
 	a->nruns = 1;
 	a->run_ends[0] = a->n;
+}
+
+/*
+ * array_write_sorted: writes a's records in ascending order at dst. When dst is 8-byte aligned,
+ * as a flat state PostgreSQL allocates for a copy is, it is the sort's scratch too: flattening
+ * then writes no memory but the state's and dst, and leaves a's records in some order.
+ */
+static void
+array_write_sorted(MetricsState *st, MetricsArray *a, char *dst)
+{
+	Size bytes = a->n * kind_record(st->kind);
+	uint64 *sorted;
+
+	if (array_sorted(a) || (uintptr_t)dst % sizeof(uint64) != 0) {
+		array_sort(st, a);
+		memcpy(dst, a->words, bytes);
+		return;
+	}
+	sorted = array_sort_with(st, a, (uint64 *)dst);
+	if (sorted != (uint64 *)dst) {
+		memcpy(dst, sorted, bytes);
+		a->nruns = 1;
+		a->run_ends[0] = a->n;
+	} else
+		a->nruns = 0;
 }
 
 static void
