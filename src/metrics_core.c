@@ -4,6 +4,7 @@
  */
 #include "metrics_core.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -223,8 +224,8 @@ load_word(const unsigned char *at)
 /*
  * Moves the larger of data's last unplaced record and part's to the back, steps times: both
  * have at least steps records left, so no bound is checked inside. *ordered stays 1 while each
- * part record taken is no larger than the one taken before it (*last). Without branches on the
- * keys, which come in random order.
+ * part record taken is no larger than the one taken before it (*last). The keys come in random
+ * order, so the choice is made with masks: no branch for the processor to mispredict.
  */
 static void
 merge_back_one(uint64_t **out, const uint64_t **a, const unsigned char **b, size_t steps,
@@ -235,20 +236,21 @@ merge_back_one(uint64_t **out, const uint64_t **a, const unsigned char **b, size
 	const unsigned char *y = *b;
 	uint64_t prev = *last;
 	int ok = *ordered;
+	size_t i = 0, j = 0; /* records taken from data and from part */
 
-	for (size_t s = 0; s < steps; s++) {
-		uint64_t xa = x[-1], yb = load_word(y - 8);
-		int take_a = yb < xa;
+	for (size_t s = 1; s <= steps; s++) {
+		uint64_t xa = x[-1 - (ptrdiff_t)i], yb = load_word(y - 8 * (j + 1));
+		uint64_t take_a = yb < xa, mask = -take_a;
 
 		ok &= yb <= prev;
-		*--o = take_a ? xa : yb;
-		prev = take_a ? prev : yb;
-		x -= take_a;
-		y -= 8 * !take_a;
+		o[-(ptrdiff_t)s] = (xa & mask) | (yb & ~mask);
+		prev = (prev & mask) | (yb & ~mask);
+		i += take_a;
+		j += 1 - take_a;
 	}
-	*out = o;
-	*a = x;
-	*b = y;
+	*out = o - steps;
+	*a = x - i;
+	*b = y - 8 * j;
 	*last = prev;
 	*ordered = ok;
 }
@@ -262,23 +264,25 @@ merge_back_two(uint64_t **out, const uint64_t **a, const unsigned char **b, size
 	const unsigned char *y = *b;
 	uint64_t p0 = last[0], p1 = last[1];
 	int ok = *ordered;
+	size_t i = 0, j = 0;
 
-	for (size_t s = 0; s < steps; s++) {
-		uint64_t x0 = x[-2], x1 = x[-1], y0 = load_word(y - 16), y1 = load_word(y - 8);
-		int take_a = y0 < x0 || (y0 == x0 && y1 < x1);
+	for (size_t s = 1; s <= steps; s++) {
+		const uint64_t *xr = x - 2 * (i + 1);
+		const unsigned char *yr = y - 16 * (j + 1);
+		uint64_t x0 = xr[0], x1 = xr[1], y0 = load_word(yr), y1 = load_word(yr + 8);
+		uint64_t take_a = (y0 < x0) | ((y0 == x0) & (y1 < x1)), mask = -take_a;
 
-		ok &= y0 < p0 || (y0 == p0 && y1 <= p1);
-		o -= 2;
-		o[0] = take_a ? x0 : y0;
-		o[1] = take_a ? x1 : y1;
-		p0 = take_a ? p0 : y0;
-		p1 = take_a ? p1 : y1;
-		x -= 2 * take_a;
-		y -= 16 * !take_a;
+		ok &= (y0 < p0) | ((y0 == p0) & (y1 <= p1));
+		o[-2 * (ptrdiff_t)s] = (x0 & mask) | (y0 & ~mask);
+		o[-2 * (ptrdiff_t)s + 1] = (x1 & mask) | (y1 & ~mask);
+		p0 = (p0 & mask) | (y0 & ~mask);
+		p1 = (p1 & mask) | (y1 & ~mask);
+		i += take_a;
+		j += 1 - take_a;
 	}
-	*out = o;
-	*a = x;
-	*b = y;
+	*out = o - 2 * steps;
+	*a = x - 2 * i;
+	*b = y - 16 * j;
 	last[0] = p0;
 	last[1] = p1;
 	*ordered = ok;
