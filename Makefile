@@ -11,6 +11,8 @@
 #   make format     clang-format every C file
 #   make fuzz       libFuzzer targets with ASan+UBSan, FUZZ_SECONDS (60) each (test/fuzz/run.sh)
 #   make valgrind   the unit tests under valgrind
+#   make bench      speed against the PyTorch reference, metrics, parallel plans (test/bench)
+#   make bench-parallel  only the parallel plans: serial against 2 workers
 
 EXTENSION = din
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" din.control)
@@ -84,7 +86,7 @@ test/unit/din_unit: $(wildcard test/unit/*.c test/unit/*.h) $(UNIT_SRCS) $(wildc
 	$(CC) $(UNIT_CFLAGS) -o $@ $(wildcard test/unit/*.c) $(UNIT_SRCS) \
 		$(BLAS_LIBS) -lm
 
-.PHONY: unit test doctest demo bench format format-check fixtures fuzz valgrind
+.PHONY: unit test doctest demo bench bench-parallel format format-check fixtures fuzz valgrind
 unit: test/unit/din_unit
 	cd test/unit && ./din_unit
 
@@ -106,6 +108,9 @@ demo:
 
 bench:
 	bash test/bench/run.sh
+
+bench-parallel:
+	bash test/bench/run.sh parallel
 
 fixtures:
 	/usr/bin/python3 test/reference/make_fixtures.py

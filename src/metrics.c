@@ -18,10 +18,12 @@
  *
  * Sorting is the final step's cost, so under a parallel plan (or Citus) each process sorts its
  * own part: flattening an expanded state to send it sorts it and sets METRICS_FLAG_SORTED. The
- * combining side keeps each large part as a sorted run (array_append) and merges runs as they
- * come; the final step checks each run in O(n) (a flag is only a claim: any bytea can carry
- * it), sorts whatever is not sorted, and merges what is left. Rows appended one by one form an
- * unsorted tail after the runs.
+ * combining side runs alone once the parts arrive, so it does as little as it can per row: it
+ * merges each sorted part into the sorted rows it holds, from the back and in place
+ * (array_append), reading the part once, straight from the value it was given, and checking its
+ * order on the way (a flag is only a claim: any bytea can carry it). The final step then finds
+ * one sorted run and only computes the metric. Rows appended one by one form an unsorted tail
+ * after the runs, sorted by the final step.
  *
  * The flat format after the varlena header is described in metrics_core.h; an empty bytea is
  * the empty state (the INITCOND). Any user can hand any bytea to these functions (through an
@@ -52,8 +54,9 @@
 #define FLAT_MAX_RECORDS 32768
 
 /*
- * Records [0, run_ends[nruns - 1]) are nruns runs, each claimed ascending; the records after
- * them are in no order. Fewer than METRICS_MAX_RUNS runs, so the tail can still be merged.
+ * Records [0, run_ends[nruns - 1]) are nruns ascending runs (each checked when it came); the
+ * records after them, the tail, are in no order. Fewer than METRICS_MAX_RUNS runs, so the
+ * tail can still be merged.
  */
 typedef struct MetricsArray {
 	uint64 *words;
@@ -92,7 +95,7 @@ typedef struct MetricsView {
 typedef enum LabelType { LABEL_BOOL, LABEL_INT4, LABEL_INT2 } LabelType;
 
 static Size metrics_get_flat_size(ExpandedObjectHeader *eohptr);
-static void state_sort(struct MetricsState *st);
+static void array_write_sorted(MetricsState *st, MetricsArray *a, char *dst);
 static void metrics_flatten_into(ExpandedObjectHeader *eohptr, void *result, Size allocated_size);
 
 static const ExpandedObjectMethods metrics_methods = {metrics_get_flat_size, metrics_flatten_into};
@@ -220,13 +223,14 @@ static void
 metrics_flatten_into(ExpandedObjectHeader *eohptr, void *result, Size allocated_size)
 {
 	MetricsState *st = (MetricsState *)eohptr;
+	Size capacity = st->pos.n + st->neg.n;
 	MetricsView v;
 
-	state_sort(st);
-	flat_init(result, st->kind, st->pos.n + st->neg.n, &v);
+	flat_init(result, st->kind, capacity, &v);
 	Assert(VARSIZE(result) == allocated_size);
-	flat_append(&v, (const char *)st->pos.words, st->pos.n, (const char *)st->neg.words, st->neg.n);
-	metrics_flat_encode(v.in_place, st->kind, METRICS_FLAG_SORTED, v.npos, v.nneg, v.capacity);
+	array_write_sorted(st, &st->pos, unconstify(char *, v.pos));
+	array_write_sorted(st, &st->neg, unconstify(char *, v.pos) + st->pos.n * kind_record(st->kind));
+	metrics_flat_encode(v.in_place, st->kind, METRICS_FLAG_SORTED, st->pos.n, st->neg.n, capacity);
 }
 
 static MetricsState *
@@ -285,7 +289,7 @@ metrics_push(MetricsState *st, bool positive, uint64 user_key, uint64 score_key)
 	a->n++;
 }
 
-/* array_sorted: a is one run (claimed ascending), or empty. */
+/* array_sorted: a is one run, or empty. */
 static bool
 array_sorted(const MetricsArray *a)
 {
@@ -364,42 +368,81 @@ range_sort(uint64 *words, Size n, int width)
 	}
 }
 
+/* array_tail_start: the first record of a's unsorted tail, after its runs. */
+static Size
+array_tail_start(const MetricsArray *a)
+{
+	return a->nruns > 0 ? a->run_ends[a->nruns - 1] : 0;
+}
+
 /*
- * array_sort: makes a one ascending run: checks each run it claims (any bytea can claim one) and
- * sorts those that are not, sorts the tail, then merges them all.
+ * array_sort_with: sorts a's tail, then merges it with a's runs, through scratch (room for a->n
+ * records). Returns the buffer holding the records in order: a->words or scratch.
  */
+static uint64 *
+array_sort_with(MetricsState *st, MetricsArray *a, uint64 *scratch)
+{
+	int width = st->width;
+	Size tail = array_tail_start(a);
+	size_t *counts = NULL;
+	uint64 *sorted;
+
+	if (a->n - tail >= METRICS_RADIX_MIN)
+		counts = palloc(METRICS_SORT_COUNTS * sizeof(size_t));
+	if (a->nruns == 0)
+		sorted = metrics_sort(a->words, scratch, counts, a->n, width, check_interrupts_hook);
+	else {
+		sort_records(a->words + tail * width, scratch, counts, a->n - tail, width);
+		sorted = metrics_merge_runs(a->words, scratch, a->run_ends, a->nruns, a->n, width,
+		                            check_interrupts_hook);
+	}
+	if (counts)
+		pfree(counts);
+	return sorted;
+}
+
+/* array_sort: makes a one ascending run. */
 static void
 array_sort(MetricsState *st, MetricsArray *a)
 {
-	int width = st->width;
-	Size start = 0;
-	uint64 *scratch, *merged;
-	size_t *counts = NULL;
+	uint64 *scratch, *sorted;
 
-	if (array_sorted(a) && metrics_is_sorted(a->words, a->n, width))
+	if (array_sorted(a))
 		return;
 	scratch = MemoryContextAllocHuge(st->hdr.eoh_context, a->capacity * kind_record(st->kind));
-	if (a->n >= METRICS_RADIX_MIN)
-		counts = palloc(METRICS_SORT_COUNTS * sizeof(size_t));
-	for (int r = 0; r <= a->nruns; r++) {
-		Size end = r < a->nruns ? a->run_ends[r] : a->n;
-		uint64 *run = a->words + start * width;
-
-		if (r == a->nruns || !metrics_is_sorted(run, end - start, width))
-			sort_records(run, scratch, counts, end - start, width);
-		start = end;
-	}
-	merged = metrics_merge_runs(a->words, scratch, a->run_ends, a->nruns, a->n, width,
-	                            check_interrupts_hook);
-	if (merged == scratch) {
+	sorted = array_sort_with(st, a, scratch);
+	if (sorted == scratch) {
 		scratch = a->words;
-		a->words = merged;
+		a->words = sorted;
 	}
 	pfree(scratch);
-	if (counts)
-		pfree(counts);
 	a->nruns = 1;
 	a->run_ends[0] = a->n;
+}
+
+/*
+ * array_write_sorted: writes a's records in ascending order at dst. When dst is 8-byte aligned,
+ * as a flat state PostgreSQL allocates for a copy is, it is the sort's scratch too: flattening
+ * then writes no memory but the state's and dst, and leaves a's records in some order.
+ */
+static void
+array_write_sorted(MetricsState *st, MetricsArray *a, char *dst)
+{
+	Size bytes = a->n * kind_record(st->kind);
+	uint64 *sorted;
+
+	if (array_sorted(a) || (uintptr_t)dst % sizeof(uint64) != 0) {
+		array_sort(st, a);
+		memcpy(dst, a->words, bytes);
+		return;
+	}
+	sorted = array_sort_with(st, a, (uint64 *)dst);
+	if (sorted != (uint64 *)dst) {
+		memcpy(dst, sorted, bytes);
+		a->nruns = 1;
+		a->run_ends[0] = a->n;
+	} else
+		a->nruns = 0;
 }
 
 static void
@@ -409,39 +452,67 @@ state_sort(MetricsState *st)
 	array_sort(st, &st->neg);
 }
 
+/* array_run_start: the first record of a's run r. */
+static Size
+array_run_start(const MetricsArray *a, int r)
+{
+	return r > 0 ? a->run_ends[r - 1] : 0;
+}
+
+/* array_close_tail: makes a's unsorted tail a run, or merges everything when runs are many. */
+static void
+array_close_tail(MetricsState *st, MetricsArray *a)
+{
+	Size tail = array_tail_start(a);
+
+	if (a->nruns + (tail < a->n) >= (int)lengthof(a->run_ends))
+		array_sort(st, a);
+	else if (tail < a->n) {
+		range_sort(a->words + tail * st->width, a->n - tail, st->width);
+		a->run_ends[a->nruns++] = a->n;
+	}
+}
+
 /*
- * array_append: appends n records to a. A part of METRICS_RADIX_MIN records or more becomes a
- * run: sorted here unless it claims to be (a parallel worker's part does; the leader's own is
- * sorted here, while the workers may still be running), and merged at once with the runs before
- * it when it is at least a quarter of their size, which keeps the merging O(n) in all and does
- * it while later parts are still coming. Smaller parts form the unsorted tail, which is sorted
- * into a run of its own before a run follows it.
+ * array_append: appends n records to a. A part of METRICS_RADIX_MIN records or more is kept
+ * sorted, so the final step has little left to do:
+ *
+ * - A part that claims to be sorted (a parallel worker's or a Citus shard's, flattened there;
+ *   any bytea can claim it) is merged into the last run, from the back and in place, when it is
+ *   at least a quarter of that run (each row then moves O(1) times in all); otherwise it is
+ *   copied as a run of its own. Either way it is read once, straight from the caller's value,
+ *   and its order is checked on the way; when the claim was false, the run it joined is sorted.
+ * - Any other part is copied and sorted as a run of its own.
+ *
+ * Smaller parts form the unsorted tail, which becomes a run of its own before a run follows it.
  */
 static void
 array_append(MetricsState *st, MetricsArray *a, const char *records, Size n, bool sorted)
 {
-	Size before = a->n;
-	Size runs_end = a->nruns > 0 ? a->run_ends[a->nruns - 1] : 0;
-	bool run = n >= METRICS_RADIX_MIN;
+	int width = st->width;
+	Size start = a->n;
 
 	if (n == 0)
 		return;
-	if (run && a->nruns + (before > runs_end) >= (int)lengthof(a->run_ends))
-		array_sort(st, a);
-	else if (run && before > runs_end) {
-		range_sort(a->words + runs_end * st->width, before - runs_end, st->width);
-		a->run_ends[a->nruns++] = before;
-	}
+	if (n >= METRICS_RADIX_MIN)
+		array_close_tail(st, a);
 	metrics_reserve(st, a, n);
-	memcpy((char *)a->words + before * kind_record(st->kind), records, n * kind_record(st->kind));
-	a->n += n;
-	if (!run)
+	if (n < METRICS_RADIX_MIN || !sorted) {
+		memcpy(a->words + start * width, records, n * kind_record(st->kind));
+		a->n += n;
+		if (n >= METRICS_RADIX_MIN) {
+			range_sort(a->words + start * width, n, width);
+			a->run_ends[a->nruns++] = a->n;
+		}
 		return;
-	if (!sorted)
-		range_sort(a->words + before * st->width, n, st->width);
+	}
+	if (a->nruns > 0 && n >= (a->n - array_run_start(a, a->nruns - 1)) / 4)
+		start = array_run_start(a, --a->nruns);
+	if (!metrics_merge_into(a->words + start * width, a->n - start, records, n, width,
+	                        check_interrupts_hook))
+		range_sort(a->words + start * width, a->n + n - start, width);
+	a->n += n;
 	a->run_ends[a->nruns++] = a->n;
-	if (a->nruns > 1 && n >= before / 4)
-		array_sort(st, a);
 }
 
 static void

@@ -4,6 +4,7 @@
  */
 #include "metrics_core.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -206,6 +207,127 @@ metrics_merge_runs(uint64_t *data, uint64_t *scratch, const size_t *run_ends, in
 			hook();
 	}
 	return src;
+}
+
+static uint64_t
+load_word(const unsigned char *at)
+{
+	uint64_t word;
+
+	memcpy(&word, at, sizeof word);
+	return word;
+}
+
+/* The records merge_into takes at a time between calls of its hook. */
+#define MERGE_POLL_RECORDS ((size_t)1 << 20)
+
+/*
+ * Moves the larger of data's last unplaced record and part's to the back, steps times: both
+ * have at least steps records left, so no bound is checked inside. *ordered stays 1 while each
+ * part record taken is no larger than the one taken before it (*last). The keys come in random
+ * order, so the choice is made with masks: no branch for the processor to mispredict.
+ */
+static void
+merge_back_one(uint64_t **out, const uint64_t **a, const unsigned char **b, size_t steps,
+               uint64_t *last, int *ordered)
+{
+	uint64_t *o = *out;
+	const uint64_t *x = *a;
+	const unsigned char *y = *b;
+	uint64_t prev = *last;
+	int ok = *ordered;
+	size_t i = 0, j = 0; /* records taken from data and from part */
+
+	for (size_t s = 1; s <= steps; s++) {
+		uint64_t xa = x[-1 - (ptrdiff_t)i], yb = load_word(y - 8 * (j + 1));
+		uint64_t take_a = yb < xa, mask = -take_a;
+
+		ok &= yb <= prev;
+		o[-(ptrdiff_t)s] = (xa & mask) | (yb & ~mask);
+		prev = (prev & mask) | (yb & ~mask);
+		i += take_a;
+		j += 1 - take_a;
+	}
+	*out = o - steps;
+	*a = x - i;
+	*b = y - 8 * j;
+	*last = prev;
+	*ordered = ok;
+}
+
+static void
+merge_back_two(uint64_t **out, const uint64_t **a, const unsigned char **b, size_t steps,
+               uint64_t *last, int *ordered)
+{
+	uint64_t *o = *out;
+	const uint64_t *x = *a;
+	const unsigned char *y = *b;
+	uint64_t p0 = last[0], p1 = last[1];
+	int ok = *ordered;
+	size_t i = 0, j = 0;
+
+	for (size_t s = 1; s <= steps; s++) {
+		const uint64_t *xr = x - 2 * (i + 1);
+		const unsigned char *yr = y - 16 * (j + 1);
+		uint64_t x0 = xr[0], x1 = xr[1], y0 = load_word(yr), y1 = load_word(yr + 8);
+		uint64_t take_a = (y0 < x0) | ((y0 == x0) & (y1 < x1)), mask = -take_a;
+
+		ok &= (y0 < p0) | ((y0 == p0) & (y1 <= p1));
+		o[-2 * (ptrdiff_t)s] = (x0 & mask) | (y0 & ~mask);
+		o[-2 * (ptrdiff_t)s + 1] = (x1 & mask) | (y1 & ~mask);
+		p0 = (p0 & mask) | (y0 & ~mask);
+		p1 = (p1 & mask) | (y1 & ~mask);
+		i += take_a;
+		j += 1 - take_a;
+	}
+	*out = o - 2 * steps;
+	*a = x - 2 * i;
+	*b = y - 16 * j;
+	last[0] = p0;
+	last[1] = p1;
+	*ordered = ok;
+}
+
+int
+metrics_merge_into(uint64_t *data, size_t n, const void *part, size_t m, int width,
+                   MetricsPassHook hook)
+{
+	size_t record = (size_t)width * sizeof(uint64_t);
+	uint64_t *out = data + (n + m) * width;
+	const uint64_t *a = data + n * width;
+	const unsigned char *b = (const unsigned char *)part + m * record;
+	uint64_t last[2] = {UINT64_MAX, UINT64_MAX}; /* above every record */
+	int ordered = 1;
+	size_t since_poll = 0;
+
+	for (;;) {
+		size_t left_a = (size_t)(a - data) / width;
+		size_t left_b = (size_t)(b - (const unsigned char *)part) / record;
+		size_t steps = left_a < left_b ? left_a : left_b;
+
+		if (steps == 0)
+			break;
+		if (steps > MERGE_POLL_RECORDS)
+			steps = MERGE_POLL_RECORDS;
+		if (width == 1)
+			merge_back_one(&out, &a, &b, steps, last, &ordered);
+		else
+			merge_back_two(&out, &a, &b, steps, last, &ordered);
+		since_poll += steps;
+		if (hook && since_poll >= MERGE_POLL_RECORDS) {
+			hook();
+			since_poll = 0;
+		}
+	}
+	/* what is left of part goes to the front, checked as the rest was */
+	if (b > (const unsigned char *)part) {
+		size_t left = (size_t)(b - (const unsigned char *)part) / record;
+
+		memcpy(data, part, left * record);
+		ordered &= metrics_is_sorted(data, left, width) &&
+		           !record_less(last, data + (left - 1) * width, width);
+	}
+	return ordered;
 }
 
 /* Twice the Mann-Whitney U: a positive above a negative counts 2, a tie counts 1. */

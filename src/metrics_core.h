@@ -55,6 +55,16 @@ uint64_t *metrics_merge_runs(uint64_t *data, uint64_t *scratch, const size_t *en
                              size_t n, int width, MetricsPassHook hook);
 
 /*
+ * Merges the m ascending records of width words at part (any alignment, not overlapping data)
+ * into the n ascending records at data, which has room for n + m: from the back, so data's
+ * records move once and no scratch is needed; with n = 0 it copies. part's order is checked on
+ * the way. Returns 1 when part was ascending and data[0, n + m) now is; 0 when it was not, and
+ * data then holds all n + m records in some order. Calls hook about every 2^20 records.
+ */
+int metrics_merge_into(uint64_t *data, size_t n, const void *part, size_t m, int width,
+                       MetricsPassHook hook);
+
+/*
  * AUC of positives against negatives, both sorted ascending; each key is word `offset` of a
  * record of `width` words. Ties count one half. Returns -1 when either class is empty.
  */

@@ -3,7 +3,7 @@
 
 Lines: "din MODEL T PATH SECONDS CANDIDATES", "torch MODEL T CAND_PER_S",
 "peak_detail NAME GFLOPS", "metric NAME ROWS SECONDS", "skip MESSAGE",
-"parallel NAME ROWS SERIAL_SECONDS PARALLEL_SECONDS", "train MODEL LOOP SAMPLES_PER_S".
+"parallel NAME ROWS SERIAL_SECONDS PARALLEL_SECONDS LOAD", "train MODEL LOOP SAMPLES_PER_S".
 """
 import os
 import sys
@@ -15,30 +15,8 @@ PATHS = [("perrow", "per-row din_score", 1), ("rank100", "din_rank, 100 cand", 1
          ("rank1000", "din_rank, 1000 cand", 1000)]
 
 
-def main(path):
-    din, torch, peak, skips, metrics, detail = {}, {}, None, [], [], []
-    parallel, train = [], {}
-    for line in open(path):
-        f = line.split()
-        if not f:
-            continue
-        if f[0] == "din":
-            din[(f[1], int(f[2]), f[3])] = int(f[5]) / float(f[4])
-        elif f[0] == "torch":
-            torch[(f[1], int(f[2]))] = float(f[3])
-        elif f[0] == "peak_detail":
-            if f[1] != "peak":
-                detail.append("%s=%s" % (f[1], f[2]))
-                if not f[1].startswith("openblas_core"):
-                    peak = max(peak or 0.0, float(f[2]))
-        elif f[0] == "metric":
-            metrics.append(f[1:])
-        elif f[0] == "parallel":
-            parallel.append(f[1:])
-        elif f[0] == "train":
-            train.setdefault(f[1], {})[f[2]] = float(f[3])
-        elif f[0] == "skip":
-            skips.append(" ".join(f[1:]))
+def print_scoring(din, torch, peak, detail, skips):
+    """The scoring table: din against PyTorch and the sgemm peak (make bench, not bench-parallel)."""
     cpu = "unknown cpu"
     try:
         for line in open("/proc/cpuinfo"):
@@ -118,6 +96,37 @@ def main(path):
         print("targets (issue 8):")
         for what, ok, value in verdicts:
             print("  %-32s %-6s %s" % (what, "met" if ok else "MISSED", value))
+
+
+def main(path):
+    din, torch, peak, skips, metrics, detail = {}, {}, None, [], [], []
+    parallel, train = [], {}
+    for line in open(path):
+        f = line.split()
+        if not f:
+            continue
+        if f[0] == "din":
+            din[(f[1], int(f[2]), f[3])] = int(f[5]) / float(f[4])
+        elif f[0] == "torch":
+            torch[(f[1], int(f[2]))] = float(f[3])
+        elif f[0] == "peak_detail":
+            if f[1] != "peak":
+                detail.append("%s=%s" % (f[1], f[2]))
+                if not f[1].startswith("openblas_core"):
+                    peak = max(peak or 0.0, float(f[2]))
+        elif f[0] == "metric":
+            metrics.append(f[1:])
+        elif f[0] == "parallel":
+            parallel.append(f[1:])
+        elif f[0] == "train":
+            train.setdefault(f[1], {})[f[2]] = float(f[3])
+        elif f[0] == "skip":
+            skips.append(" ".join(f[1:]))
+    if din:
+        print_scoring(din, torch, peak, detail, skips)
+    else:
+        for s in skips:
+            print("NOTE: " + s)
     if metrics:
         # ratios against count(*) over the same rows (the floor of any aggregate) and
         # against scikit-learn's roc_auc_score on the same rows, all from this run
@@ -136,10 +145,11 @@ def main(path):
 
     if parallel:
         print()
-        print("parallel plans: %-21s %12s %10s %10s %10s" % ("", "rows", "serial s", "2 workers", "speed-up"))
-        for name, rows, serial, par in parallel:
-            print("  %-34s %12s %10.3f %10.3f %9.2fx" % (
-                name, rows, float(serial), float(par), float(serial) / float(par)))
+        print("parallel plans: %-21s %12s %10s %10s %10s %6s" % (
+            "", "rows", "serial s", "2 workers", "speed-up", "load"))
+        for name, rows, serial, par, load in parallel:
+            print("  %-34s %12s %10.3f %10.3f %9.2fx %6s" % (
+                name, rows, float(serial), float(par), float(serial) / float(par), load))
 
     if train:
         print()

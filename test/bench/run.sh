@@ -15,12 +15,16 @@
 # DeepCTR-Torch's fit() on the same DIN and DIEN, 2 threads (test/bench/train_bench.py; skipped
 # without DEEPCTR_TORCH_SRC, a DeepCTR-Torch source tree).
 #
+# `run.sh parallel` (make bench-parallel) measures only the parallel plans: the DIN model and
+# its pairs table are made as above, nothing else is timed.
+#
 # Environment: DIN_BENCH_PORT (5580), DIN_BENCH_ROWS (100000), DIN_BENCH_SLOW_ROWS (20000:
 # rows and rank candidates for the GRU and transformer models), DIN_BENCH_TRAIN_ROWS (10240:
 # training rows per epoch of the training loops), DIN_BENCH_KEEP=1 keeps the
 # work directory, DIN_BENCH_NO_INSTALL=1 uses the installed din as it is, PG_CONFIG.
 set -euo pipefail
 
+ONLY=${1:-all}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BENCH=$REPO/test/bench
 PORT=${DIN_BENCH_PORT:-5580}
@@ -43,6 +47,7 @@ if [ "${DIN_BENCH_NO_INSTALL:-0}" != 1 ]; then
 	make -s -C "$REPO" install >/dev/null
 fi
 
+if [ "$ONLY" = all ]; then
 echo "== measuring the sgemm peak" >&2
 MULTIARCH=$(gcc -print-multiarch)
 BLAS=/usr/lib/$MULTIARCH/openblas-serial
@@ -55,6 +60,7 @@ $PIN "$WORK/sgemm_peak" | sed 's/^/peak_detail /' >>"$RESULTS"
 if grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
 	OPENBLAS_CORETYPE=Haswell $PIN "$WORK/sgemm_peak" | grep -v '^din\|^peak' |
 		sed 's/^sgemm/sgemm-haswell/; s/^openblas_core/openblas_core_forced/; s/^/peak_detail /' >>"$RESULTS"
+fi
 fi
 
 echo "== writing the models (random weights)" >&2
@@ -102,6 +108,7 @@ PLAN=$(cd "$BENCH" && $PY -c 'import models
 for n in models.MODELS: print("%s:%s" % (n, ",".join(map(str, models.LENGTHS[n]))))')
 LENGTHS=$(cd "$BENCH" && $PY -c 'import models
 print(" ".join(map(str, sorted({t for n in models.MODELS for t in models.LENGTHS[n]}))))')
+[ "$ONLY" = parallel ] && PLAN=din:50 LENGTHS=50
 for spec in $PLAN; do
 	psql_q -c "SELECT din_import('amazon_${spec%%:*}', pg_read_binary_file('$WORK/amazon_${spec%%:*}.safetensors'))" >/dev/null
 done
@@ -112,6 +119,7 @@ SELECT array(SELECT (random() * 99999)::bigint FROM generate_series(1, $T) WHERE
        (random() * 99999)::bigint AS a, u, ARRAY[u] AS ctx, bench_times($T) AS ht
 FROM generate_series(1, $ROWS) g, LATERAL (SELECT (random() * 9999)::bigint + g * 0 AS u) x;
 SQL
+	[ "$ONLY" = parallel ] && continue
 	for C in 100 1000; do
 		psql_q <<SQL
 CREATE TABLE reqs_${T}_$C AS
@@ -125,6 +133,7 @@ SQL
 done
 psql_q -c "VACUUM ANALYZE" >/dev/null
 
+if [ "$ONLY" = all ]; then
 echo "== timing din" >&2
 for spec in $PLAN; do
 	M=${spec%%:*}
@@ -166,6 +175,7 @@ echo "== timing the PyTorch reference" >&2
 if [ -x "$BENCH/metrics_bench.sh" ] && [ "${DIN_BENCH_METRICS:-1}" = 1 ]; then
 	echo "== timing auc/gauc" >&2
 	bash "$BENCH/metrics_bench.sh" "$WORK" "$PG_BINDIR/psql" >>"$RESULTS" || echo "skip metrics bench failed" >>"$RESULTS"
+fi
 fi
 
 echo "== timing parallel plans (2 workers)" >&2

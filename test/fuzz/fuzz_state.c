@@ -8,9 +8,12 @@
  * written, so ASan sees any access past the bytes that the decoder let through; the offsets
  * must tile the buffer and the header must survive re-encoding. A rejection must say why.
  *
- * The sorted flag is only a claim: as the final step does, the records are checked with
- * metrics_is_sorted, sorted when the claim is false, and merged as runs; the merge must hold
- * them in order whatever the flag said.
+ * The sorted flag is only a claim. As the combine function does with a part that makes it, the
+ * negatives are merged, straight from the input's bytes, into the positives made a sorted run:
+ * metrics_merge_into must read no byte past them, report a false claim, and lose no record.
+ * And as runs are merged before the final step, the positives and the negatives are each
+ * checked with metrics_is_sorted, sorted when the claim is false, and merged; the merge must
+ * hold them in order whatever the flag said.
  */
 #include "metrics_core.h"
 
@@ -33,19 +36,37 @@ sum_words(const unsigned char *at, size_t n)
 	return sum;
 }
 
-/* The positives then the negatives, each made ascending as the final step does, then merged. */
+/*
+ * The negatives, read in place, merged into the sorted positives; then the positives and the
+ * negatives, each made ascending as the final step does, merged as runs.
+ */
 static void
 check_merge(const unsigned char *state, const MetricsFlatHeader *h)
 {
 	int width = (int)(h->record / sizeof(uint64_t));
 	size_t n = h->npos + h->nneg;
 	uint64_t *words = malloc(n * h->record + 1), *scratch = malloc(n * h->record + 1), *out;
+	uint64_t *negatives = malloc(h->nneg * h->record + 1);
 	size_t ends[1] = {h->npos};
+	int sorted;
 
-	if (words == NULL || scratch == NULL)
+	if (words == NULL || scratch == NULL || negatives == NULL)
 		abort();
 	memcpy(words, state + h->pos_offset, h->npos * h->record);
-	memcpy(words + h->npos * width, state + h->neg_offset, h->nneg * h->record);
+	memcpy(negatives, state + h->neg_offset, h->nneg * h->record);
+	metrics_sort(words, NULL, NULL, h->npos, width, NULL);
+	sorted = metrics_merge_into(words, h->npos, state + h->neg_offset, h->nneg, width, NULL);
+	if (sorted != metrics_is_sorted(negatives, h->nneg, width))
+		abort();
+	metrics_sort(words, NULL, NULL, n, width, NULL);
+	memcpy(scratch, state + h->pos_offset, h->npos * h->record);
+	memcpy(scratch + h->npos * width, negatives, h->nneg * h->record);
+	metrics_sort(scratch, NULL, NULL, n, width, NULL);
+	if (memcmp(words, scratch, n * h->record) != 0)
+		abort();
+
+	memcpy(words, state + h->pos_offset, h->npos * h->record);
+	memcpy(words + h->npos * width, negatives, h->nneg * h->record);
 	if (!((h->flags & METRICS_FLAG_SORTED) && metrics_is_sorted(words, h->npos, width)))
 		metrics_sort(words, NULL, NULL, h->npos, width, NULL);
 	if (!((h->flags & METRICS_FLAG_SORTED) &&
@@ -56,6 +77,7 @@ check_merge(const unsigned char *state, const MetricsFlatHeader *h)
 		abort();
 	free(words);
 	free(scratch);
+	free(negatives);
 }
 
 static void
@@ -82,7 +104,7 @@ check_accepted(unsigned char *state, size_t size, const MetricsFlatHeader *h)
 	       sum_words(state + h->neg_offset, h->nneg * words);
 	(void)sink;
 	/* below the radix threshold metrics_sort needs no workspace */
-	if (h->npos < METRICS_RADIX_MIN && h->nneg < METRICS_RADIX_MIN)
+	if (h->npos + h->nneg < METRICS_RADIX_MIN)
 		check_merge(state, h);
 	if (h->npos + h->nneg < h->capacity) {
 		memset(state + h->pos_offset + h->npos * h->record, 0xa5, h->record);

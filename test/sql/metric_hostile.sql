@@ -51,11 +51,11 @@ SELECT din_gauc_final('\x444e444d02000000000000000000000000000000000000000000000
 \echo :LAST_ERROR_SQLSTATE
 -- flag 1 says the rows are sorted (parallel workers sort their part); a state that claims it
 -- falsely (descending rows here) gives the AUC of its rows all the same, directly, and combined
--- many times over, past 32,768 rows, where claimed-sorted parts are kept as runs to merge
+-- many times over, past 32,768 rows, where a claimed-sorted part is merged into the rows held
 SELECT din_auc_final('\x444e444d0100000001000000020000000000000002000000000000000400000000000000cdccccccccccecbf9a9999999999c9bf000000000000e0bf9a9999999999b9bf') AS claimed,
        din_auc_final('\x444e444d0100000000000000020000000000000002000000000000000400000000000000cdccccccccccecbf9a9999999999c9bf000000000000e0bf9a9999999999b9bf') AS unclaimed;
 -- parts of 2,500 rows claiming sorted ascending keys they do not have; past 32,768 rows the
--- combined state keeps such parts as runs to merge, and must check each one
+-- combined state merges such parts into the rows it holds, and must check each one
 -- (keys below 251 in the top byte: many ties, and little-endian words that hex spells easily)
 CREATE FUNCTION pg_temp.part(g int, flags int) RETURNS bytea LANGUAGE sql AS $$
     SELECT decode('444e444d01000000' || lpad(to_hex(flags), 2, '0') || '000000'

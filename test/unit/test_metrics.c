@@ -1,8 +1,8 @@
 /*
  * test_metrics.c - metrics_flat_decode, the one check of an auc/gauc aggregate state the SQL
  * functions run before touching its records: well-formed states give their counts and
- * offsets, every malformed header is rejected with a reason. And the merge of sorted runs the
- * leader of a parallel plan does instead of sorting, with the check of a run's order that
+ * offsets, every malformed header is rejected with a reason. And the merges of sorted runs the
+ * leader of a parallel plan does instead of sorting, with the check of a part's order that
  * keeps a false "sorted" flag from mattering.
  */
 #include "unit.h"
@@ -219,6 +219,81 @@ test_merge_runs(void)
 		}
 }
 
+/* Sorted records of width words, n of them, keys below `range` (small ranges give ties). */
+static void
+sorted_records(uint64_t *out, size_t n, int width, uint32_t range, uint32_t *x)
+{
+	for (size_t i = 0; i < n * width; i++) {
+		*x = *x * 1103515245 + 12345;
+		out[i] = (*x >> 16) % range;
+	}
+	metrics_sort(out, NULL, NULL, n, width, NULL);
+}
+
+/*
+ * A sorted part merged into sorted data from the back equals the sorted whole, whatever their
+ * sizes (none, one, unequal, all of one below all of the other), the part one byte off 8-byte
+ * alignment as in a tuple.
+ */
+static void
+test_merge_into(void)
+{
+	enum { N = 200 };
+	static const size_t sizes[][2] = {{0, 0}, {0, 7}, {7, 0}, {1, 1}, {N, 3}, {3, N}, {N, N}};
+	uint32_t x = 777;
+
+	for (int width = 1; width <= 2; width++)
+		for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+			for (uint32_t range = 3; range <= 1000; range *= 10) {
+				size_t n = sizes[s][0], m = sizes[s][1];
+				uint64_t data[2 * 2 * N], part[2 * N], expect[2 * 2 * N];
+				unsigned char bytes[1 + sizeof part];
+
+				sorted_records(data, n, width, range, &x);
+				sorted_records(part, m, width, range, &x);
+				if (s == 4) /* every part record above every data record */
+					for (size_t i = 0; i < m * width; i++)
+						part[i] += range;
+				memcpy(bytes + 1, part, m * width * sizeof(uint64_t));
+				memcpy(expect, data, n * width * sizeof(uint64_t));
+				memcpy(expect + n * width, part, m * width * sizeof(uint64_t));
+				metrics_sort(expect, NULL, NULL, n + m, width, NULL);
+				CHECK_INT(metrics_merge_into(data, n, bytes + 1, m, width, NULL), 1);
+				CHECK(memcmp(data, expect, (n + m) * width * sizeof(uint64_t)) == 0);
+			}
+}
+
+/*
+ * A part out of order, wherever the disorder is (first pair, last pair, where the merge takes
+ * the rest in one copy), is reported, and no record is lost or made up.
+ */
+static void
+test_merge_into_unsorted_part(void)
+{
+	enum { N = 50 };
+	uint32_t x = 4242;
+
+	for (int width = 1; width <= 2; width++)
+		for (size_t swap = 0; swap + 1 < N; swap += 7) {
+			uint64_t data[2 * 2 * N], part[2 * N], expect[2 * 2 * N], tmp[2];
+			size_t n = (swap % 2) ? N : 5;
+
+			sorted_records(data, n, width, 100000, &x);
+			sorted_records(part, N, width, 100000, &x);
+			/* make record swap + 1 smaller than record swap */
+			memcpy(tmp, part + swap * width, width * sizeof(uint64_t));
+			memcpy(part + swap * width, part + (swap + 1) * width, width * sizeof(uint64_t));
+			memcpy(part + (swap + 1) * width, tmp, width * sizeof(uint64_t));
+			part[swap * width] += 200000;
+			memcpy(expect, data, n * width * sizeof(uint64_t));
+			memcpy(expect + n * width, part, N * width * sizeof(uint64_t));
+			metrics_sort(expect, NULL, NULL, n + N, width, NULL);
+			CHECK_INT(metrics_merge_into(data, n, part, N, width, NULL), 0);
+			metrics_sort(data, NULL, NULL, n + N, width, NULL);
+			CHECK(memcmp(data, expect, (n + N) * width * sizeof(uint64_t)) == 0);
+		}
+}
+
 static void
 test_flat_decode_capacity_disagrees(void)
 {
@@ -305,6 +380,8 @@ suite_metrics(void)
 	RUN(test_flat_decode_sorted_flag);
 	RUN(test_is_sorted);
 	RUN(test_merge_runs);
+	RUN(test_merge_into);
+	RUN(test_merge_into_unsorted_part);
 	RUN(test_flat_decode_capacity_disagrees);
 	RUN(test_flat_decode_counts_exceed_capacity);
 	RUN(test_flat_decode_overflow);
