@@ -1,9 +1,10 @@
 /*
  * sigmoid_kernels.c - sigmoid, tanh and the Dice gate, portable, AVX2/FMA and AVX-512.
  *
- * Every variant uses the overflow-free form: e = exp(-|z|), p = 1/(1+e) for z >= 0 and
- * e/(1+e) otherwise. The AVX-512 loops run tails as masked vectors, so an element's bits do
- * not depend on where it sits in the array (a candidate alone or in a batch).
+ * No variant overflows: the portable sigmoid takes e = exp(-|z|), p = 1/(1+e) for z >= 0 and
+ * e/(1+e) otherwise; the vector ones clamp z to [-87, 87] and take 1/(1+e^-z) (vec_avx2.h,
+ * sigmoid16). The AVX-512 loops run tails as masked vectors, so an element's bits do not
+ * depend on where it sits in the array (a candidate alone or in a batch).
  */
 #include "sigmoid_kernels.h"
 #include "kernels.h"
