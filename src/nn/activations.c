@@ -5,6 +5,7 @@
  * inference, with sigmoid and softmax written so that no input overflows.
  */
 #include "nn.h"
+#include "rowops.h"
 #include "sigmoid_kernels.h"
 
 #include <math.h>
@@ -284,14 +285,27 @@ nn_activate(const DinAct *act, float *x, int n)
 }
 
 void
+nn_epilogue(const NnEpilogue *ep, float *y, int n, int out)
+{
+	if (ep->add_q != NULL)
+		for (int i0 = 0, c = 0; i0 < n; i0 += ep->period, c++)
+			nn_rows_add2(y + (size_t)i0 * out, ep->add_q + (size_t)c * out, ep->add_k,
+			             n - i0 < ep->period ? n - i0 : ep->period, out);
+	if (ep->bn != NULL && ep->bn->n > 0)
+		nn_batchnorm(ep->bn, y, n);
+	if (ep->act != NULL) {
+		DinAct act = *ep->act;
+
+		/* the activation always spans the product's output, whatever the config left in units */
+		act.units = out;
+		nn_activate(&act, y, n);
+	}
+}
+
+void
 nn_layer(const DinLayer *layer, const float *x, int n, float *y)
 {
-	DinAct act = layer->act;
+	NnEpilogue ep = {.bn = &layer->bn, .act = &layer->act};
 
-	/* the activation always spans the layer's output, whatever the config left in units */
-	act.units = layer->out;
-	nn_layer_product(layer, x, n, y);
-	if (layer->bn.n > 0)
-		nn_batchnorm(&layer->bn, y, n);
-	nn_activate(&act, y, n);
+	nn_layer_product_ep(layer, &ep, x, n, y);
 }

@@ -7,16 +7,18 @@
 #define DIN_NN_KERNELS_H
 
 #include "cpu.h"
+#include "nn.h"
 
 #include <stddef.h>
 
 /*
- * y[n, out] (row stride out) = x[n, in] (row stride ldx) W^T + b, W [out, in] with row stride
- * ldw, b NULL or [out]. packed: NULL, or nn_pack_weight(w) when the level packs (then W is not
- * read).
+ * y[n, out] (row stride out) = ep(x[n, in] (row stride ldx) W^T + b), W [out, in] with row
+ * stride ldw, b NULL or [out], ep NULL or an epilogue (nn.h). packed: NULL, or nn_pack_weight(w)
+ * when the level packs (then W is not read).
  */
 typedef void (*NnLinear)(const float *x, int ldx, int n, int in, const float *w, int ldw,
-                         const float *packed, int out, const float *b, float *y);
+                         const float *packed, int out, const float *b, const NnEpilogue *ep,
+                         float *y);
 
 typedef struct NnKernels {
 	int packs; /* linear reads nn_pack_weight's layout: worth packing weights once per model */
@@ -36,13 +38,14 @@ const NnKernels *nn_kernels(void);
 
 /* linear.c: dot products, and OpenBLAS sgemm for products it runs faster */
 void nn_linear_portable(const float *x, int ldx, int n, int in, const float *w, int ldw,
-                        const float *packed, int out, const float *b, float *y);
+                        const float *packed, int out, const float *b, const NnEpilogue *ep,
+                        float *y);
 
 /* linear_blocked.c: register-blocked tiles over packed k-blocks */
 void nn_linear_avx2(const float *x, int ldx, int n, int in, const float *w, int ldw,
-                    const float *packed, int out, const float *b, float *y);
+                    const float *packed, int out, const float *b, const NnEpilogue *ep, float *y);
 void nn_linear_avx512(const float *x, int ldx, int n, int in, const float *w, int ldw,
-                      const float *packed, int out, const float *b, float *y);
+                      const float *packed, int out, const float *b, const NnEpilogue *ep, float *y);
 /* linear_avx512.c: the blocked kernel's tiles in 512-bit registers */
 void nn_block_product_avx512(const float *x, int ldx, int n, const float *packed, int kc, int ldp,
                              int oc, int first, const float *bias, float *y, int ldy);

@@ -61,29 +61,37 @@ linear_sgemm(const float *x, int ldx, int n, int in, const float *w, int ldw, in
 
 void
 nn_linear_portable(const float *x, int ldx, int n, int in, const float *w, int ldw,
-                   const float *packed, int out, const float *b, float *y)
+                   const float *packed, int out, const float *b, const NnEpilogue *ep, float *y)
 {
 	/* in = 0 (the product is the bias) stays here: BLAS rejects a zero leading dimension */
-	if (n >= SGEMM_MIN_ROWS && in > 0) {
+	if (n >= SGEMM_MIN_ROWS && in > 0)
 		linear_sgemm(x, ldx, n, in, w, ldw, out, b, y);
-		return;
-	}
-	for (int i = 0; i < n; i++) {
-		const float *xi = x + (size_t)i * ldx;
-		float *yi = y + (size_t)i * out;
+	else
+		for (int i = 0; i < n; i++) {
+			const float *xi = x + (size_t)i * ldx;
+			float *yi = y + (size_t)i * out;
 
-		for (int o = 0; o < out; o++)
-			yi[o] = dot_portable(xi, w + (size_t)o * ldw, in) + (b ? b[o] : 0.0f);
-	}
+			for (int o = 0; o < out; o++)
+				yi[o] = dot_portable(xi, w + (size_t)o * ldw, in) + (b ? b[o] : 0.0f);
+		}
+	if (ep != NULL)
+		nn_epilogue(ep, y, n, out);
+}
+
+static void
+linear(const float *x, int ldx, int n, int in, const float *w, int ldw, const float *packed,
+       int out, const float *b, const NnEpilogue *ep, float *y)
+{
+	if (n <= 0 || out <= 0)
+		return;
+	nn_kernels()->linear(x, ldx, n, in, w, ldw, packed, out, b, ep, y);
 }
 
 void
 nn_linear_prepacked(const float *x, int ldx, int n, int in, const float *w, int ldw,
                     const float *packed, int out, const float *b, float *y)
 {
-	if (n <= 0 || out <= 0)
-		return;
-	nn_kernels()->linear(x, ldx, n, in, w, ldw, packed, out, b, y);
+	linear(x, ldx, n, in, w, ldw, packed, out, b, NULL, y);
 }
 
 void
@@ -96,8 +104,14 @@ nn_linear_strided(const float *x, int ldx, int n, int in, const float *w, int ld
 void
 nn_layer_product(const DinLayer *layer, const float *x, int n, float *y)
 {
-	nn_linear_prepacked(x, layer->in, n, layer->in, layer->weight, layer->in, layer->packed,
-	                    layer->out, layer->bias, y);
+	nn_layer_product_ep(layer, NULL, x, n, y);
+}
+
+void
+nn_layer_product_ep(const DinLayer *layer, const NnEpilogue *ep, const float *x, int n, float *y)
+{
+	linear(x, layer->in, n, layer->in, layer->weight, layer->in, layer->packed, layer->out,
+	       layer->bias, ep, y);
 }
 
 void

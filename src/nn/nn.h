@@ -86,6 +86,27 @@ void nn_pack_weight(const float *w, int ldw, int in, int out, float *packed);
 /* y[n, out] = x[n, in] W^T + b with the layer's weight, packed when layer->packed is set. */
 void nn_layer_product(const DinLayer *layer, const float *x, int n, float *y);
 
+/*
+ * What a product does to its outputs before it is done, in this order: y[i] += add_q[i / period]
+ * + add_k[i % period] (rows as wide as y: the DIN unit's query and key parts), the batch norm
+ * bn, the activation act (its units are the product's width). A NULL member skips its step.
+ * The AVX2 level runs them on the register tiles where it can; the bits are those of the
+ * separate steps.
+ */
+typedef struct NnEpilogue {
+	const float *add_q, *add_k;
+	int period;
+	const DinBN *bn;
+	const DinAct *act;
+} NnEpilogue;
+
+/* y[n, out] = ep(x[n, in] W^T + b) with the layer's weight (not its own bn and act). */
+void nn_layer_product_ep(const DinLayer *layer, const NnEpilogue *ep, const float *x, int n,
+                         float *y);
+
+/* The steps of ep as passes over y[n, out] (nn_rows_add2, nn_batchnorm, nn_activate). */
+void nn_epilogue(const NnEpilogue *ep, float *y, int n, int out);
+
 /* Reference (scalar, obviously correct) version of nn_linear, for tests. */
 void nn_linear_ref(const float *x, int n, int in, int out, const float *w, const float *b,
                    float *y);

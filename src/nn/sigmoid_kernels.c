@@ -1,12 +1,14 @@
 /*
  * sigmoid_kernels.c - sigmoid, tanh and the Dice gate, portable, AVX2/FMA and AVX-512.
  *
- * Every variant uses the overflow-free form: e = exp(-|z|), p = 1/(1+e) for z >= 0 and
- * e/(1+e) otherwise. The AVX-512 loops run tails as masked vectors, so an element's bits do
- * not depend on where it sits in the array (a candidate alone or in a batch).
+ * No variant overflows: the portable sigmoid takes e = exp(-|z|), p = 1/(1+e) for z >= 0 and
+ * e/(1+e) otherwise; the vector ones clamp z to [-87, 87] and take 1/(1+e^-z) (vec_avx2.h,
+ * sigmoid16). The AVX-512 loops run tails as masked vectors, so an element's bits do not
+ * depend on where it sits in the array (a candidate alone or in a batch).
  */
 #include "sigmoid_kernels.h"
 #include "kernels.h"
+#include "vec_avx2.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -17,49 +19,6 @@ sigmoid1(float z)
 	float e = expf(-fabsf(z));
 
 	return z >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
-}
-
-/* exp for x in any range: clamped where float exp under/overflows (p is then 0 or 1 anyway). */
-__attribute__((target("avx2,fma"))) static inline __m256
-exp8(__m256 x)
-{
-	const __m256 log2e = _mm256_set1_ps(1.44269504088896341f);
-	const __m256 ln2_hi = _mm256_set1_ps(0.693359375f), ln2_lo = _mm256_set1_ps(-2.12194440e-4f);
-	__m256 fx, r, r2, y;
-	__m256i n;
-
-	/* x second: min and max return their second operand for a NaN, which must stay NaN */
-	x = _mm256_min_ps(_mm256_set1_ps(88.3f), _mm256_max_ps(_mm256_set1_ps(-87.3f), x));
-	fx = _mm256_round_ps(_mm256_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-	r = _mm256_fnmadd_ps(fx, ln2_hi, x);
-	r = _mm256_fnmadd_ps(fx, ln2_lo, r);
-	r2 = _mm256_mul_ps(r, r);
-	y = _mm256_set1_ps(1.9875691500e-4f);
-	y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
-	y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
-	y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
-	y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
-	y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
-	y = _mm256_fmadd_ps(y, r2, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-	n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
-	return _mm256_mul_ps(y, _mm256_castsi256_ps(n));
-}
-
-__attribute__((target("avx2,fma"))) static inline __m256
-sigmoid8(__m256 z)
-{
-	const __m256 one = _mm256_set1_ps(1.0f);
-	__m256 az = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), z);
-	__m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), az));
-	/*
-	 * 1 / (1 + e) with 1 + e in [1, 2]: the reciprocal estimate and one Newton step are exact
-	 * to about 1e-7 and cost a third of a division, which dominated the attention unit.
-	 */
-	__m256 den = _mm256_add_ps(one, e), r = _mm256_rcp_ps(den);
-	__m256 d = _mm256_mul_ps(r, _mm256_fnmadd_ps(den, r, _mm256_set1_ps(2.0f)));
-	__m256 neg = _mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_LT_OQ);
-
-	return _mm256_blendv_ps(d, _mm256_mul_ps(e, d), neg);
 }
 
 __attribute__((target("avx2,fma"))) void
@@ -76,18 +35,11 @@ nn_sigmoid_avx2(float *x, size_t n)
 __attribute__((target("avx2,fma"))) void
 nn_dice_gate_avx2(float *x, const float *a, const float *b, const float *alpha, int n)
 {
-	const __m256 one = _mm256_set1_ps(1.0f);
 	int j = 0;
 
-	for (; j + 8 <= n; j += 8) {
-		__m256 xv = _mm256_loadu_ps(x + j);
-		__m256 p = sigmoid8(_mm256_fmadd_ps(xv, _mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j)));
-		__m256 al = _mm256_loadu_ps(alpha + j);
-		/* p + alpha (1 - p) */
-		__m256 g = _mm256_fmadd_ps(al, _mm256_sub_ps(one, p), p);
-
-		_mm256_storeu_ps(x + j, _mm256_mul_ps(xv, g));
-	}
+	for (; j + 8 <= n; j += 8)
+		_mm256_storeu_ps(x + j, dice8(_mm256_loadu_ps(x + j), _mm256_loadu_ps(a + j),
+		                              _mm256_loadu_ps(b + j), _mm256_loadu_ps(alpha + j)));
 	for (; j < n; j++) {
 		float p = sigmoid1(x[j] * a[j] + b[j]);
 

@@ -581,6 +581,113 @@ test_layer_composes_linear_bn_activation(void)
 		}
 }
 
+/* act(bn(y + q[i / period] + k[i % period])) of one element, in double; bn NULL: none */
+static double
+epilogue_double(double y, const NnEpilogue *ep, const float *scale, const float *shift, int i,
+                int o, int out)
+{
+	const DinAct *act = ep->act;
+	double p;
+
+	if (ep->add_q != NULL)
+		y += (double)ep->add_q[(size_t)(i / ep->period) * out + o] +
+		     ep->add_k[(size_t)(i % ep->period) * out + o];
+	if (scale != NULL)
+		y = y * scale[o] + shift[o];
+	switch (act->kind) {
+	case DIN_ACT_SIGMOID:
+		return 1.0 / (1.0 + exp(-y));
+	case DIN_ACT_DICE:
+		p = 1.0 / (1.0 + exp(-(y * act->gate_a[o] + act->gate_b[o])));
+		return y * (p + act->gate_alpha[o] * (1.0 - p));
+	case DIN_ACT_PRELU:
+		return y >= 0 ? y : act->alpha[0] * y;
+	default:
+		return y;
+	}
+}
+
+/*
+ * A product with an epilogue (the DIN unit's row additions, sigmoid, a folded Dice gate, PReLU,
+ * a batch norm) gives the bits of the product followed by the epilogue's separate passes,
+ * whether the tiles run it (whole vectors, no batch norm) or not, and the formula to 1e-5:
+ * one row, row tails, two k-blocks, widths that are not whole vectors.
+ */
+static void
+layer_epilogues(void)
+{
+	static const int shapes[][4] = {{1, 36, 80, 1},    {13, 36, 80, 13}, {96, 80, 40, 12},
+	                                {50, 162, 200, 7}, {7, 300, 24, 3},  {20, 9, 17, 5}};
+	enum { CAP = 96 * 300, W = 300 * 200 };
+	static float x[CAP], w[W], b[300], q[CAP], k[CAP], y1[CAP], y2[CAP], packed[W + 4096];
+	static float ga[300], gb[300], gal[300], scale[300], shift[300], mean[300], var[300];
+	static double ref[300];
+	float alpha[1] = {0.25f};
+
+	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
+		for (int form = 0; form < 6; form++) {
+			int n = shapes[s][0], in = shapes[s][1], out = shapes[s][2], period = shapes[s][3];
+			DinLayer l = {.in = in, .out = out, .weight = w, .bias = b};
+			DinAct act = {.kind = DIN_ACT_SIGMOID, .units = out};
+			DinBN bn = {.n = out, .eps = 1e-3f, .mean = mean, .var = var};
+			NnEpilogue ep = {.act = &act};
+			int same = 1;
+
+			unit_fill(x, (size_t)n * in, &rng_state);
+			unit_fill(w, (size_t)out * in, &rng_state);
+			unit_fill(b, out, &rng_state);
+			unit_fill(q, CAP, &rng_state);
+			unit_fill(k, CAP, &rng_state);
+			unit_fill(ga, out, &rng_state);
+			unit_fill(gb, out, &rng_state);
+			unit_fill(gal, out, &rng_state);
+			unit_fill(mean, out, &rng_state);
+			for (int o = 0; o < out; o++)
+				var[o] = 0.5f + (float)o / out;
+			if (form % 2 == 1) { /* the DIN unit's row additions */
+				ep.add_q = q;
+				ep.add_k = k;
+				ep.period = period;
+			}
+			if (form >= 2 && form < 4)
+				act = (DinAct){.kind = DIN_ACT_DICE,
+				               .units = out,
+				               .gate_a = ga,
+				               .gate_b = gb,
+				               .gate_alpha = gal};
+			if (form >= 4) {
+				act = (DinAct){.kind = DIN_ACT_PRELU, .units = out, .alpha_n = 1, .alpha = alpha};
+				nn_batchnorm_fold(&bn, scale, shift);
+				bn.scale = scale;
+				bn.shift = shift;
+				ep.bn = &bn;
+			}
+			if (nn_packed_floats(in, out) > 0 && form % 3 == 0) {
+				nn_pack_weight(w, in, in, out, packed);
+				l.packed = packed;
+			}
+			nn_layer_product_ep(&l, &ep, x, n, y1);
+			nn_layer_product(&l, x, n, y2);
+			nn_epilogue(&ep, y2, n, out);
+			CHECK(memcmp(y1, y2, sizeof(float) * n * out) == 0);
+			for (int i = 0; i < n; i++) {
+				linear_double(x + (size_t)i * in, in, 1, in, w, in, out, b, ref);
+				for (int o = 0; o < out; o++) {
+					double v = epilogue_double(ref[o], &ep, ep.bn ? scale : NULL, shift, i, o, out);
+
+					same &= fabs(y1[(size_t)i * out + o] - v) <= 1e-5 * fmax(1.0, fabs(v));
+				}
+			}
+			CHECK(same);
+		}
+}
+
+static void
+test_layer_epilogues_every_level(void)
+{
+	at_every_level(layer_epilogues);
+}
+
 /*
  * The attention unit's row steps, with E and U not multiples of 8 (masked tails). Products and
  * sums in the loops' order give the portable level's bits at every level.
@@ -659,4 +766,5 @@ suite_nn(void)
 	RUN(test_sigmoid_kernels_every_level);
 	RUN(test_folded_bn_and_dice_bits);
 	RUN(test_layer_composes_linear_bn_activation);
+	RUN(test_layer_epilogues_every_level);
 }
