@@ -10,6 +10,9 @@
 # (torch_bench.py: tools/dinref.py, and batched BST and DSIN forwards, checked first
 # against their per-sample references); the measured sgemm peak; then FLOPs per candidate,
 # achieved GFLOP/s, the ratios and the cost of 100 candidates over one (test/bench/report.py).
+# Then per-row din_score over histories that repeat (models.py REUSE: 500 histories, 20
+# impressions each), a user's rows together and all users interleaved, against the array form
+# of the same pairs and per-row with reuse off (din.history_cache_size = 0).
 # Then, on every CPU, auc/gauc and gauc over din_score serial against 2 parallel workers
 # (test/bench/parallel_bench.sh).
 #
@@ -99,6 +102,11 @@ PLAN=$(cd "$BENCH" && $PY -c 'import models
 for n in models.MODELS: print("%s:%s" % (n, ",".join(map(str, models.LENGTHS[n]))))')
 LENGTHS=$(cd "$BENCH" && $PY -c 'import models
 print(" ".join(map(str, sorted({t for n in models.MODELS for t in models.LENGTHS[n]}))))')
+# "name:T" per model, and USERS IMPRESSIONS, for the repeated histories
+REUSE_PLAN=$(cd "$BENCH" && $PY -c 'import models
+print(" ".join("%s:%d" % (n, t) for n, t in models.REUSE.items()))')
+read -r REUSE_USERS REUSE_IMPRESSIONS < <(cd "$BENCH" && $PY -c 'import models
+print(models.REUSE_USERS, models.REUSE_IMPRESSIONS)')
 for spec in $PLAN; do
 	psql_q -c "SELECT din_import('amazon_${spec%%:*}', pg_read_binary_file('$WORK/amazon_${spec%%:*}.safetensors'))" >/dev/null
 done
@@ -119,6 +127,22 @@ FROM generate_series(1, $RANK_CANDIDATES / $C) g;
 SQL
 	done
 	psql_q -c "\\copy (SELECT h, a, u FROM pairs_$T LIMIT $TORCH_ROWS) TO '$WORK/pairs_$T.csv' CSV"
+done
+# each user's history and candidates, then one row per impression: grouped by user, or
+# interleaved (every user's first impression, then every second, ...) as a log by time is
+for T in $(for spec in $REUSE_PLAN; do echo "${spec#*:}"; done | sort -un); do
+	psql_q <<SQL
+CREATE TABLE users_$T AS
+SELECT u, array(SELECT (random() * 99999)::bigint FROM generate_series(1, $T) WHERE u > 0) AS h,
+       array(SELECT (random() * 99999)::bigint FROM generate_series(1, $REUSE_IMPRESSIONS)
+             WHERE u > 0) AS c,
+       ARRAY[(random() * 9999)::bigint] AS ctx, bench_times($T) AS ht
+FROM generate_series(1, $REUSE_USERS) u;
+CREATE TABLE grouped_$T AS
+SELECT h, c[i] AS a, ctx, ht FROM users_$T, generate_series(1, $REUSE_IMPRESSIONS) i ORDER BY u, i;
+CREATE TABLE mixed_$T AS
+SELECT h, c[i] AS a, ctx, ht FROM users_$T, generate_series(1, $REUSE_IMPRESSIONS) i ORDER BY i, u;
+SQL
 done
 psql_q -c "VACUUM ANALYZE" >/dev/null
 
@@ -149,6 +173,30 @@ SQL
 		done
 		echo "   $M T=$T1 done" >&2
 	done
+done
+
+echo "== timing per-row scoring with repeated histories" >&2
+n_pairs=$((REUSE_USERS * REUSE_IMPRESSIONS))
+for spec in $REUSE_PLAN; do
+	M=${spec%%:*} T=${spec#*:}
+	times=
+	[ "$M" = dsin ] && times=", NULL, ht"
+	score="din_score(h, a, ''amazon_$M'', ctx$times)"
+	s=$(psql_q -q <<SQL
+SELECT sum(din_score(h, a, 'amazon_$M', ctx$times)) FROM grouped_$T;
+SELECT bench_seconds('SELECT sum(s) FROM users_$T, unnest(din_score(h, c, ''amazon_$M'', ctx$times)) s');
+SELECT bench_seconds('SELECT sum($score) FROM grouped_$T');
+SELECT bench_seconds('SELECT sum($score) FROM mixed_$T');
+SET din.history_cache_size = 0;
+SELECT bench_seconds('SELECT sum($score) FROM mixed_$T');
+SQL
+)
+	set -- $s
+	echo "din $M $T reuse_array $2 $n_pairs" >>"$RESULTS"
+	echo "din $M $T reuse_grouped $3 $n_pairs" >>"$RESULTS"
+	echo "din $M $T reuse_mixed $4 $n_pairs" >>"$RESULTS"
+	echo "din $M $T reuse_off $5 $n_pairs" >>"$RESULTS"
+	echo "   $M T=$T done" >&2
 done
 
 # the peak again: the best of both measurements, so a slow minute on a shared host cannot lower
