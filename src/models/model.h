@@ -206,6 +206,46 @@ DinStatus din_model_score(const DinModel *m, const DinRequest *req, float *scrat
                           float *weights, DinError *err);
 
 /*
+ * din_model_score in two parts, so that requests sharing a history share its work. The
+ * history part writes the request's history state: floats that depend only on the inputs
+ * din_model_history_key names, holding no pointer (a copy serves as well). The candidate part
+ * scores the candidates from such a state: the same scores and weights, bit for bit, as
+ * din_model_score of a request with the same candidates and other inputs.
+ */
+
+/*
+ * What a request's history state depends on: the kept behaviours, and their times and the
+ * target's time when the model's architecture reads them (reads_time; else times is NULL and
+ * at 0). Requests with equal keys have equal states. The pointers point into req.
+ */
+typedef struct DinHistoryKey {
+	const int64_t *history; /* the kept behaviours: the last len of req->history */
+	int len;
+	int reads_time;
+	const int64_t *times; /* their times (len), or NULL when not read or not given */
+	int64_t at;
+} DinHistoryKey;
+
+void din_model_history_key(const DinModel *m, const DinRequest *req, DinHistoryKey *key);
+
+/* Floats of the history state of a request keeping `kept` behaviours (kept <= max_len). */
+size_t din_model_state_floats(const DinModel *m, int kept);
+
+/*
+ * din_model_history - req's history state into state[din_model_state_floats(m, kept)];
+ * scratch as din_model_score's for any number of candidates. The candidates are not read.
+ * Fails on what the history part reads (an unknown behaviour id under oov "error", missing or
+ * unordered times) and with DIN_EINTERRUPTED as din_model_score does; the state is then not
+ * usable.
+ */
+DinStatus din_model_history(const DinModel *m, const DinRequest *req, float *scratch, float *state,
+                            DinError *err);
+
+/* din_model_score_state - din_model_score's results from the state of req's history. */
+DinStatus din_model_score_state(const DinModel *m, const DinRequest *req, const float *state,
+                                float *scratch, double *scores, float *weights, DinError *err);
+
+/*
  * key[E] = the behaviour vector of a padding slot: row `row` of every behaviour table (the
  * libraries pad with id 0 and look its row up like any other).
  */

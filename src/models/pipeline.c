@@ -51,7 +51,7 @@ make_plan(const DinModel *m, int n_cand, Plan *p)
 	p->state_mean = take(&at, E);
 	p->state_arch = at;
 	at = 0;
-	p->state = take(&at, p->state_arch + ops->state_floats(m, m->max_len));
+	p->state = take(&at, din_model_state_floats(m, m->max_len));
 	p->keys = take(&at, (size_t)m->max_len * E);
 	p->queries = take(&at, (size_t)n_cand * E);
 	p->item_bias = take(&at, n_cand);
@@ -65,6 +65,16 @@ make_plan(const DinModel *m, int n_cand, Plan *p)
 	p->tower_a = take(&at, (size_t)tower_rows * tower_max);
 	p->tower_b = take(&at, (size_t)tower_rows * tower_max);
 	p->total = at;
+}
+
+size_t
+din_model_state_floats(const DinModel *m, int kept)
+{
+	size_t at = 0;
+
+	take(&at, m->E); /* the sum, then the mean */
+	take(&at, m->E);
+	return at + din_arch_ops(m)->state_floats(m, kept);
 }
 
 size_t
@@ -470,4 +480,49 @@ din_model_score(const DinModel *m, const DinRequest *req, float *scratch, double
 	if ((st = history_part(m, &p, scratch, req, scratch + p.state, &poll, err)) != DIN_OK)
 		return st;
 	return candidate_part(m, &p, scratch, req, scratch + p.state, scores, weights, &poll, err);
+}
+
+void
+din_model_history_key(const DinModel *m, const DinRequest *req, DinHistoryKey *key)
+{
+	const DinArchOps *ops = din_arch_ops(m);
+	int skip;
+
+	key->len = min_int(req->history_len, m->max_len);
+	skip = req->history_len - key->len;
+	key->history = key->len > 0 ? req->history + skip : NULL;
+	key->reads_time = ops->reads_time != NULL && ops->reads_time(m);
+	key->times =
+	    key->reads_time && key->len > 0 && req->history_time ? req->history_time + skip : NULL;
+	key->at = key->reads_time ? req->at : 0;
+}
+
+DinStatus
+din_model_history(const DinModel *m, const DinRequest *req, float *scratch, float *state,
+                  DinError *err)
+{
+	Plan p;
+	Poll poll = {.interrupted = req->interrupted, .arg = req->interrupted_arg};
+	DinStatus st;
+
+	if ((st = check_request(m, req, err)) != DIN_OK)
+		return st;
+	make_plan(m, 1, &p);
+	return history_part(m, &p, scratch, req, state, &poll, err);
+}
+
+DinStatus
+din_model_score_state(const DinModel *m, const DinRequest *req, const float *state, float *scratch,
+                      double *scores, float *weights, DinError *err)
+{
+	Plan p;
+	Poll poll = {.interrupted = req->interrupted, .arg = req->interrupted_arg};
+	DinStatus st;
+
+	if ((st = check_request(m, req, err)) != DIN_OK)
+		return st;
+	if (req->n_candidates == 0)
+		return DIN_OK;
+	make_plan(m, req->n_candidates, &p);
+	return candidate_part(m, &p, scratch, req, state, scores, weights, &poll, err);
 }
