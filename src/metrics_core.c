@@ -330,6 +330,117 @@ metrics_merge_into(uint64_t *data, size_t n, const void *part, size_t m, int wid
 	return ordered;
 }
 
+/* The bytes of value in LEB128: 7 bits each, one at least. */
+static size_t
+varint_size(uint64_t value)
+{
+	int bits = 64 - __builtin_clzll(value | 1);
+
+	return (size_t)(bits + 6) / 7;
+}
+
+size_t
+metrics_packed_size(const uint64_t *records, size_t n)
+{
+	uint64_t prev = UINT64_MAX;
+	size_t bytes = 0;
+
+	for (size_t i = n; i-- > 0;) {
+		bytes += varint_size(prev - records[2 * i]) + sizeof(uint64_t);
+		prev = records[2 * i];
+	}
+	return bytes;
+}
+
+void
+metrics_pack(const uint64_t *records, size_t n, unsigned char *out)
+{
+	uint64_t prev = UINT64_MAX;
+
+	for (size_t i = n; i-- > 0;) {
+		uint64_t diff = prev - records[2 * i];
+
+		for (; diff >= 0x80; diff >>= 7)
+			*out++ = (unsigned char)(diff | 0x80);
+		*out++ = (unsigned char)diff;
+		memcpy(out, &records[2 * i + 1], sizeof(uint64_t));
+		out += sizeof(uint64_t);
+		prev = records[2 * i];
+	}
+}
+
+/*
+ * Reads one LEB128 value from [*at, end) into *value and moves *at past it. Returns NULL, or a
+ * sentence saying why the bytes are not such a value below 2^64.
+ */
+static const char *
+read_varint(const unsigned char **at, const unsigned char *end, uint64_t *value)
+{
+	const unsigned char *p = *at;
+	uint64_t v = 0;
+
+	for (int shift = 0; p < end; shift += 7) {
+		unsigned char byte = *p++;
+
+		if (shift == 63 && byte > 1)
+			return "A packed stream in the state holds a number past 64 bits.";
+		v |= (uint64_t)(byte & 0x7f) << shift;
+		if (!(byte & 0x80)) {
+			*at = p;
+			*value = v;
+			return NULL;
+		}
+	}
+	return "A packed stream in the state ends inside a record.";
+}
+
+int
+metrics_merge_packed_into(uint64_t *data, size_t n, const unsigned char *stream, size_t len,
+                          size_t m, MetricsPassHook hook, const char **why)
+{
+	const unsigned char *p = stream, *end = stream + len;
+	uint64_t *out = data + 2 * (n + m);
+	const uint64_t *a = data + 2 * n;
+	uint64_t user = UINT64_MAX, score = UINT64_MAX; /* the record taken before, from part */
+	int ordered = 1;
+
+	for (size_t r = 0; r < m; r++) {
+		uint64_t diff, next_score;
+
+		*why = read_varint(&p, end, &diff);
+		if (*why == NULL && end - p < (ptrdiff_t)sizeof(uint64_t))
+			*why = "A packed stream in the state ends inside a record.";
+		if (*why != NULL)
+			return -1;
+		if (diff > user) {
+			*why = "A packed stream in the state names a user below the least user key.";
+			return -1;
+		}
+		next_score = load_word(p);
+		p += sizeof(uint64_t);
+		ordered &= diff > 0 || next_score <= score;
+		user -= diff;
+		score = next_score;
+		/* data's records above this one go behind it */
+		while (a > data && (a[-2] > user || (a[-2] == user && a[-1] > score))) {
+			out -= 2;
+			a -= 2;
+			out[0] = a[0];
+			out[1] = a[1];
+		}
+		out -= 2;
+		out[0] = user;
+		out[1] = score;
+		if (hook && (r + 1) % MERGE_POLL_RECORDS == 0)
+			hook();
+	}
+	if (p != end) {
+		*why = "A packed stream in the state has bytes after its last record.";
+		return -1;
+	}
+	return ordered;
+}
+
 /* Twice the Mann-Whitney U: a positive above a negative counts 2, a tie counts 1. */
 static MetricsCount
 twice_u(const uint64_t *pos, size_t npos, const uint64_t *neg, size_t nneg, int width, int offset)
@@ -454,7 +565,9 @@ metrics_flat_decode(const void *fields, size_t len, MetricsFlatHeader *out, cons
 		return 0;
 	}
 	flags = get_u32(p, FLAT_FLAGS);
-	if ((flags & ~(uint32_t)METRICS_FLAG_SORTED) != 0) {
+	if ((flags & ~(uint32_t)(METRICS_FLAG_SORTED | METRICS_FLAG_PACKED)) != 0 ||
+	    ((flags & METRICS_FLAG_PACKED) &&
+	     (kind != METRICS_KIND_GAUC || !(flags & METRICS_FLAG_SORTED)))) {
 		*why = "The state header has flags no version of din sets.";
 		return 0;
 	}
@@ -463,6 +576,32 @@ metrics_flat_decode(const void *fields, size_t len, MetricsFlatHeader *out, cons
 	capacity = get_u64(p, FLAT_CAPACITY);
 	shift = kind == METRICS_KIND_GAUC ? 4 : 3;
 	body = len - METRICS_FLAT_HEADER;
+	out->kind = kind;
+	out->flags = flags;
+	out->record = (size_t)1 << shift;
+	out->pos_offset = METRICS_FLAT_HEADER;
+	if (flags & METRICS_FLAG_PACKED) {
+		if (capacity > body) {
+			*why = "The positives' length in the state header exceeds the value.";
+			return 0;
+		}
+		/* a record takes METRICS_PACKED_MIN bytes or more: no count is more than len / 9 */
+		if (npos > capacity / METRICS_PACKED_MIN || nneg > (body - capacity) / METRICS_PACKED_MIN) {
+			*why = "The row counts in the state header exceed what its bytes can hold.";
+			return 0;
+		}
+		if ((npos == 0 && capacity != 0) || (nneg == 0 && body != capacity)) {
+			*why = "The state header gives bytes to a class that has no rows.";
+			return 0;
+		}
+		out->npos = (size_t)npos;
+		out->nneg = (size_t)nneg;
+		out->capacity = (size_t)capacity;
+		out->neg_offset = METRICS_FLAT_HEADER + (size_t)capacity;
+		out->pos_bytes = (size_t)capacity;
+		out->neg_bytes = body - (size_t)capacity;
+		return 1;
+	}
 	if ((body & (((size_t)1 << shift) - 1)) != 0) {
 		*why = "The value is not a state header followed by whole records.";
 		return 0;
@@ -476,14 +615,12 @@ metrics_flat_decode(const void *fields, size_t len, MetricsFlatHeader *out, cons
 		*why = "The row counts in the state header exceed its capacity.";
 		return 0;
 	}
-	out->kind = kind;
-	out->flags = flags;
-	out->record = (size_t)1 << shift;
 	out->npos = (size_t)npos;
 	out->nneg = (size_t)nneg;
 	out->capacity = (size_t)capacity;
-	out->pos_offset = METRICS_FLAT_HEADER;
 	out->neg_offset = METRICS_FLAT_HEADER + (size_t)(capacity - nneg) * out->record;
+	out->pos_bytes = out->npos * out->record;
+	out->neg_bytes = out->nneg * out->record;
 	return 1;
 }
 

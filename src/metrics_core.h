@@ -64,6 +64,22 @@ uint64_t *metrics_merge_runs(uint64_t *data, uint64_t *scratch, const size_t *en
 int metrics_merge_into(uint64_t *data, size_t n, const void *part, size_t m, int width,
                        MetricsPassHook hook);
 
+/* Bytes of the packed stream of the n ascending gauc records at records. */
+size_t metrics_packed_size(const uint64_t *records, size_t n);
+
+/* Writes the packed stream of the n ascending gauc records at records to out. */
+void metrics_pack(const uint64_t *records, size_t n, unsigned char *out);
+
+/*
+ * metrics_merge_into for a packed stream of m gauc records in len bytes: merges them into the n
+ * ascending records at data (room for n + m), from the back. Returns 1 as metrics_merge_into
+ * does, or 0 when the scores were out of order (data then holds all n + m records in some
+ * order); -1 when the stream is not m whole records in exactly len bytes, or names a user key
+ * below zero, and then points *why at a sentence saying so (data is then garbage).
+ */
+int metrics_merge_packed_into(uint64_t *data, size_t n, const unsigned char *stream, size_t len,
+                              size_t m, MetricsPassHook hook, const char **why);
+
 /*
  * AUC of positives against negatives, both sorted ascending; each key is word `offset` of a
  * record of `width` words. Ties count one half. Returns -1 when either class is empty.
@@ -96,25 +112,38 @@ double metrics_gauc_sorted(const uint64_t *pos, size_t npos, const uint64_t *neg
  * METRICS_FLAG_SORTED says both the positives and the negatives are in ascending order, as a
  * parallel worker or a Citus shard sorts its part before sending it, so the leader only
  * merges. It is a claim, not a proof: whoever relies on it checks it in O(n) first
- * (metrics_is_sorted) and sorts when it is false, so no result depends on it. Any other bit
- * makes the state invalid.
+ * (metrics_is_sorted) and sorts when it is false, so no result depends on it.
+ * METRICS_FLAG_PACKED (gauc only, with METRICS_FLAG_SORTED) says the records are packed, as
+ * below: capacity is then the byte length of the positives' stream, and the negatives' stream
+ * is the rest of the value. Any other bit or combination makes the state invalid.
+ *
+ * A packed stream holds a sorted gauc part in descending order, each record as the difference
+ * of its user key from the record's before it (from 2^64 - 1 for the first) in unsigned LEB128
+ * (1 to 10 bytes, 7 bits each, lowest first, the high bit set on all but the last), then its
+ * score key in 8 bytes. A sorted part holds each user's rows together, so most differences take
+ * one byte and a record about 9 bytes instead of 16: fewer bytes for PostgreSQL to copy on
+ * their way to the leader. The order of the scores is a claim, checked as above.
  */
 #define METRICS_MAGIC 0x4d444e44 /* "DNDM" */
 #define METRICS_KIND_AUC 1
 #define METRICS_KIND_GAUC 2
 #define METRICS_FLAG_SORTED 1
+#define METRICS_FLAG_PACKED 2
 #define METRICS_FLAT_HEADER 36 /* bytes before the first record */
+#define METRICS_PACKED_MIN 9   /* bytes of the shortest packed record */
 
 /* What a flat state holds, found by metrics_flat_decode; offsets count from its first byte. */
 typedef struct MetricsFlatHeader {
 	uint32_t kind;  /* 0 for the empty state */
-	uint32_t flags; /* METRICS_FLAG_SORTED or 0 */
-	size_t record;  /* bytes per record */
+	uint32_t flags; /* METRICS_FLAG_SORTED, with METRICS_FLAG_PACKED or not, or 0 */
+	size_t record;  /* bytes per record (unpacked) */
 	size_t npos;
 	size_t nneg;
-	size_t capacity;
+	size_t capacity; /* records it has room for; for a packed state, the positives' bytes */
 	size_t pos_offset;
 	size_t neg_offset;
+	size_t pos_bytes; /* bytes of the positives' and the negatives' records or streams */
+	size_t neg_bytes;
 } MetricsFlatHeader;
 
 /*

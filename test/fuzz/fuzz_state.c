@@ -14,6 +14,9 @@
  * And as runs are merged before the final step, the positives and the negatives are each
  * checked with metrics_is_sorted, sorted when the claim is false, and merged; the merge must
  * hold them in order whatever the flag said.
+ *
+ * A packed gauc state's streams are unpacked, and merged into what they unpacked to, straight
+ * from the input's bytes: a bad stream must be reported with a reason, never read past.
  */
 #include "metrics_core.h"
 
@@ -80,6 +83,53 @@ check_merge(const unsigned char *state, const MetricsFlatHeader *h)
 	free(negatives);
 }
 
+/*
+ * One packed stream read in place: unpacked alone, then merged into the records it gave; what
+ * comes out must be sorted when the merge says so, and the two runs must agree on the stream.
+ */
+static void
+check_stream(const unsigned char *stream, size_t len, size_t n)
+{
+	uint64_t *alone = malloc(n * 16 + 1), *twice = malloc(n * 32 + 1);
+	const char *why = NULL, *why_again = NULL;
+	int unpacked, merged;
+
+	if (alone == NULL || twice == NULL)
+		abort();
+	unpacked = metrics_merge_packed_into(alone, 0, stream, len, n, NULL, &why);
+	if (unpacked < 0 && (why == NULL || why[0] == '\0'))
+		abort();
+	if (unpacked == 1 && !metrics_is_sorted(alone, n, 2))
+		abort();
+	if (unpacked == 1 && n < METRICS_RADIX_MIN) {
+		memcpy(twice, alone, n * 16);
+		merged = metrics_merge_packed_into(twice, n, stream, len, n, NULL, &why_again);
+		if (merged != 1 || !metrics_is_sorted(twice, 2 * n, 2))
+			abort();
+	}
+	free(alone);
+	free(twice);
+}
+
+/* A packed state: its streams tile the value, hold at least 9 bytes a record, and read safely. */
+static void
+check_packed(unsigned char *state, size_t size, const MetricsFlatHeader *h)
+{
+	MetricsFlatHeader again;
+	const char *why = NULL;
+
+	if (h->kind != METRICS_KIND_GAUC || h->flags != (METRICS_FLAG_SORTED | METRICS_FLAG_PACKED) ||
+	    h->record != 16 || h->pos_offset != METRICS_FLAT_HEADER ||
+	    h->neg_offset != h->pos_offset + h->pos_bytes || h->neg_offset + h->neg_bytes != size ||
+	    h->npos * METRICS_PACKED_MIN > h->pos_bytes || h->nneg * METRICS_PACKED_MIN > h->neg_bytes)
+		abort();
+	check_stream(state + h->pos_offset, h->pos_bytes, h->npos);
+	check_stream(state + h->neg_offset, h->neg_bytes, h->nneg);
+	metrics_flat_encode(state, h->kind, h->flags, h->npos, h->nneg, h->capacity);
+	if (!metrics_flat_decode(state, size, &again, &why) || memcmp(&again, h, sizeof again) != 0)
+		abort();
+}
+
 static void
 check_accepted(unsigned char *state, size_t size, const MetricsFlatHeader *h)
 {
@@ -91,6 +141,10 @@ check_accepted(unsigned char *state, size_t size, const MetricsFlatHeader *h)
 	if (size == 0) {
 		if (h->kind != 0 || h->npos != 0 || h->nneg != 0 || h->capacity != 0)
 			abort();
+		return;
+	}
+	if (h->flags & METRICS_FLAG_PACKED) {
+		check_packed(state, size, h);
 		return;
 	}
 	if ((h->kind != METRICS_KIND_AUC && h->kind != METRICS_KIND_GAUC) ||

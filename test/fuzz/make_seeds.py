@@ -119,6 +119,25 @@ def state(kind, npos, nneg, capacity, records, magic=0x4D444E44, flags=0, step=1
     return head + b"".join(struct.pack("<Q", 0x8000000000000000 + step * i) for i in range(records))
 
 
+def packed(records):
+    """A packed gauc stream of (user, score) keys, given ascending: descending, each user key as
+    the LEB128 difference from the one before (2^64 - 1 before the first), then the score key."""
+    out, prev = b"", (1 << 64) - 1
+    for user, score in reversed(records):
+        diff = prev - user
+        while diff >= 0x80:
+            out += bytes([diff & 0x7F | 0x80])
+            diff >>= 7
+        out += bytes([diff]) + struct.pack("<Q", score)
+        prev = user
+    return out
+
+
+def packed_state(npos, nneg, pos, neg):
+    """A packed gauc state (flags sorted and packed) of the two streams, counts as given."""
+    return struct.pack("<IIIQQQ", 0x4D444E44, 2, 3, npos, nneg, len(pos)) + pos + neg
+
+
 def state_seeds():
     write("state", "empty", b"")
     write("state", "auc", state(1, 3, 2, 8, 8))
@@ -141,6 +160,19 @@ def state_seeds():
     write("state", "capacity_wrap", state(1, 0, 0, (1 << 61) + 8, 8))
     write("state", "gauc_huge_npos", state(2, 1 << 40, 0, 4, 8))
     write("state", "partial_record", state(2, 0, 0, 1, 3))
+    # packed gauc states (flags 3): users repeat, so most records take 9 bytes
+    pos = [(7, 1 << 63), (7, (1 << 63) + 5), (900, 3)]
+    neg = [(7, 2), (1 << 40, 9), (1 << 40, 10)]
+    write("state", "packed", packed_state(3, 3, packed(pos), packed(neg)))
+    write("state", "packed_scores_unsorted",
+          packed_state(2, 1, packed([(7, 5), (7, 4)]), packed([(1, 1)])))
+    write("state", "packed_truncated", packed_state(3, 3, packed(pos)[:-1], packed(neg)))
+    write("state", "packed_trailing", packed_state(2, 3, packed(pos), packed(neg)))
+    write("state", "packed_past_64_bits",
+          packed_state(1, 0, b"\xff" * 9 + b"\x02" + bytes(8), b""))
+    write("state", "packed_below_user_0",
+          packed_state(2, 0, b"\xff" * 9 + b"\x01" + bytes(8) + b"\x01" + bytes(8), b""))
+    write("state", "packed_counts_past_bytes", packed_state(4, 3, packed(pos), packed(neg)))
 
 
 file_seeds()

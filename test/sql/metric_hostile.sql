@@ -82,6 +82,34 @@ CREATE AGGREGATE pg_temp.mixed_combine(bytea) (SFUNC = din_metrics_combine, STYP
     INITCOND = '\x444e444d02000000000000000100000000000000000000000000000001000000000000000100000000000080000000000000e0bf');
 SELECT pg_temp.mixed_combine(s) FROM (VALUES ('\x444e444d0100000000000000010000000000000001000000000000000200000000000000000000000000e0bf000000000000d0bf'::bytea)) v(s);
 \echo :LAST_ERROR_SQLSTATE
+-- a gauc state of 40,000 rows, as a parallel worker sends it: sorted and packed (flags 3), each
+-- record a user key difference of 1 to 10 bytes and a score key, so about 9 bytes a row
+CREATE AGGREGATE pg_temp.gauc_state(bigint, float8, boolean) (SFUNC = din_gauc_trans,
+    STYPE = bytea, INITCOND = '');
+CREATE TEMP TABLE packed_rows AS
+SELECT i % 1000 AS u, ((i * 7919) % 10007) / 10007.0 AS score, (i * 31) % 3 = 0 AS clicked
+FROM generate_series(1, 40000) i;
+CREATE TEMP TABLE packed AS SELECT pg_temp.gauc_state(u, score, clicked) AS s FROM packed_rows;
+SELECT get_byte(s, 8) AS flags, length(s) < 10 * 40000 AS under_10_bytes_a_row,
+       din_gauc_final(s) = (SELECT gauc(u, score, clicked) FROM packed_rows) AS equal
+FROM packed;
+-- combined three times over (merged into the rows held, unpacked as read), and onto a plain state
+CREATE AGGREGATE pg_temp.gauc_parts(bytea) (SFUNC = din_metrics_combine, STYPE = bytea,
+    INITCOND = '', FINALFUNC = din_gauc_final);
+SELECT pg_temp.gauc_parts(s) = (SELECT gauc(u, score, clicked) FROM packed_rows, generate_series(1, 3))
+       AS thrice
+FROM packed, generate_series(1, 3);
+SELECT pg_temp.gauc_parts(s ORDER BY o)
+       = (SELECT gauc(u, score, clicked) FROM (SELECT * FROM packed_rows UNION ALL SELECT 5, 0.5, true) r)
+       AS onto_plain
+FROM (SELECT 1 AS o, pg_temp.gauc_state(5, 0.5, true) AS s UNION ALL SELECT 2, s FROM packed) p;
+-- spoiled streams: cut short, one byte too many, a user key difference past 64 bits
+SELECT din_gauc_final(substring(s from 1 for length(s) - 1)) FROM packed;
+\echo :LAST_ERROR_SQLSTATE
+SELECT pg_temp.gauc_parts(s || '\x00'::bytea) FROM packed;
+\echo :LAST_ERROR_SQLSTATE
+SELECT din_gauc_final(set_byte(s, 44, 255)) FROM packed;
+\echo :LAST_ERROR_SQLSTATE
 -- logloss states: any lower bound will do, not another length, NULLs or dimensions
 SELECT din_logloss_final('[0:2]={3,1.5,0}');
 SELECT din_logloss_final('{1,NULL,3}');

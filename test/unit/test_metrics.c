@@ -294,6 +294,148 @@ test_merge_into_unsorted_part(void)
 		}
 }
 
+/* Packs n ascending gauc records into bytes (room for 18 a record); returns the length. */
+static size_t
+pack(const uint64_t *records, size_t n, unsigned char *bytes)
+{
+	size_t len = metrics_packed_size(records, n);
+
+	metrics_pack(records, n, bytes);
+	return len;
+}
+
+/*
+ * Packed gauc records unpack to what was packed (merged into nothing), and merge into sorted
+ * records as the unpacked part would: users far apart and alike, the least and greatest keys,
+ * ties. A record whose user repeats the one before takes 9 bytes.
+ */
+static void
+test_packed_round_trip(void)
+{
+	enum { N = 300 };
+	uint64_t part[2 * N], data[2 * 2 * N], expect[2 * 2 * N];
+	unsigned char bytes[18 * N];
+	const char *why = NULL;
+	uint32_t x = 99;
+
+	for (uint32_t range = 2; range <= 200000; range *= 100) {
+		size_t len;
+
+		sorted_records(part, N, 2, range, &x);
+		part[0] = 0;                  /* the least user key */
+		part[2 * N - 2] = UINT64_MAX; /* the greatest user key, */
+		part[2 * N - 1] = UINT64_MAX; /* and score key */
+		len = pack(part, N, bytes);
+		CHECK_INT(len, metrics_packed_size(part, N));
+		CHECK_INT(metrics_merge_packed_into(data, 0, bytes, len, N, NULL, &why), 1);
+		CHECK(memcmp(data, part, sizeof part) == 0);
+		sorted_records(data, N, 2, range, &x);
+		memcpy(expect, data, N * 2 * sizeof(uint64_t));
+		memcpy(expect + 2 * N, part, sizeof part);
+		metrics_sort(expect, NULL, NULL, 2 * N, 2, NULL);
+		CHECK_INT(metrics_merge_packed_into(data, N, bytes, len, N, NULL, &why), 1);
+		CHECK(memcmp(data, expect, sizeof expect) == 0);
+	}
+	part[0] = 7;
+	part[1] = 1;
+	part[2] = 7;
+	part[3] = 2;
+	CHECK_INT(pack(part, 2, bytes) - metrics_packed_size(part, 1), 9);
+	CHECK_INT(metrics_packed_size(part, 0), 0);
+}
+
+/* Scores out of order within a user are reported (0), and every record is kept. */
+static void
+test_packed_unsorted_scores(void)
+{
+	uint64_t part[] = {1, 5, 2, 9, 2, 3, 4, 4}, data[8], expect[8];
+	unsigned char bytes[18 * 4];
+	const char *why = NULL;
+	size_t len = pack(part, 4, bytes);
+
+	memcpy(expect, part, sizeof part);
+	metrics_sort(expect, NULL, NULL, 4, 2, NULL);
+	CHECK_INT(metrics_merge_packed_into(data, 0, bytes, len, 4, NULL, &why), 0);
+	metrics_sort(data, NULL, NULL, 4, 2, NULL);
+	CHECK(memcmp(data, expect, sizeof expect) == 0);
+}
+
+/* Expects the m-record stream to be rejected with a reason containing `reason`. */
+static void
+check_packed_rejected(const unsigned char *bytes, size_t len, size_t m, const char *reason)
+{
+	uint64_t data[2 * 4];
+	const char *why = NULL;
+
+	CHECK_INT(metrics_merge_packed_into(data, 0, bytes, len, m, NULL, &why), -1);
+	CHECK(why != NULL);
+	if (why != NULL)
+		CHECK_STR_CONTAINS(why, reason);
+}
+
+/* Streams that end early, run on, overflow 64 bits or go below user key 0. */
+static void
+test_packed_malformed(void)
+{
+	uint64_t part[] = {3, 1, 5, 2}, data[2];
+	unsigned char bytes[64];
+	size_t len = pack(part, 2, bytes);
+	/* 2^64 - 1 in 10 bytes (the first user is then 0), a score, then one user less */
+	unsigned char least[27] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+	const char *why = NULL;
+
+	check_packed_rejected(bytes, len - 1, 2, "ends inside a record");
+	check_packed_rejected(bytes, 3, 1, "ends inside a record");
+	check_packed_rejected(bytes, len, 3, "ends inside a record");
+	check_packed_rejected(bytes, len, 1, "bytes after its last record");
+	check_packed_rejected((const unsigned char *)"\x80\x80", 2, 1, "ends inside a record");
+	CHECK_INT(metrics_merge_packed_into(data, 0, least, 18, 1, NULL, &why), 1);
+	CHECK(data[0] == 0);
+	least[18] = 1;
+	check_packed_rejected(least, sizeof least, 2, "below the least user key");
+	least[9] = 0x02; /* bit 64 */
+	check_packed_rejected(least, 18, 1, "past 64 bits");
+	least[9] = 0x81; /* an eleventh byte */
+	check_packed_rejected(least, 18, 1, "past 64 bits");
+}
+
+/* Packed headers: gauc and sorted only, lengths within the value and fit for their counts. */
+static void
+test_flat_decode_packed(void)
+{
+	unsigned char s[METRICS_FLAT_HEADER + 40];
+	MetricsFlatHeader h;
+	const char *why = NULL;
+	uint32_t both = METRICS_FLAG_SORTED | METRICS_FLAG_PACKED;
+
+	memset(s, 0, sizeof s);
+	metrics_flat_encode(s, METRICS_KIND_GAUC, both, 2, 2, 20);
+	CHECK_INT(metrics_flat_decode(s, sizeof s, &h, &why), 1);
+	CHECK_INT(h.flags, both);
+	CHECK_INT(h.pos_offset, METRICS_FLAT_HEADER);
+	CHECK_INT(h.pos_bytes, 20);
+	CHECK_INT(h.neg_offset, METRICS_FLAT_HEADER + 20);
+	CHECK_INT(h.neg_bytes, 20);
+	metrics_flat_encode(s, METRICS_KIND_GAUC, METRICS_FLAG_PACKED, 2, 2, 20);
+	check_rejected(s, sizeof s, "flags");
+	metrics_flat_encode(s, METRICS_KIND_AUC, both, 2, 2, 20);
+	check_rejected(s, sizeof s, "flags");
+	metrics_flat_encode(s, METRICS_KIND_GAUC, both, 2, 2, 41);
+	check_rejected(s, sizeof s, "exceeds the value");
+	metrics_flat_encode(s, METRICS_KIND_GAUC, both, 3, 2, 20);
+	check_rejected(s, sizeof s, "what its bytes can hold");
+	metrics_flat_encode(s, METRICS_KIND_GAUC, both, UINT64_MAX, 2, 20);
+	check_rejected(s, sizeof s, "what its bytes can hold");
+	metrics_flat_encode(s, METRICS_KIND_GAUC, both, 2, 3, 20);
+	check_rejected(s, sizeof s, "what its bytes can hold");
+	metrics_flat_encode(s, METRICS_KIND_GAUC, both, 0, 2, 20);
+	check_rejected(s, sizeof s, "no rows");
+	metrics_flat_encode(s, METRICS_KIND_GAUC, both, 2, 0, 20);
+	check_rejected(s, sizeof s, "no rows");
+	metrics_flat_encode(s, METRICS_KIND_GAUC, both, 0, 0, 0);
+	CHECK_INT(metrics_flat_decode(s, METRICS_FLAT_HEADER, &h, &why), 1);
+}
+
 static void
 test_flat_decode_capacity_disagrees(void)
 {
@@ -382,6 +524,10 @@ suite_metrics(void)
 	RUN(test_merge_runs);
 	RUN(test_merge_into);
 	RUN(test_merge_into_unsorted_part);
+	RUN(test_packed_round_trip);
+	RUN(test_packed_unsorted_scores);
+	RUN(test_packed_malformed);
+	RUN(test_flat_decode_packed);
 	RUN(test_flat_decode_capacity_disagrees);
 	RUN(test_flat_decode_counts_exceed_capacity);
 	RUN(test_flat_decode_overflow);
