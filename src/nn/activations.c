@@ -5,7 +5,6 @@
  * inference, with sigmoid and softmax written so that no input overflows.
  */
 #include "nn.h"
-#include "rowops.h"
 #include "sigmoid_kernels.h"
 
 #include <math.h>
@@ -281,24 +280,6 @@ nn_activate(const DinAct *act, float *x, int n)
 	case DIN_ACT_DICE:
 		dice(act, x, n);
 		break;
-	}
-}
-
-void
-nn_epilogue(const NnEpilogue *ep, float *y, int n, int out)
-{
-	if (ep->add_q != NULL)
-		for (int i0 = 0, c = 0; i0 < n; i0 += ep->period, c++)
-			nn_rows_add2(y + (size_t)i0 * out, ep->add_q + (size_t)c * out, ep->add_k,
-			             n - i0 < ep->period ? n - i0 : ep->period, out);
-	if (ep->bn != NULL && ep->bn->n > 0)
-		nn_batchnorm(ep->bn, y, n);
-	if (ep->act != NULL) {
-		DinAct act = *ep->act;
-
-		/* the activation always spans the product's output, whatever the config left in units */
-		act.units = out;
-		nn_activate(&act, y, n);
 	}
 }
 

@@ -61,21 +61,20 @@ linear_sgemm(const float *x, int ldx, int n, int in, const float *w, int ldw, in
 
 void
 nn_linear_portable(const float *x, int ldx, int n, int in, const float *w, int ldw,
-                   const float *packed, int out, const float *b, const NnEpilogue *ep, float *y)
+                   const float *packed, int out, const float *b, float *y)
 {
 	/* in = 0 (the product is the bias) stays here: BLAS rejects a zero leading dimension */
-	if (n >= SGEMM_MIN_ROWS && in > 0)
+	if (n >= SGEMM_MIN_ROWS && in > 0) {
 		linear_sgemm(x, ldx, n, in, w, ldw, out, b, y);
-	else
-		for (int i = 0; i < n; i++) {
-			const float *xi = x + (size_t)i * ldx;
-			float *yi = y + (size_t)i * out;
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		const float *xi = x + (size_t)i * ldx;
+		float *yi = y + (size_t)i * out;
 
-			for (int o = 0; o < out; o++)
-				yi[o] = dot_portable(xi, w + (size_t)o * ldw, in) + (b ? b[o] : 0.0f);
-		}
-	if (ep != NULL)
-		nn_epilogue(ep, y, n, out);
+		for (int o = 0; o < out; o++)
+			yi[o] = dot_portable(xi, w + (size_t)o * ldw, in) + (b ? b[o] : 0.0f);
+	}
 }
 
 static void
@@ -84,7 +83,9 @@ linear(const float *x, int ldx, int n, int in, const float *w, int ldw, const fl
 {
 	if (n <= 0 || out <= 0)
 		return;
-	nn_kernels()->linear(x, ldx, n, in, w, ldw, packed, out, b, ep, y);
+	nn_kernels()->linear(x, ldx, n, in, w, ldw, packed, out, b, y);
+	if (ep != NULL)
+		nn_kernels()->epilogue(ep, y, n, out);
 }
 
 void

@@ -8,10 +8,7 @@
  * load per FMA. Column blocks of three vectors (two where three would leave one) fit din's
  * narrow layers (40 outputs = 3 + 2 vectors, 80 = 3 + 3 + 2 + 2) without idle lanes; a
  * block's strip of W stays in L1 while the rows pass. One row (a per-row score) runs strips of
- * eight vectors, eight independent FMA chains. The tiles of the last k-block apply the epilogue
- * (the DIN unit's row additions, then sigmoid or a folded Dice gate) to their registers before
- * storing them, when every output vector is whole and there is no batch norm; otherwise it
- * runs as passes over y (nn_epilogue). Either way an element gets the same bits.
+ * eight vectors, eight independent FMA chains.
  *
  * Every product of these levels runs here, whatever its size, and every output element is the
  * bias plus one FMA per k in order, whatever tile computes it: a candidate's score is the same
@@ -19,7 +16,6 @@
  */
 #include "nn.h"
 #include "kernels.h"
-#include "vec_avx2.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -133,41 +129,14 @@ nn_pack_weight(const float *w, int ldw, int in, int out, float *packed)
 }
 
 /*
- * The epilogue a tile applies, from the tile's first column: its activation, Dice's folded
- * coefficients, and per row the query and key rows to add (q[0] NULL: none).
- */
-enum { EPI_LINEAR, EPI_SIGMOID, EPI_DICE };
-
-typedef struct TileEpi {
-	int kind;
-	const float *ga, *gb, *galpha;
-	const float *q[8], *k[8];
-} TileEpi;
-
-/* The epilogue on one whole vector v of row r, columns col.. col + 8 of the tile. */
-AVX2 __attribute__((always_inline)) static inline __m256
-epilogue(const TileEpi *e, __m256 v, int r, int col)
-{
-	if (e->q[0] != NULL)
-		v = _mm256_add_ps(
-		    v, _mm256_add_ps(_mm256_loadu_ps(e->q[r] + col), _mm256_loadu_ps(e->k[r] + col)));
-	if (e->kind == EPI_SIGMOID)
-		v = sigmoid8(v);
-	else if (e->kind == EPI_DICE)
-		v = dice8(v, _mm256_loadu_ps(e->ga + col), _mm256_loadu_ps(e->gb + col),
-		          _mm256_loadu_ps(e->galpha + col));
-	return v;
-}
-
-/*
- * y[MR, valid] (+)= x[MR, kc] P[kc, 8 NR], then the epilogue e (NULL: none; it runs on whole
- * vectors only), for compile-time MR and NR: every call site passes constants and the loops
- * unroll, so the accumulators are registers. Only a last vector short of 8 outputs is loaded
- * and stored masked (W is read whole: a packed row is padded with zeros to ldp).
+ * y[MR, valid] (+)= x[MR, kc] P[kc, 8 NR] for compile-time MR and NR: every call site passes
+ * constants and the loops unroll, so the accumulators are registers. Only a last vector short
+ * of 8 outputs is loaded and stored masked (W is read whole: a packed row is padded with zeros
+ * to ldp).
  */
 AVX2 __attribute__((always_inline)) static inline void
 tile(const float *x, int ldx, int kc, const float *p, int ldp, float *y, int ldy, int first,
-     const float *bias, int valid, const TileEpi *e, const int MR, const int NR)
+     const float *bias, int valid, const int MR, const int NR)
 {
 	__m256 c[8][8]; /* fixed bounds, not a VLA: then the registers hold them */
 	__m256i m = mask_of(valid - 8 * (NR - 1));
@@ -204,87 +173,36 @@ tile(const float *x, int ldx, int kc, const float *p, int ldp, float *y, int ldy
 #pragma GCC unroll 8
 		for (int j = 0; j < NR; j++) {
 			float *yj = y + (size_t)r * ldy + 8 * j;
-			__m256 v = e != NULL ? epilogue(e, c[r][j], r, 8 * j) : c[r][j];
 
 			if (j < NR - 1 || whole)
-				_mm256_storeu_ps(yj, v);
+				_mm256_storeu_ps(yj, c[r][j]);
 			else
-				_mm256_maskstore_ps(yj, m, v);
+				_mm256_maskstore_ps(yj, m, c[r][j]);
 		}
 }
 
 /* Rows per tile for NR vectors: 12 accumulators, a W vector each and a broadcast. */
 #define ROWS_FOR(NR) ((NR) == 3 ? 4 : (NR) == 2 ? 6 : 8)
 
-/* The epilogue the tiles of one output strip apply. */
-typedef struct Epi {
-	int kind;
-	const float *ga, *gb, *galpha; /* at the strip's first column */
-	const float *add_q, *add_k;    /* at the strip's first column; NULL: nothing to add */
-	int period, ld;                /* rows of add_q and add_k: period, row stride */
-} Epi;
-
-/* A row of the product as (row / period, row % period): its add_q row and add_k row. */
-typedef struct RowAt {
-	int q, k;
-} RowAt;
-
-/* at moves down n rows, without a division per tile. */
-static inline void
-advance(const Epi *ep, RowAt *at, int n)
-{
-	if (ep == NULL || ep->add_q == NULL)
-		return;
-	at->k += n;
-	while (at->k >= ep->period) {
-		at->k -= ep->period;
-		at->q++;
-	}
-}
-
-/* The epilogue of the tile whose first row is at, `rows` rows, from column col of the strip. */
-static inline const TileEpi *
-tile_epi(const Epi *ep, RowAt at, int rows, int col, TileEpi *te)
-{
-	if (ep == NULL)
-		return NULL;
-	te->kind = ep->kind;
-	if (ep->kind == EPI_DICE) {
-		te->ga = ep->ga + col;
-		te->gb = ep->gb + col;
-		te->galpha = ep->galpha + col;
-	}
-	te->q[0] = NULL;
-	if (ep->add_q != NULL)
-		for (int r = 0; r < rows; r++, advance(ep, &at, 1)) {
-			te->q[r] = ep->add_q + (size_t)at.q * ep->ld + col;
-			te->k[r] = ep->add_k + (size_t)at.k * ep->ld + col;
-		}
-	return te;
-}
-
 /* A tile of the last R rows; a case with R >= MR is dead, so it is not compiled. */
 #define REST_ROWS(R, NR)                                                                           \
 	case R:                                                                                        \
 		if (R < MR)                                                                                \
-			tile(x, ldx, kc, p, ldp, y, ldy, first, bias, valid, tile_epi(ep, at, R, col, &te), R, \
-			     NR);                                                                              \
+			tile(x, ldx, kc, p, ldp, y, ldy, first, bias, valid, R, NR);                           \
 		break;
 
 /* Every row of one column block of NR vectors: whole tiles, then one tile of the rest. */
 #define COLUMN_BLOCK(NR)                                                                           \
 	AVX2 static void column_block_##NR(const float *x, int ldx, int n, const float *p, int kc,     \
 	                                   int ldp, float *y, int ldy, int first, const float *bias,   \
-	                                   int valid, const Epi *ep, int col)                          \
+	                                   int valid)                                                  \
 	{                                                                                              \
 		enum { MR = ROWS_FOR(NR) };                                                                \
-		TileEpi te;                                                                                \
-		RowAt at = {0, 0};                                                                         \
 		int i = 0;                                                                                 \
                                                                                                    \
-		for (; i + MR <= n; i += MR, advance(ep, &at, MR))                                         \
+		for (; i + MR <= n; i += MR)                                                               \
 			tile(x + (size_t)i * ldx, ldx, kc, p, ldp, y + (size_t)i * ldy, ldy, first, bias,      \
-			     valid, tile_epi(ep, at, MR, col, &te), MR, NR);                                   \
+			     valid, MR, NR);                                                                   \
 		x += (size_t)i * ldx;                                                                      \
 		y += (size_t)i * ldy;                                                                      \
 		switch (n - i) {                                                                           \
@@ -305,18 +223,14 @@ COLUMN_BLOCK(3)
 /* A one-row strip of V vectors. */
 #define ROW_STRIP(V)                                                                               \
 	case V:                                                                                        \
-		tile(x, 0, kc, p + t, ldp, y + t, 0, first, bias + t, oc - t, tile_epi(ep, at, 1, t, &te), \
-		     1, V);                                                                                \
+		tile(x, 0, kc, p + t, ldp, y + t, 0, first, bias + t, oc - t, 1, V);                       \
 		break;
 
 /* One row (a per-row score's tower): up to eight vectors per pass, eight FMA chains. */
 AVX2 static void
 single_row(const float *x, const float *p, int kc, int ldp, int oc, int first, const float *bias,
-           float *y, const Epi *ep)
+           float *y)
 {
-	RowAt at = {0, 0};
-	TileEpi te;
-
 	for (int t = 0; t < oc; t += 64)
 		switch (oc - t >= 64 ? 8 : (oc - t + 7) / 8) {
 			ROW_STRIP(8)
@@ -331,18 +245,17 @@ single_row(const float *x, const float *p, int kc, int ldp, int oc, int first, c
 }
 
 /*
- * The product over one packed block, y[n, oc] (row stride ldy) (+)= x[n, kc] P[kc, oc], then
- * ep (NULL: none): column blocks outer, so a block's strip of W stays in L1 while every row
- * passes.
+ * The product over one packed block, y[n, oc] (row stride ldy) (+)= x[n, kc] P[kc, oc]: column
+ * blocks outer, so a block's strip of W stays in L1 while every row passes.
  */
 AVX2 static void
 block_product(const float *x, int ldx, int n, const float *packed, int kc, int ldp, int oc,
-              int first, const float *bias, float *y, int ldy, const Epi *ep)
+              int first, const float *bias, float *y, int ldy)
 {
 	int vectors = (oc + 7) / 8;
 
 	if (n == 1) {
-		single_row(x, packed, kc, ldp, oc, first, bias, y, ep);
+		single_row(x, packed, kc, ldp, oc, first, bias, y);
 		return;
 	}
 	for (int v = 0, nr; v < vectors; v += nr) {
@@ -352,62 +265,19 @@ block_product(const float *x, int ldx, int n, const float *packed, int kc, int l
 		nr = vectors - v == 4 ? 2 : vectors - v < 3 ? vectors - v : 3;
 		if (nr == 3)
 			column_block_3(x, ldx, n, packed + col, kc, ldp, y + col, ldy, first, bias + col,
-			               oc - col, ep, col);
+			               oc - col);
 		else if (nr == 2)
 			column_block_2(x, ldx, n, packed + col, kc, ldp, y + col, ldy, first, bias + col,
-			               oc - col, ep, col);
+			               oc - col);
 		else
 			column_block_1(x, ldx, n, packed + col, kc, ldp, y + col, ldy, first, bias + col,
-			               oc - col, ep, col);
+			               oc - col);
 	}
 }
 
-/* AVX-512's tiles (linear_avx512.c) over one block; ep is always NULL. */
-AVX2 static void
-block_product_avx512(const float *x, int ldx, int n, const float *packed, int kc, int ldp, int oc,
-                     int first, const float *bias, float *y, int ldy, const Epi *ep)
-{
-	nn_block_product_avx512(x, ldx, n, packed, kc, ldp, oc, first, bias, y, ldy);
-}
-
-/* The product over one packed block by a level's tiles. */
+/* The product over one packed block by a level's tiles (block_product, AVX-512's). */
 typedef void (*BlockProduct)(const float *x, int ldx, int n, const float *packed, int kc, int ldp,
-                             int oc, int first, const float *bias, float *y, int ldy,
-                             const Epi *ep);
-
-/*
- * ep's steps that the tiles run: the row additions always, the activation when it is sigmoid
- * or a folded Dice gate, without a batch norm, on whole vectors. Returns 1 when the tiles run
- * all of ep.
- */
-static int
-fuse(const NnEpilogue *ep, int out, Epi *e)
-{
-	const DinAct *act = ep->act;
-
-	memset(e, 0, sizeof(*e));
-	e->add_q = ep->add_q;
-	e->add_k = ep->add_k;
-	e->period = ep->period;
-	e->ld = out;
-	e->kind = EPI_LINEAR;
-	if (out % 8 != 0 || (ep->bn != NULL && ep->bn->n > 0))
-		return 0;
-	if (act == NULL || act->kind == DIN_ACT_LINEAR)
-		return 1;
-	if (act->kind == DIN_ACT_SIGMOID) {
-		e->kind = EPI_SIGMOID;
-		return 1;
-	}
-	if (act->kind == DIN_ACT_DICE && act->gate_a != NULL) {
-		e->kind = EPI_DICE;
-		e->ga = act->gate_a;
-		e->gb = act->gate_b;
-		e->galpha = act->gate_alpha;
-		return 1;
-	}
-	return 0;
-}
+                             int oc, int first, const float *bias, float *y, int ldy);
 
 /*
  * packed NULL: W is packed here, block by block, on the stack (a one-row call then spends
@@ -415,15 +285,11 @@ fuse(const NnEpilogue *ep, int out, Epi *e)
  */
 AVX2 static void
 linear_blocked(const float *x, int ldx, int n, int in, const float *w, int ldw, const float *packed,
-               int out, const float *b, const NnEpilogue *ep, float *y, BlockProduct product)
+               int out, const float *b, float *y, BlockProduct product)
 {
 	float stack[KC * OC + 64] __attribute__((aligned(32)));
 	float bias[OC + 64] __attribute__((aligned(32)));
 	int kmax = packed ? KCP : KC;
-	Epi epi, strip;
-	/* the tiles run the epilogue only on the last k-block: in = 0 has none */
-	int fused = ep != NULL && in > 0 && fuse(ep, out, &epi);
-	int tiles_work = fused && (epi.kind != EPI_LINEAR || epi.add_q != NULL);
 
 	for (int o0 = 0; o0 < out; o0 += OC) {
 		int oc = out - o0 < OC ? out - o0 : OC;
@@ -435,14 +301,6 @@ linear_blocked(const float *x, int ldx, int n, int in, const float *w, int ldw, 
 		if (in <= 0)
 			for (int i = 0; i < n; i++)
 				memcpy(y + (size_t)i * out + o0, bias, sizeof(float) * oc);
-		if (fused) {
-			strip = epi;
-			strip.ga = epi.ga ? epi.ga + o0 : NULL;
-			strip.gb = epi.gb ? epi.gb + o0 : NULL;
-			strip.galpha = epi.galpha ? epi.galpha + o0 : NULL;
-			strip.add_q = epi.add_q ? epi.add_q + o0 : NULL;
-			strip.add_k = epi.add_k ? epi.add_k + o0 : NULL;
-		}
 		for (int k0 = 0; k0 < in; k0 += kmax) {
 			int kc = in - k0 < kmax ? in - k0 : kmax;
 			const float *blk = packed;
@@ -454,30 +312,22 @@ linear_blocked(const float *x, int ldx, int n, int in, const float *w, int ldw, 
 				memset(stack + (size_t)kc * ldp, 0, sizeof(float) * 64);
 				blk = stack;
 			}
-			product(x + k0, ldx, n, blk, kc, ldp, oc, k0 == 0, bias, y + o0, out,
-			        tiles_work && k0 + kc >= in ? &strip : NULL);
+			product(x + k0, ldx, n, blk, kc, ldp, oc, k0 == 0, bias, y + o0, out);
 		}
 	}
-	if (ep != NULL && !fused)
-		nn_epilogue(ep, y, n, out);
 }
 
 void
 nn_linear_avx2(const float *x, int ldx, int n, int in, const float *w, int ldw, const float *packed,
-               int out, const float *b, const NnEpilogue *ep, float *y)
+               int out, const float *b, float *y)
 {
-	linear_blocked(x, ldx, n, in, w, ldw, packed, out, b, ep, y, block_product);
+	linear_blocked(x, ldx, n, in, w, ldw, packed, out, b, y, block_product);
 }
 
-/*
- * The AVX-512 tiles give the AVX2 tiles' bits (linear_avx512.c); the epilogue runs as passes,
- * with AVX-512's sigmoid.
- */
+/* The AVX-512 tiles give the AVX2 tiles' bits (linear_avx512.c). */
 void
 nn_linear_avx512(const float *x, int ldx, int n, int in, const float *w, int ldw,
-                 const float *packed, int out, const float *b, const NnEpilogue *ep, float *y)
+                 const float *packed, int out, const float *b, float *y)
 {
-	linear_blocked(x, ldx, n, in, w, ldw, packed, out, b, NULL, y, block_product_avx512);
-	if (ep != NULL)
-		nn_epilogue(ep, y, n, out);
+	linear_blocked(x, ldx, n, in, w, ldw, packed, out, b, y, nn_block_product_avx512);
 }

@@ -90,8 +90,8 @@ void nn_layer_product(const DinLayer *layer, const float *x, int n, float *y);
  * What a product does to its outputs before it is done, in this order: y[i] += add_q[i / period]
  * + add_k[i % period] (rows as wide as y: the DIN unit's query and key parts), the batch norm
  * bn, the activation act (its units are the product's width). A NULL member skips its step.
- * The AVX2 level runs them on the register tiles where it can; the bits are those of the
- * separate steps.
+ * The AVX2 level runs the common case in one pass over y (epilogue.c); the bits are those of
+ * the separate steps.
  */
 typedef struct NnEpilogue {
 	const float *add_q, *add_k;
@@ -104,7 +104,7 @@ typedef struct NnEpilogue {
 void nn_layer_product_ep(const DinLayer *layer, const NnEpilogue *ep, const float *x, int n,
                          float *y);
 
-/* The steps of ep as passes over y[n, out] (nn_rows_add2, nn_batchnorm, nn_activate). */
+/* ep over y[n, out], rows of out floats. */
 void nn_epilogue(const NnEpilogue *ep, float *y, int n, int out);
 
 /* Reference (scalar, obviously correct) version of nn_linear, for tests. */

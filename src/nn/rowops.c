@@ -31,10 +31,18 @@ nn_rows_mul_avx2(float *p, const float *q, const float *k, int T, int E)
 		for (; j < full; j += 8)
 			_mm256_storeu_ps(pt + j,
 			                 _mm256_mul_ps(_mm256_loadu_ps(q + j), _mm256_loadu_ps(kt + j)));
-		if (j < E)
-			_mm256_maskstore_ps(
-			    pt + j, m,
-			    _mm256_mul_ps(_mm256_maskload_ps(q + j, m), _mm256_maskload_ps(kt + j, m)));
+		if (j < E) {
+			__m256 v = _mm256_mul_ps(_mm256_maskload_ps(q + j, m), _mm256_maskload_ps(kt + j, m));
+
+			/*
+			 * A masked store is microcoded on AMD cores; a whole one spills into the next row,
+			 * which is written after it. Only the last row's tail stays within p by a mask.
+			 */
+			if (t < T - 1)
+				_mm256_storeu_ps(pt + j, v);
+			else
+				_mm256_maskstore_ps(pt + j, m, v);
+		}
 	}
 }
 

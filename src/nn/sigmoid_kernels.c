@@ -47,6 +47,55 @@ nn_dice_gate_avx2(float *x, const float *a, const float *b, const float *alpha, 
 	}
 }
 
+/* exp for x in any range: clamped where float exp under/overflows (p is then 0 or 1 anyway). */
+__attribute__((target("avx2,fma"))) static inline __m256
+exp8(__m256 x)
+{
+	const __m256 log2e = _mm256_set1_ps(1.44269504088896341f);
+	const __m256 ln2_hi = _mm256_set1_ps(0.693359375f), ln2_lo = _mm256_set1_ps(-2.12194440e-4f);
+	__m256 fx, r, r2, y;
+	__m256i n;
+
+	/* x second: min and max return their second operand for a NaN, which must stay NaN */
+	x = _mm256_min_ps(_mm256_set1_ps(88.3f), _mm256_max_ps(_mm256_set1_ps(-87.3f), x));
+	fx = _mm256_round_ps(_mm256_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	r = _mm256_fnmadd_ps(fx, ln2_hi, x);
+	r = _mm256_fnmadd_ps(fx, ln2_lo, r);
+	r2 = _mm256_mul_ps(r, r);
+	y = _mm256_set1_ps(1.9875691500e-4f);
+	y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
+	y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
+	y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
+	y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
+	y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
+	y = _mm256_fmadd_ps(y, r2, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+	n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+	return _mm256_mul_ps(y, _mm256_castsi256_ps(n));
+}
+
+/* exp8, and 0 below -87.3, where expf is subnormal or 0 and softmax wants 0 (as exp16) */
+__attribute__((target("avx2,fma"))) static inline __m256
+exp8_softmax(__m256 x)
+{
+	return _mm256_andnot_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_LT_OQ), exp8(x));
+}
+
+/* The tail as one masked vector, like the AVX-512 loops. */
+__attribute__((target("avx2,fma"))) void
+nn_exp_avx2(float *x, size_t n)
+{
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(x + i, exp8_softmax(_mm256_loadu_ps(x + i)));
+	if (i < n) {
+		__m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - i)),
+		                               _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+
+		_mm256_maskstore_ps(x + i, m, exp8_softmax(_mm256_maskload_ps(x + i, m)));
+	}
+}
+
 /*
  * tanh as Cephes' tanhf computes it: x + x^3 P(x^2) below |x| = 0.625, where 1 - 2/(e^2|x| + 1)
  * would lose bits to cancellation, that with x's sign above. About 2 ulp.
