@@ -356,6 +356,13 @@ class TestConfigFile(unittest.TestCase):
         # what the file leaves out keeps din-train's default
         self.assertEqual(cfg["tower"]["layers"][0]["units"], 200)
 
+    def test_what_reads_time(self):
+        self.assertIn("sessions", config.reads_time("dsin", {}))
+        self.assertIsNone(config.reads_time("bst", {}))
+        gap = {"transformer": {"positions": [{"type": "time_gap", "boundaries": [60]}]}}
+        self.assertIn("time between", config.reads_time("bst", gap))
+        self.assertIsNone(config.reads_time("din", gap))
+
     def test_refusals(self):
         enc = encoder()
         for file, message in (
