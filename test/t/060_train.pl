@@ -104,7 +104,7 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM din_models WHERE name = '
 	'0', 'and no model is left');
 ($ok, $err) = train('--arch', 'dsin', '--model', 'x', '--train',
 	"SELECT history, ad_id, label FROM impressions WHERE NOT ($valid_where)");
-like($err, qr/architecture dsin divides histories into sessions by time: the training query needs a history_time column/,
+like($err, qr/architecture dsin divides histories into sessions by time; the training query needs the column history_time/,
 	'dsin without history_time: a clear error');
 # a key the trainer's module ignores, din refuses
 append_to_file("$tmp/bad.json", q({"attention": {"layers": [{"units": 4}], "scaling": true}}));

@@ -315,6 +315,51 @@ class TestDsinBst(unittest.TestCase):
             want = np.array([float(r["expected"]) for r in rows])
             self.assertLess(core.relative_difference(got, want), 1e-5, name)
 
+    def test_dsin_switches_no_fixture_has(self):
+        # encoding none, no feed-forward, the merges sum, mul, fw and bw, a DIN unit without
+        # normalization, interacting none: the module against dsinref.py (float64) on random
+        # weights and timed histories
+        rng = np.random.default_rng(9)
+        base = {"format": 1, "architecture": "dsin", "max_len": 12,
+                "fields": [{"name": "item", "rows": 30, "dim": 4},
+                           {"name": "user", "rows": 3, "dim": 2}],
+                "target": ["item"], "behaviour": ["item"], "context": ["user"],
+                "sessions": {"count": 3, "length": 3, "gap": 100, "min_length": 1},
+                "extractor": {"heads": 2, "encoding": "none", "feed_forward": False},
+                "session_attention": {"layers": [{"units": 5, "activation": {"type": "relu"}}],
+                                      "normalization": "none"},
+                "tower": {"inputs": ["context", "target", "session_interest"],
+                          "layers": [{"units": 6, "activation": {"type": "relu"}}],
+                          "head": {"type": "sigmoid"}}}
+        configs = [dict(base, interacting={"type": "none"})]
+        for merge in ("sum", "mul", "fw", "bw"):
+            configs.append(dict(base, interacting={
+                "type": "bilstm", "merge": merge, "recurrent_activation": "sigmoid"},
+                interacting_attention={"type": "bilinear"},
+                tower=dict(base["tower"], inputs=base["tower"]["inputs"] +
+                           ["session_interacting"])))
+        B, M = 24, 12
+        lengths = rng.integers(0, M + 1, B)
+        hist = rng.integers(0, 30, (B, M, 1))
+        times = np.cumsum(rng.choice([10, 300], (B, M)), 1) * 10 ** 6
+        ads, users = rng.integers(0, 30, B), rng.integers(0, 3, B)
+        at = times[:, -1] + 1
+        for cfg in configs:
+            torch.manual_seed(1)
+            model = dsin.DsinModel(cfg)
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.add_(torch.randn_like(p) * 0.3)
+            ref = dsinref.DsinRef(cfg, model.tensors())
+            again = dsin.DsinModel(cfg).load_tensors(model.tensors()).double().eval()
+            with torch.no_grad():
+                got = again.prob(torch.tensor(ads).unsqueeze(1), torch.tensor(hist),
+                                 torch.tensor(lengths), torch.tensor(users).unsqueeze(1), None,
+                                 torch.tensor(times), torch.tensor(at)).numpy()
+            want = [ref.score(hist[b, :lengths[b], 0].tolist(), times[b, :lengths[b]].tolist(),
+                              at[b], int(ads[b]), [int(users[b])]) for b in range(B)]
+            np.testing.assert_allclose(got, want, rtol=1e-9, err_msg=str(cfg["interacting"]))
+
     def test_train_and_reload(self):
         # Both train from timed rows (the default configs), and the file they write reloads into a
         # module that predicts as they do.
@@ -355,6 +400,13 @@ class TestConfigFile(unittest.TestCase):
         self.assertEqual(cfg["attention"]["normalization"], "softmax")
         # what the file leaves out keeps din-train's default
         self.assertEqual(cfg["tower"]["layers"][0]["units"], 200)
+
+    def test_what_reads_time(self):
+        self.assertIn("sessions", config.reads_time("dsin", {}))
+        self.assertIsNone(config.reads_time("bst", {}))
+        gap = {"transformer": {"positions": [{"type": "time_gap", "boundaries": [60]}]}}
+        self.assertIn("time between", config.reads_time("bst", gap))
+        self.assertIsNone(config.reads_time("din", gap))
 
     def test_refusals(self):
         enc = encoder()

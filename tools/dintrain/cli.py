@@ -206,10 +206,14 @@ def main(argv=None):
                              'it' % a.model)
     train_cols = columns(cur, a.train)
     cols = columns(cur, a.valid)
-    times = a.arch in ("dsin", "bst") and "history_time" in train_cols
-    if a.arch == "dsin" and not times:
-        raise SystemExit("din-train: architecture dsin divides histories into sessions by time: "
-                         "the training query needs a history_time column")
+    times = config.reads_time(a.arch, a.file)
+    if times:
+        need = ["history_time"] + (["at"] if a.arch == "bst" else [])
+        for what, have in (("training", train_cols), ("validation", cols)):
+            if not set(need) <= set(have):
+                raise SystemExit("din-train: %s; the %s query needs the column%s %s"
+                                 % (times, what, "s" if len(need) > 1 else "",
+                                    " and ".join(need)))
     # The validation rows once, numbered, so the trainer's predictions and din_score meet row
     # by row; a temporary table vanishes with the session.
     cur.execute("CREATE TEMP TABLE %s AS SELECT row_number() OVER () AS din_row, q.* "
@@ -229,15 +233,12 @@ def main(argv=None):
     torch.manual_seed(a.seed)
     names = a.context_names.split(",") if a.context_names else None
     try:
-        enc = data.Encoder(train_rows, a.max_len, items, attr_names, names, times=times,
-                           ordered=a.arch == "dsin")
+        enc = data.Encoder(train_rows, a.max_len, items, attr_names, names,
+                           times=bool(times), ordered=a.arch == "dsin")
         valid = enc.encode(valid_rows, "validation row")
         cfg = config.make_config(a.arch, enc, a.dim, widths(a.attention),
                                  a.attention_activation, widths(a.tower), a.tower_activation,
                                  a.heads, a.file)
-        if config.uses_time(cfg) and not (times and "at" in train_cols and "at" in cols):
-            raise ValueError("this bst model embeds the time between each behaviour and at: "
-                             "both queries need history_time and at columns")
         model = config.build_model(cfg, enc)
         trainer = core.Trainer(model, enc, core.Options(a.epochs, a.batch_size, a.lr, a.mba,
                                                         a.l2, a.dropout, a.aux_loss, a.seed))

@@ -130,12 +130,15 @@ def make_config(arch, enc, dim=8, attention=(80, 40), attention_act="dice", towe
     return cfg
 
 
-def uses_time(cfg):
-    """Whether the architecture reads history_time (and at): DSIN's sessions, BST's time gaps."""
-    if cfg["architecture"] == "dsin":
-        return True
-    return cfg["architecture"] == "bst" and any(
-        p["type"] == "time_gap" for p in cfg["transformer"].get("positions", []))
+def reads_time(arch, file):
+    """Why the model reads history_time (and at), or None: DSIN's sessions, BST's time-gap
+    positions (which only a config file asks for)."""
+    if arch == "dsin":
+        return "architecture dsin divides histories into sessions by time"
+    positions = (file.get("transformer") or {}).get("positions") or []
+    if arch == "bst" and any(p.get("type") == "time_gap" for p in positions):
+        return "this bst model embeds the time between each behaviour and at"
+    return None
 
 
 def build_model(cfg, enc):
