@@ -187,17 +187,14 @@ def fmt(x):
     return "n/a" if x is None else "%.4f" % x
 
 
-def main(argv=None):
-    a = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        import psycopg2
-    except ImportError:
-        raise SystemExit("din-train: needs psycopg2 (Debian package python3-psycopg2)")
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    log = lambda msg: print("din-train: " + msg, file=sys.stderr, flush=True)  # noqa: E731
+def log(msg):
+    print("din-train: " + msg, file=sys.stderr, flush=True)
 
-    conn = psycopg2.connect(a.dsn)
+
+def read_rows(conn, a):
+    """(training rows, validation rows, items, attribute names, validation columns) after the
+    checks that need no model. The validation rows are kept in a temporary table, numbered, so
+    the trainer's predictions and din_score meet row by row."""
     cur = conn.cursor()
     if a.model and not a.replace:
         cur.execute("SELECT count(*) FROM din_models WHERE name = %s", (a.model,))
@@ -214,11 +211,8 @@ def main(argv=None):
                 raise SystemExit("din-train: %s; the %s query needs the column%s %s"
                                  % (times, what, "s" if len(need) > 1 else "",
                                     " and ".join(need)))
-    # The validation rows once, numbered, so the trainer's predictions and din_score meet row
-    # by row; a temporary table vanishes with the session.
     cur.execute("CREATE TEMP TABLE %s AS SELECT row_number() OVER () AS din_row, q.* "
                 "FROM (%s) q" % (VALID_TABLE, a.valid))
-    start = time.time()
     train_rows = fetch(cur, "(%s) q" % a.train, train_cols, times, a.max_len)
     valid_rows = fetch(cur, "%s ORDER BY din_row" % VALID_TABLE, cols, times, a.max_len)
     items, attr_names = None, []
@@ -229,12 +223,17 @@ def main(argv=None):
     conn.commit()
     if not train_rows:
         raise SystemExit("din-train: the training query returned no row")
+    return train_rows, valid_rows, items, attr_names, cols
 
+
+def build(a, train_rows, valid_rows, items, attr_names):
+    """(encoder, encoded validation rows, config, model, trainer)."""
     torch.manual_seed(a.seed)
     names = a.context_names.split(",") if a.context_names else None
     try:
         enc = data.Encoder(train_rows, a.max_len, items, attr_names, names,
-                           times=bool(times), ordered=a.arch == "dsin")
+                           times=bool(config.reads_time(a.arch, a.file)),
+                           ordered=a.arch == "dsin")
         valid = enc.encode(valid_rows, "validation row")
         cfg = config.make_config(a.arch, enc, a.dim, widths(a.attention),
                                  a.attention_activation, widths(a.tower), a.tower_activation,
@@ -249,13 +248,12 @@ def main(argv=None):
         # wrong type), before din can see the file
         raise SystemExit("din-train: cannot build a model of this config (%s: %s); see "
                          "docs/FORMAT.md" % (type(e).__name__, e))
-    del train_rows, valid_rows
-    log("%d training rows, %d validation rows (read and encoded in %.1f s); %s" % (
-        len(enc.train), len(valid), time.time() - start,
-        ", ".join("%s %d ids" % (n, len(v)) for n, v in enc.fields())))
+    return enc, valid, cfg, model, trainer
 
-    tmp_name = "din_train_%d" % os.getpid()
-    check_config(conn, psycopg2, core.model_bytes(model, cfg), tmp_name)
+
+def train(a, conn, binary, cfg, model, trainer, cols, tmp_name):
+    """The epochs, each judged by din on the validation rows; with --keep-best the model is
+    left at the epoch with the best validation AUC."""
     best = None
     for epoch in range(1, a.epochs + 1):
         start = time.time()
@@ -269,8 +267,7 @@ def main(argv=None):
             bar.set_postfix(loss="%.4f" % (total / count), refresh=False)
         bar.close()
         seconds = time.time() - start
-        auc, gauc, n = evaluate(conn, psycopg2.Binary, core.model_bytes(model, cfg), cols,
-                                tmp_name)
+        auc, gauc, n = evaluate(conn, binary, core.model_bytes(model, cfg), cols, tmp_name)
         log("epoch %d: train loss %.4f, validation AUC %s GAUC %s (din_score in SQL, %d rows), "
             "%.1f s training (%.0f rows/s)" % (epoch, total / count, fmt(auc), fmt(gauc), n,
                                                seconds, count / seconds))
@@ -280,7 +277,11 @@ def main(argv=None):
         model.load_state_dict(best[2])
         log("keeping epoch %d (validation AUC %.4f)" % best[:2])
 
-    # The model as stored; din_score must give the trainer's predictions before it is kept.
+
+def store(a, conn, psycopg2, cfg, model, valid, cols, tmp_name):
+    """Imports the model and keeps it (or writes it to -o) only if din_score gives the
+    trainer's predictions on every validation row."""
+    cur = conn.cursor()
     data_bytes = core.model_bytes(model, cfg)
     mine = core.predict(model, valid)
     if a.predictions:
@@ -307,5 +308,27 @@ def main(argv=None):
         conn.commit()
         log("stored model %s version %d (%s, %d bytes)" % (name, version, a.arch,
                                                             len(data_bytes)))
+
+
+def main(argv=None):
+    a = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        import psycopg2
+    except ImportError:
+        raise SystemExit("din-train: needs psycopg2 (Debian package python3-psycopg2)")
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    conn = psycopg2.connect(a.dsn)
+    start = time.time()
+    train_rows, valid_rows, items, attr_names, cols = read_rows(conn, a)
+    enc, valid, cfg, model, trainer = build(a, train_rows, valid_rows, items, attr_names)
+    del train_rows, valid_rows
+    log("%d training rows, %d validation rows (read and encoded in %.1f s); %s" % (
+        len(enc.train), len(valid), time.time() - start,
+        ", ".join("%s %d ids" % (n, len(v)) for n, v in enc.fields())))
+    tmp_name = "din_train_%d" % os.getpid()
+    check_config(conn, psycopg2, core.model_bytes(model, cfg), tmp_name)
+    train(a, conn, psycopg2.Binary, cfg, model, trainer, cols, tmp_name)
+    store(a, conn, psycopg2, cfg, model, valid, cols, tmp_name)
     conn.close()
     return 0
