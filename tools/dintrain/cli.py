@@ -134,9 +134,9 @@ def columns(cur, query):
 
 
 def fetch(cur, sql, cols, times, max_len):
-    """Rows as dicts of the columns Python needs; history_time and at only when the
-    architecture reads them."""
-    want = [c for c in cols if times or c not in TIME_COLUMNS]
+    """Rows as dicts of the columns Python needs (user_id only SQL's GAUC reads); history_time
+    and at only when the architecture reads them."""
+    want = [c for c in cols if c != "user_id" and (times or c not in TIME_COLUMNS)]
     cur.execute("SELECT %s FROM %s" % (", ".join(column_sql(c, max_len) for c in want), sql))
     return [dict(zip(want, r)) for r in cur.fetchall()]
 

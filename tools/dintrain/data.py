@@ -32,13 +32,13 @@ class Vocab:
 
 class Rows:
     """Encoded rows: target [n, S], hist [n, max_len, S] (-1 = zero vector; the first hist_len
-    valid, oldest first), hist_len [n], context [n, C], dense [n, D], label [n], user [n], and
-    when the architecture reads time times [n, max_len] (history_time of the kept behaviours,
-    int64 microseconds) and at [n]."""
+    valid, oldest first), hist_len [n], context [n, C], dense [n, D], label [n], and when the
+    architecture reads time times [n, max_len] (history_time of the kept behaviours, int64
+    microseconds) and at [n]."""
 
-    def __init__(self, target, hist, hist_len, context, dense, label, user, times, at):
+    def __init__(self, target, hist, hist_len, context, dense, label, times, at):
         self.target, self.hist, self.hist_len = target, hist, hist_len
-        self.context, self.dense, self.label, self.user = context, dense, label, user
+        self.context, self.dense, self.label = context, dense, label
         self.times, self.at = times, at
 
     def __len__(self):
@@ -64,7 +64,7 @@ class Encoder:
     """Vocabularies built from the training rows, and the mapping of any rows through them.
 
     Rows are dicts of the documented columns (history, ad_id, label; optionally context,
-    dense, user_id, and history_time and at as int64 microseconds). items: {raw item id:
+    dense, and history_time and at as int64 microseconds). items: {raw item id:
     [raw attribute ids]} with attribute names attr_names (the items table of the model), or
     None. Context position c is field context_names[c]. times: keep history_time and at (the
     architecture reads them); ordered: refuse a history_time that goes back, as din's session
@@ -142,14 +142,13 @@ class Encoder:
             context[:, c] = v.rows(ctx[:, c])
         dense = self._same_width(rows, "dense", self.dense, what).astype(np.float32)
         label = np.array([float(r["label"]) for r in rows], np.float32)
-        user = np.array([r.get("user_id") or 0 for r in rows], np.int64)
         times = at = None
         if self.times:
             times = np.zeros((n, T), np.int64)
             times[row, pos] = self._times(rows, flat, kept, what)
             at = np.array([NO_AT if r.get("at") is None else r["at"] for r in rows], np.int64)
         t = torch.from_numpy
-        return Rows(t(target), t(hist), t(kept), t(context), t(dense), t(label), user,
+        return Rows(t(target), t(hist), t(kept), t(context), t(dense), t(label),
                     None if times is None else t(times), None if at is None else t(at))
 
     @staticmethod
