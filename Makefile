@@ -30,10 +30,11 @@ DATA_built = din--$(EXTVERSION).sql
 DATA = $(wildcard sql/din--*.sql)
 EXTRA_CLEAN = test/unit/din_unit
 
-# Every other file of sql/ is a regression test: install scripts (din.sql, metrics.sql and
-# every din--*.sql) are not.
-REGRESS = $(patsubst sql/%.sql,%,$(sort $(filter-out sql/din.sql sql/metrics.sql sql/din--%.sql,$(wildcard sql/*.sql))))
-REGRESS_OPTS = --load-extension=din
+# pg_regress inputs are test/sql/*.sql, outputs test/expected/*.out (files they include live in
+# test/sql/include/): sql/ holds install scripts only, so a new one never becomes a test. Inside a
+# test, PG_ABS_SRCDIR is the absolute test/ directory.
+REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
+REGRESS_OPTS = --inputdir=test --load-extension=din
 
 # OpenBLAS, single-threaded: a backend must never start BLAS threads. Debian ships the serial
 # build apart (libopenblas0-serial) while its default (and pkg-config's openblas) is threaded,

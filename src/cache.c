@@ -32,6 +32,7 @@
 static DinCacheEntry entries[DIN_CACHE_SLOTS];
 static MemoryContext cache_context = NULL;
 static uint64 use_clock = 0;
+static uint64 load_serial = 0;
 
 static uint64 inval_count = 0;
 static LocalTransactionId inval_lxid = InvalidLocalTransactionId;
@@ -211,6 +212,7 @@ load(const char *name, const DinGeneration *g)
 	strlcpy(e->name, name, sizeof(e->name));
 	e->stored = stored;
 	e->model = model;
+	e->serial = ++load_serial;
 	e->mcxt = mcxt;
 	e->relid = g->relid;
 	e->uncommitted = g->uncommitted;

@@ -23,6 +23,7 @@ typedef struct DinCacheEntry {
 	char name[NAMEDATALEN];
 	DinStored stored;                /* config and tensors (in shared memory or mcxt) */
 	DinModel *model;                 /* malloc'd by the core, bound to stored.tensors */
+	uint64 serial;                   /* this load's number, unique in the backend */
 	MemoryContext mcxt;              /* child of the cache's context */
 	uint64 last_use;                 /* for least-recently-used eviction */
 	LocalTransactionId checked_lxid; /* statement in which generation was last compared */

@@ -1,5 +1,6 @@
 /*
- * catalog.c - din_import, din_export, din_drop and the SPI queries behind them and the cache.
+ * catalog.c - the model tables through SPI: a model file validated and stored, a stored model
+ * read back for the cache, a model dropped. The SQL functions are in catalog_sql.c.
  *
  * Every query is prepared once per backend from a fixed text in which "@." stands for the
  * extension's schema (quoted), so nothing a user passes ever becomes SQL text. Imports validate
@@ -16,7 +17,6 @@
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
-#include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -26,19 +26,14 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
-#include "cache.h"
 #include "catalog.h"
 #include "errors.h"
+#include "models/arch.h"
 
 #define DIN_CHUNK_BYTES (16 * 1024 * 1024)
 #define DIN_ID_BATCH 65536 /* vocab rows / items per INSERT ... SELECT FROM unnest */
 #define DIN_FETCH_TENSORS 4
 #define DIN_FETCH_IDS 10000
-#define DIN_MAX_TENSOR_BYTES ((uint64)1 << 40)
-
-PG_FUNCTION_INFO_V1(din_import);
-PG_FUNCTION_INFO_V1(din_export);
-PG_FUNCTION_INFO_V1(din_drop);
 
 typedef enum DinQuery {
 	Q_GENERATION,
@@ -420,18 +415,14 @@ tensor_row(TensorReader *r, HeapTuple tuple, TupleDesc desc)
 				corrupt(r->model, "Tensor \"%s\" appears under two ord values.", name);
 		if (chunk != 0)
 			corrupt(r->model, "Tensor \"%s\" has no chunk 0.", name);
-		if (strcmp(dtype_name, "F32") == 0)
-			dtype = DIN_F32;
-		else if (strcmp(dtype_name, "I64") == 0)
-			dtype = DIN_I64;
-		else
+		if (!din_dtype_from_name(dtype_name, &dtype))
 			corrupt(r->model, "Tensor \"%s\" has unknown dtype \"%s\".", name, dtype_name);
 		if (ndim > DIN_MAX_DIMS)
 			corrupt(r->model, "Tensor \"%s\" has %d dimensions; at most %d are allowed.", name,
 			        ndim, DIN_MAX_DIMS);
 		nbytes = din_dtype_size(dtype);
 		for (int i = 0; i < ndim; i++) {
-			if (shape[i] < 0 || shape[i] > PG_INT32_MAX)
+			if (shape[i] < 0 || shape[i] > DIN_MAX_DIM)
 				corrupt(r->model, "Tensor \"%s\" has dimension " INT64_FORMAT ".", name, shape[i]);
 			nbytes *= (uint64)shape[i];
 			if (nbytes > DIN_MAX_TENSOR_BYTES)
@@ -686,29 +677,6 @@ catalog_load_as_owner(const char *name, MemoryContext mcxt, DinStored *out)
 
 /* ---- import ---- */
 
-static bool
-valid_model_name(const char *name)
-{
-	size_t len = strlen(name);
-
-	if (len < 1 || len > 63)
-		return false;
-	for (const char *p = name; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		      *p == '_' || *p == '.' || *p == '-'))
-			return false;
-	return true;
-}
-
-static void
-check_model_name(const char *name)
-{
-	if (!valid_model_name(name))
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-		                errmsg("invalid model name \"%s\"", name),
-		                errdetail("A model name is 1 to 63 letters, digits, '_', '.' or '-'.")));
-}
-
 static Datum
 int8_array_datum(const int64 *values, size_t n)
 {
@@ -838,11 +806,7 @@ validate_file(const uint8 *bytes, size_t len, ImportFile *out)
 		din_file_free(&file);
 		din_report(&err, "invalid model file: ");
 	}
-	out->architecture = model->arch == DIN_ARCH_BST    ? "bst"
-	                    : model->arch == DIN_ARCH_DSIN ? "dsin"
-	                    : model->arch == DIN_ARCH_DIEN ? "dien"
-	                    : model->arch == DIN_ARCH_DIN  ? "din"
-	                                                   : "base";
+	out->architecture = din_arch_name(model->arch);
 	din_model_free(model);
 
 	out->config = alloc_or_free(file.config_len + 1, &file);
@@ -859,7 +823,7 @@ validate_file(const uint8 *bytes, size_t len, ImportFile *out)
 }
 
 static int32
-catalog_import(const char *name, bytea *data, bool replace, const char *comment)
+store_model(const char *name, const uint8 *bytes, size_t len, bool replace, const char *comment)
 {
 	Datum model = CStringGetTextDatum(name);
 	ImportFile file;
@@ -879,7 +843,7 @@ catalog_import(const char *name, bytea *data, bool replace, const char *comment)
 		        (errcode(ERRCODE_DUPLICATE_OBJECT), errmsg("model \"%s\" already exists", name),
 		         errhint("Pass replace => true to replace it.")));
 
-	validate_file((const uint8 *)VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data), &file);
+	validate_file(bytes, len, &file);
 
 	args[0] = model;
 	args[1] = CStringGetTextDatum(file.architecture);
@@ -918,16 +882,15 @@ catalog_import(const char *name, bytea *data, bool replace, const char *comment)
 	return version;
 }
 
-/* catalog_import with din_catalog_writing set, also if it fails. */
-static int32
-catalog_import_writing(const char *name, bytea *data, bool replace, const char *comment)
+int32
+catalog_import(const char *name, const uint8 *bytes, size_t len, bool replace, const char *comment)
 {
 	volatile int32 version = 0;
 
 	din_catalog_writing = true;
 	PG_TRY();
 	{
-		version = catalog_import(name, data, replace, comment);
+		version = store_model(name, bytes, len, replace, comment);
 	}
 	PG_FINALLY();
 	{
@@ -937,78 +900,9 @@ catalog_import_writing(const char *name, bytea *data, bool replace, const char *
 	return version;
 }
 
-/*
- * din_import - store a model file under a name (SQL_API.md). The rows are written in the
- * caller's transaction; the file is validated completely before the first one.
- */
-Datum
-din_import(PG_FUNCTION_ARGS)
+bool
+catalog_drop(const char *name)
 {
-	char *name;
-	char *comment = NULL;
-	bool replace = false;
-	int32 version;
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-		        (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("model name must not be NULL")));
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-		        (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("model file must not be NULL")));
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	check_model_name(name);
-	if (!PG_ARGISNULL(2))
-		replace = PG_GETARG_BOOL(2);
-	if (!PG_ARGISNULL(3))
-		comment = text_to_cstring(PG_GETARG_TEXT_PP(3));
-
-	version = catalog_import_writing(name, PG_GETARG_BYTEA_PP(1), replace, comment);
-	cache_forget(name);
-	PG_RETURN_INT32(version);
-}
-
-/*
- * din_export - the model file of a stored model: the same tensors and config content; the id
- * tensors (vocab.*, items.*) come after the weights whatever their place in the imported file.
- */
-Datum
-din_export(PG_FUNCTION_ARGS)
-{
-	char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	const DinCacheEntry *entry = cache_get(name, true);
-	DinFile file = {.config = entry->stored.config,
-	                .config_len = entry->stored.config_len,
-	                .n_tensors = entry->stored.n_tensors,
-	                .tensors = entry->stored.tensors};
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	DinError err;
-	bytea *result;
-
-	if (din_file_write(&file, &buf, &len, &err) != DIN_OK)
-		din_report(&err, "cannot export model: ");
-	if (len > MaxAllocSize - VARHDRSZ) {
-		free(buf);
-		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-		                errmsg("model file of %zu bytes does not fit in a bytea", len),
-		                errdetail("A bytea value holds at most 1 GB.")));
-	}
-	result = MemoryContextAllocExtended(CurrentMemoryContext, len + VARHDRSZ, MCXT_ALLOC_NO_OOM);
-	if (result == NULL) {
-		free(buf);
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	}
-	SET_VARSIZE(result, len + VARHDRSZ);
-	memcpy(VARDATA(result), buf, len);
-	free(buf);
-	PG_RETURN_BYTEA_P(result);
-}
-
-/* din_drop - delete a model (its tensors, items and vocabularies cascade); true if it existed. */
-Datum
-din_drop(PG_FUNCTION_ARGS)
-{
-	char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	Datum arg = CStringGetTextDatum(name);
 	volatile bool found = false;
 
@@ -1025,6 +919,5 @@ din_drop(PG_FUNCTION_ARGS)
 		din_catalog_writing = false;
 	}
 	PG_END_TRY();
-	cache_forget(name);
-	PG_RETURN_BOOL(found);
+	return found;
 }

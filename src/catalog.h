@@ -41,6 +41,19 @@ typedef struct DinGeneration {
 	bool uncommitted; /* written by this transaction: its weights are not for other backends */
 } DinGeneration;
 
+/*
+ * catalog_import - validate the model file bytes[0..len) completely, then store it as model
+ * `name` in the caller's transaction; returns its version (1, then +1 per replace). Raises
+ * duplicate_object when the model exists and replace is false, and data_corrupted (or
+ * program_limit_exceeded) naming what is wrong with a bad file, before writing anything.
+ */
+int32 catalog_import(const char *name, const uint8 *bytes, size_t len, bool replace,
+                     const char *comment);
+
+/* catalog_drop - delete model `name` (its tensors, items and vocabularies cascade); false when
+ * there was none. */
+bool catalog_drop(const char *name);
+
 /* catalog_generation - the din_models row of model `name`; false when there is no such model. */
 bool catalog_generation(const char *name, DinGeneration *out);
 

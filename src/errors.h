@@ -4,9 +4,9 @@
 #ifndef DIN_ERRORS_H
 #define DIN_ERRORS_H
 
-#include "nn/status.h"
+#include "models/status.h"
 
-/* din_sqlstate - the SQLSTATE of a core status (SQL_API.md). */
+/* din_sqlstate - the SQLSTATE of a core status (the error table of README "SQL API"). */
 int din_sqlstate(DinStatus status);
 
 /*

@@ -69,7 +69,7 @@ din_rank(PG_FUNCTION_ARGS)
 	candidates = data;
 	req.candidates = candidates;
 	req.n_candidates = n;
-	score_run(fcinfo, state, entry->model, &req, NULL);
+	score_run(fcinfo, state, entry, &req, NULL);
 
 	state->rank_order =
 	    score_ensure(fcinfo, state->rank_order, &state->rank_cap, n, sizeof(Ranked));

@@ -3,7 +3,10 @@
  *
  * Per-call state lives in fn_extra: the scratch buffer the core needs, sized by
  * din_model_scratch_floats and grown only when a call needs more, so scoring a large SELECT
- * allocates nothing per row after the first (beyond what PostgreSQL does to pass arrays).
+ * allocates nothing per row after the first (beyond what PostgreSQL does to pass arrays), and
+ * the history states later rows of the query may reuse (history_cache.h). A call is the core's
+ * history part (din_model_history), unless an earlier call did it for the same inputs, then its
+ * candidate part (din_model_score_state) in chunks.
  */
 #include "postgres.h"
 
@@ -214,34 +217,73 @@ score_interrupted(void *arg)
 	return INTERRUPTS_PENDING_CONDITION() && INTERRUPTS_CAN_BE_PROCESSED();
 }
 
-/* Score req's candidates into state->scores; weights (may be NULL) as din_model_score. */
-void
-score_run(FunctionCallInfo fcinfo, ScoreState *state, const DinModel *m, const DinRequest *req,
-          float *weights)
+/*
+ * The history state of req: that of an earlier call with equal history inputs under the same
+ * model load, which is the state computing would give, to the bit; or computed now.
+ */
+static const float *
+history_state(FunctionCallInfo fcinfo, ScoreState *state, const DinCacheEntry *entry,
+              const DinRequest *req)
 {
-	size_t cap;
+	const DinModel *m = entry->model;
+	DinHistoryKey key;
+	const float *kept;
+	float *fill;
 	DinError err;
+	DinStatus st;
+
+	if (state->histories == NULL)
+		state->histories = history_cache_create(fcinfo->flinfo->fn_mcxt);
+	din_model_history_key(m, req, &key);
+	kept = history_cache_get(state->histories, entry->serial, &key,
+	                         din_model_state_floats(m, key.len), &fill);
+	if (kept != NULL)
+		return kept;
+	do {
+		CHECK_FOR_INTERRUPTS();
+		st = din_model_history(m, req, state->scratch, fill, &err);
+	} while (st == DIN_EINTERRUPTED); /* as in score_run */
+	if (st != DIN_OK)
+		din_report(&err, NULL);
+	history_cache_filled(state->histories);
+	return fill;
+}
+
+void
+score_run(FunctionCallInfo fcinfo, ScoreState *state, const DinCacheEntry *entry,
+          const DinRequest *req, float *weights)
+{
+	const DinModel *m = entry->model;
+	size_t cap;
+	DinRequest all = *req;
+	const float *history;
 	int kept = Min(req->history_len, m->max_len);
 	int chunk =
 	    Min(Max(req->n_candidates, 1), Min(SCORE_CHUNK, Max(SCORE_PAIRS / Max(kept, 1), 1)));
 
-	state->scratch = score_ensure(fcinfo, state->scratch, &state->scratch_floats,
-	                              din_model_scratch_floats(m, chunk), sizeof(float));
+	if (state->scratch_model != entry->serial || state->scratch_chunk != chunk) {
+		state->scratch = score_ensure(fcinfo, state->scratch, &state->scratch_floats,
+		                              din_model_scratch_floats(m, chunk), sizeof(float));
+		state->scratch_model = entry->serial;
+		state->scratch_chunk = chunk;
+	}
 	cap = state->scores_cap;
 	state->scores =
 	    score_ensure(fcinfo, state->scores, &cap, Max(req->n_candidates, 1), sizeof(double));
 	state->scores_cap = (int)cap;
+	all.interrupted = score_interrupted;
+	history = history_state(fcinfo, state, entry, &all);
 	for (int c0 = 0; c0 == 0 || c0 < req->n_candidates; c0 += chunk) {
-		DinRequest sub = *req;
+		DinRequest sub = all;
+		DinError err;
 		DinStatus st;
 
 		sub.candidates = req->candidates ? req->candidates + c0 : NULL;
 		sub.n_candidates = Min(chunk, req->n_candidates - c0);
-		sub.interrupted = score_interrupted;
 		do {
 			CHECK_FOR_INTERRUPTS();
-			st = din_model_score(m, &sub, state->scratch, state->scores + c0,
-			                     weights ? weights + (size_t)c0 * kept : NULL, &err);
+			st = din_model_score_state(m, &sub, history, state->scratch, state->scores + c0,
+			                           weights ? weights + (size_t)c0 * kept : NULL, &err);
 			/*
 			 * Interrupted: CHECK_FOR_INTERRUPTS raises the cancel or timeout error; when the
 			 * pending interrupt was not an error (a catch-up, a barrier) it returns, and the
@@ -254,7 +296,7 @@ score_run(FunctionCallInfo fcinfo, ScoreState *state, const DinModel *m, const D
 }
 
 /*
- * din_score(history, ad_id, ...) - click probability of one ad (SQL_API.md); NULL ad_id
+ * din_score(history, ad_id, ...) - click probability of one ad (README, "SQL API"); NULL ad_id
  * gives NULL.
  */
 Datum
@@ -276,7 +318,7 @@ din_score(PG_FUNCTION_ARGS)
 	ad_id = PG_GETARG_INT64(ARG_TARGET);
 	req.candidates = &ad_id;
 	req.n_candidates = 1;
-	score_run(fcinfo, state, entry->model, &req, NULL);
+	score_run(fcinfo, state, entry, &req, NULL);
 	PG_RETURN_FLOAT8(state->scores[0]);
 }
 
@@ -305,7 +347,7 @@ din_score_array(PG_FUNCTION_ARGS)
 		PG_RETURN_ARRAYTYPE_P(construct_empty_array(FLOAT8OID));
 	req.candidates = candidates;
 	req.n_candidates = n;
-	score_run(fcinfo, state, entry->model, &req, NULL);
+	score_run(fcinfo, state, entry, &req, NULL);
 
 	datums = palloc(n * sizeof(Datum));
 	for (int i = 0; i < n; i++)
@@ -343,7 +385,7 @@ din_explain(PG_FUNCTION_ARGS)
 	kept = Min(req.history_len, entry->model->max_len);
 	state->weights =
 	    score_ensure(fcinfo, state->weights, &state->weights_cap, Max(kept, 1), sizeof(float));
-	score_run(fcinfo, state, entry->model, &req, state->weights);
+	score_run(fcinfo, state, entry, &req, state->weights);
 
 	for (int t = 0; t < kept; t++) {
 		int index = req.history_len - kept + t;

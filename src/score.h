@@ -10,7 +10,8 @@
 #include "fmgr.h"
 #include "utils/array.h"
 
-#include "models/model.h"
+#include "cache.h"
+#include "history_cache.h"
 
 /* Argument positions shared by din_score, din_explain and din_rank (k comes after target). */
 enum { ARG_HISTORY, ARG_TARGET, ARG_MODEL, ARG_CONTEXT, ARG_DENSE, ARG_HISTORY_TIME, ARG_AT };
@@ -21,6 +22,9 @@ typedef struct ScoreState {
 	char name[NAMEDATALEN]; /* the model argument as a C string, without a palloc per row */
 	float *scratch;
 	size_t scratch_floats;
+	uint64 scratch_model; /* the model load and chunk size scratch was last sized for */
+	int scratch_chunk;
+	HistoryCache *histories; /* states of earlier calls' histories */
 	double *scores;
 	int scores_cap;
 	float *weights;
@@ -52,8 +56,12 @@ int score_array_elements(ArrayType *a, const char *what, const void **data);
 void score_read_request(FunctionCallInfo fcinfo, int arg_shift, const char *name, const DinModel *m,
                         DinRequest *req);
 
-/* Score req's candidates into state->scores; weights (may be NULL) as din_model_score. */
-void score_run(FunctionCallInfo fcinfo, ScoreState *state, const DinModel *m, const DinRequest *req,
-               float *weights);
+/*
+ * Score req's candidates with entry's model into state->scores; weights (may be NULL) as
+ * din_model_score. The history's work comes from an earlier call of this call site with the
+ * same model load and history inputs when one did it (history_cache.h).
+ */
+void score_run(FunctionCallInfo fcinfo, ScoreState *state, const DinCacheEntry *entry,
+               const DinRequest *req, float *weights);
 
 #endif

@@ -139,6 +139,48 @@ def _act_defaults(act):
     return a
 
 
+def bst_defaults(cfg):
+    """The transformer block of a bst config with every default filled in (FORMAT.md
+    "architecture bst")."""
+    tr = dict(cfg["transformer"])
+    tr.setdefault("target", True)
+    tr.setdefault("layout", "pytorch")
+    tr.setdefault("blocks", 1)
+    tr.setdefault("norm", "post")
+    tr.setdefault("eps", 1e-5)
+    tr.setdefault("shared_norm", False)
+    tr.setdefault("positions", [])
+    tr.setdefault("block_positions", None)
+    tr.setdefault("readout", "target" if tr["target"] else "mean")
+    if tr["readout"] == "mean_all":
+        tr.setdefault("padding_row", 0)
+    ffn = dict(tr["ffn"])
+    ffn.setdefault("bias", True)
+    ffn["activation"] = _act_defaults(ffn.get("activation", {"type": "relu"}))
+    tr["ffn"] = ffn
+    pos = []
+    for p in tr["positions"]:
+        p = dict(p)
+        p.setdefault("combine", "add")
+        p.setdefault("scale", 1.0)
+        if p["type"] == "index":
+            p.setdefault("align", "start")
+            p.setdefault("width", cfg["max_len"])
+        pos.append(p)
+    tr["positions"] = pos
+    if tr["block_positions"] is not None:
+        bp = dict(tr["block_positions"])
+        bp.setdefault("align", "start")
+        bp.setdefault("width", cfg["max_len"])
+        tr["block_positions"] = bp
+    return tr
+
+
+def bst_width(cfg, E):
+    """D, the width of a bst sequence row: E plus the concatenated positions."""
+    return E + sum(p["dim"] for p in bst_defaults(cfg)["positions"] if p["combine"] == "concat")
+
+
 class _Layout:
     """Widths and slices the config implies (E, slot offsets, tower input width)."""
 
@@ -231,6 +273,28 @@ class _Layout:
         return e - b
 
 
+class BstLayout(_Layout):
+    """The layout of architecture bst: the tower input `interest` is D wide (the transformer's
+    output), and read-out `attention` is DIN's unit under the `attention` key (D = E)."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.tr = bst_defaults(config)
+        self.H = self.U = bst_width(config, self.E)
+        if self.tr["readout"] == "attention":
+            att = self.att = config["attention"]
+            self.att_layers = _layer_specs(att["layers"])
+            self.out_bias = att.get("out_bias", True)
+            self.normalization = att.get("normalization", "none")
+            self.scale = att.get("scale", False)
+            self.output = None
+
+    def input_slice(self, name):
+        if name == "interest":
+            return name, 0, bst_width(self.config, self.E)
+        return super().input_slice(name)
+
+
 # ---------------------------------------------------------------------------------------------
 # Activations, batch norm: torch (DinRef) and numpy float64 (Scorer) from the same formulas
 # ---------------------------------------------------------------------------------------------
@@ -300,13 +364,18 @@ class DinRef(torch.nn.Module):
     say which, the tensor shape does).
     bn_affine: whether layer/input/output batch norms get weight and bias tensors.
     momentum: running-stat update rate in train() mode (PyTorch's 0.1).
+
+    Architectures base, din and dien; a subclass adds another by its Layout (the widths of
+    its tower inputs), its parameters (_build) and its pooled tower inputs (_sources).
     """
+
+    Layout = _Layout
 
     def __init__(self, config, items=None, vocab=None, scalar_alpha=False, bn_affine=True,
                  momentum=0.1):
         super().__init__()
         self.config = config
-        self.L = _Layout(config)
+        self.L = self.Layout(config)
         self.momentum = momentum
         self.bn_affine = bn_affine
         self.scalar_alpha = scalar_alpha
@@ -531,7 +600,7 @@ class DinRef(torch.nn.Module):
             x = self._run_layer("%s.%d" % (block, i), spec, x)
         return x
 
-    # -- DIEN (FORMAT.md "architecture dien"; reference/models.md §1.7-1.8, §4) ----------------
+    # -- DIEN (FORMAT.md "architecture dien") ---------------------------------------------------
     def _torch_gru(self, prefix, x):
         """Every step's state [B, T, H] of PyTorch's own GRU kernel (what nn.GRU.forward calls)
         over x [B, T, I] from zero. A padded tail does not change the states before it, so no
@@ -614,9 +683,11 @@ class DinRef(torch.nn.Module):
         return ex / ex.sum(1, keepdim=True).clamp_min(torch.finfo(s.dtype).tiny)
 
     def _dien_states(self, k, mask):
-        """The states the attention reads: extractor states, or GRU2's for the pooling type."""
+        """The states the attention reads: extractor states, or GRU2's for the pooling type.
+        The extractor states stay in extractor_states for a trainer's auxiliary loss."""
         L = self.L
         h, _ = self._run_gru("sequence.gru", L.seq_conv, k, mask)
+        self.extractor_states = h
         if L.evo_type == "gru_attention_pooling":
             h, _ = self._run_gru("evolution.gru", L.evo_conv, h, mask)
         return h
@@ -688,7 +759,23 @@ class DinRef(torch.nn.Module):
                 u = u @ self.t("attention.output.weight").t() + self.t("attention.output.bias")
         return u, w
 
-    def _tower_input(self, target_rows, hist_rows, hist_len, context_rows, dense):
+    def _sources(self, srcs, need, q, k, mask, times, at):
+        """Adds the pooled tower inputs (attention, interest) to srcs; returns the weights
+        din_explain reports. q [B, E] the target, k [B, T, E] the behaviours, mask [B, T]."""
+        L = self.L
+        if L.arch == "dien":
+            srcs["interest"], w = self._dien(q, k, mask)
+            return w
+        if L.att is None:
+            return None
+        u, w = self._attention(q, k, mask)
+        srcs["attention"] = u
+        if "target*attention" in need:
+            srcs["target*attention"] = q * u
+        return w
+
+    def _tower_input(self, target_rows, hist_rows, hist_len, context_rows, dense, times=None,
+                     at=None):
         L = self.L
         dt = self._dtype()
         target_rows = torch.as_tensor(target_rows, dtype=torch.long)
@@ -710,30 +797,26 @@ class DinRef(torch.nn.Module):
                                                                      dtype=torch.long))
         if L.dense:
             srcs["dense"] = torch.as_tensor(np.asarray(dense), dtype=dt).reshape(B, L.dense)
-        w = None
-        if L.arch == "dien":
-            srcs["interest"], w = self._dien(q, k, mask)
-        elif L.att is not None:
-            u, w = self._attention(q, k, mask)
-            srcs["attention"] = u
-            if "target*attention" in need:
-                srcs["target*attention"] = q * u
+        w = self._sources(srcs, need, q, k, mask, times, at)
         parts = []
         for name in L.inputs:
             src, b, e = L.input_slice(name)
             parts.append(srcs[src][:, b:e])
         return torch.cat(parts, -1), w, target_rows
 
-    def logits(self, target_rows, hist_rows, hist_len, context_rows=None, dense=None):
+    def logits(self, target_rows, hist_rows, hist_len, context_rows=None, dense=None,
+               times=None, at=None):
         """Pre-sigmoid logit [B] (sigmoid head) or the two logits [B, 2] (softmax2 head).
 
         target_rows [B, S] long, hist_rows [B, T, S] long (valid steps t < hist_len first,
         oldest first; the caller keeps at most max_len), hist_len [B], context_rows [B, C],
-        dense [B, D]. A row of -1 embeds as the zero vector.
+        dense [B, D]. A row of -1 embeds as the zero vector. times [B, T] (int64 microseconds,
+        history_time of the kept behaviours) and at [B] are read by the architectures that
+        use time (a subclass's _sources).
         """
         L = self.L
         x, _, target_rows = self._tower_input(target_rows, hist_rows, hist_len, context_rows,
-                                              dense)
+                                              dense, times, at)
         if L.input_bn is not None:
             x = self._batch_norm("tower.input_bn", L.input_bn.get("eps", 1e-5), x)
         h = self._run_mlp("tower", L.tower_layers, x)

@@ -6,11 +6,15 @@
  * tensors nobody asked for, then the values (finite floats, unique ids). A model that builds is
  * safe to score: every index the scorer computes from it is in range.
  */
-#include "config_internal.h"
+#include "config_layers.h"
+#include "../models/arch.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define CFG_MAX_FIELDS 64
+#define CFG_MAX_INPUTS 64 /* tower inputs */
 
 static const char *const root_keys[] = {"format",
                                         "architecture",
@@ -32,7 +36,6 @@ static const char *const root_keys[] = {"format",
                                         "interacting_attention",
                                         "transformer",
                                         NULL};
-static const char *const arch_names[] = {"base", "din", "dien", "dsin", "bst", NULL};
 
 static int
 valid_field_name(const JsonValue *v)
@@ -72,8 +75,9 @@ read_field(Cfg *c, DinModel *m, const JsonValue *v, int i)
 	for (int j = 0; j < i; j++)
 		if (strcmp(m->fields[j].name, f->name) == 0)
 			return cfg_fail(c, DIN_ECORRUPT, "config key %s.name repeats field %s", path, f->name);
-	TRY(cfg_int(c, v, path, "rows", 1, 0, 1, INT64_C(2147483647), 0, &f->rows));
-	TRY(cfg_int(c, v, path, "dim", 1, 0, 1, CFG_MAX_UNITS, 1, &x));
+	TRY(cfg_int(c, v, path, "rows", (IntRule){.required = 1, .min = 1, .max = DIN_MAX_DIM},
+	            &f->rows));
+	TRY(cfg_int(c, v, path, "dim", (IntRule){.required = 1, .min = 1, .limit = CFG_MAX_UNITS}, &x));
 	f->dim = (int)x;
 	oov = json_get(v, "oov");
 	f->oov = DIN_OOV_ERROR;
@@ -91,8 +95,8 @@ read_field(Cfg *c, DinModel *m, const JsonValue *v, int i)
 	}
 	/* any raw id, in the vocabulary or not; JSON numbers are exact up to 2^53 */
 	f->has_padding_id = json_get(v, "padding_id") != NULL;
-	TRY(cfg_int(c, v, path, "padding_id", 0, 0, -(INT64_C(1) << 53), INT64_C(1) << 53, 0,
-	            &f->padding_id));
+	TRY(cfg_int(c, v, path, "padding_id",
+	            (IntRule){.min = -(INT64_C(1) << 53), .max = INT64_C(1) << 53}, &f->padding_id));
 	cfg_path(tname, "fields.%s.weight", f->name);
 	TRY(cfg_need(c, tname, DIN_F32, 2, f->rows, f->dim, &t));
 	f->weight = t->data;
@@ -103,18 +107,26 @@ read_field(Cfg *c, DinModel *m, const JsonValue *v, int i)
 	return DIN_OK;
 }
 
+/* The required non-empty array at path, of at most max entries. */
+static DinStatus
+need_list(Cfg *c, const JsonValue *arr, const char *path, int max)
+{
+	if (arr == NULL)
+		return cfg_fail(c, DIN_ECORRUPT, "config key %s is missing", path);
+	if (arr->type != JSON_ARRAY || arr->n == 0)
+		return cfg_fail(c, DIN_ECORRUPT, "config key %s must be a non-empty array", path);
+	if (arr->n > (uint32_t)max)
+		return cfg_fail(c, DIN_ELIMIT, "config key %s has %u entries, at most %d allowed", path,
+		                arr->n, max);
+	return DIN_OK;
+}
+
 static DinStatus
 read_fields(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 {
 	const JsonValue *arr = json_get(root, "fields");
 
-	if (arr == NULL)
-		return cfg_fail(c, DIN_ECORRUPT, "config key fields is missing");
-	if (arr->type != JSON_ARRAY || arr->n == 0)
-		return cfg_fail(c, DIN_ECORRUPT, "config key fields must be a non-empty array");
-	if (arr->n > CFG_MAX_FIELDS)
-		return cfg_fail(c, DIN_ELIMIT, "config key fields has %u entries, at most %d allowed",
-		                arr->n, CFG_MAX_FIELDS);
+	TRY(need_list(c, arr, "fields", CFG_MAX_FIELDS));
 	own->fields = calloc(arr->n, sizeof(DinField));
 	if (own->fields == NULL)
 		return cfg_fail(c, DIN_ENOMEM, "out of memory binding fields");
@@ -223,7 +235,7 @@ read_context(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 	                    &m->n_context));
 	for (int k = 0; k < m->n_context; k++)
 		m->context_offset[k + 1] = m->context_offset[k] + m->fields[m->context[k]].dim;
-	TRY(cfg_int(c, root, "", "dense", 0, 0, 0, CFG_MAX_UNITS, 1, &dense));
+	TRY(cfg_int(c, root, "", "dense", (IntRule){.min = 0, .limit = CFG_MAX_UNITS}, &dense));
 	m->n_dense = (int)dense;
 	return DIN_OK;
 }
@@ -372,7 +384,8 @@ read_attention(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 		TRY(cfg_object(c, output, "attention.output", out_keys));
 		TRY(cfg_batchnorm(c, json_get(output, "batch_norm"), "attention.output.batch_norm",
 		                  "attention.output.bn", m->E, &m->att_output_bn));
-		TRY(cfg_int(c, output, "attention.output", "units", 0, 0, 1, CFG_MAX_UNITS, 1, &units));
+		TRY(cfg_int(c, output, "attention.output", "units",
+		            (IntRule){.min = 1, .limit = CFG_MAX_UNITS}, &units));
 		if (units > 0) {
 			DinLayer *o = &m->att_output;
 
@@ -390,85 +403,163 @@ read_attention(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 	return DIN_OK;
 }
 
+/* The inputs a tower can take; "name:k" takes slot k (or context field k) of a sliceable one. */
+typedef struct InputName {
+	const char *name;
+	DinInputKind kind;
+	int sliceable;
+} InputName;
+
+static const InputName input_names[] = {{"target", DIN_IN_TARGET, 1},
+                                        {"context", DIN_IN_CONTEXT, 1},
+                                        {"history_sum", DIN_IN_HISTORY_SUM, 1},
+                                        {"history_mean", DIN_IN_HISTORY_MEAN, 1},
+                                        {"attention", DIN_IN_ATTENTION, 1},
+                                        {"interest", DIN_IN_ATTENTION, 0},
+                                        {"target*attention", DIN_IN_TARGET_X_ATTENTION, 0},
+                                        {"target*history_sum", DIN_IN_TARGET_X_HISTORY_SUM, 0},
+                                        {"dense", DIN_IN_DENSE, 0},
+                                        {"session_interest", DIN_IN_ATTENTION, 0},
+                                        {"session_interacting", DIN_IN_ATTENTION, 0}};
+
+/* A tower input being read: its text and index, for messages, and its slice (-1: none). */
+typedef struct InputRef {
+	const char *text;
+	int index;
+	int slice;
+} InputRef;
+
+/* The k of "name:k": 1 to 3 digits without a leading zero; -1 when it is not. */
+static int
+parse_slice(const char *d)
+{
+	int k = 0;
+
+	if (*d == '\0' || strlen(d) > 3 || (d[0] == '0' && d[1]))
+		return -1;
+	for (; *d; d++) {
+		if (*d < '0' || *d > '9')
+			return -1;
+		k = k * 10 + (*d - '0');
+	}
+	return k;
+}
+
+/* The entry of "name" or "name:k", setting r->slice; NULL when there is none. */
+static const InputName *
+parse_input(InputRef *r)
+{
+	const char *colon = strchr(r->text, ':');
+	size_t len = colon ? (size_t)(colon - r->text) : strlen(r->text);
+
+	r->slice = -1;
+	for (size_t k = 0; k < sizeof(input_names) / sizeof(input_names[0]); k++) {
+		const InputName *n = &input_names[k];
+
+		if (strlen(n->name) != len || strncmp(n->name, r->text, len) != 0)
+			continue;
+		if (colon == NULL)
+			return n;
+		r->slice = n->sliceable ? parse_slice(colon + 1) : -1;
+		return r->slice >= 0 ? n : NULL;
+	}
+	return NULL;
+}
+
+/* target, history_sum, history_mean, attention: all slots (E wide) or slot k. */
+static DinStatus
+slot_input(Cfg *c, const DinModel *m, const InputRef *r, DinTowerInput *in)
+{
+	if (r->slice < 0) {
+		in->width = m->E;
+		return DIN_OK;
+	}
+	if (r->slice >= m->n_slots)
+		return cfg_fail(c, DIN_ECORRUPT, "config key tower.inputs[%d] is %s, beyond the %d slots",
+		                r->index, r->text, m->n_slots);
+	in->offset = m->slot_offset[r->slice];
+	in->width = m->slot_offset[r->slice + 1] - m->slot_offset[r->slice];
+	return DIN_OK;
+}
+
+static DinStatus
+context_input(Cfg *c, const DinModel *m, const InputRef *r, DinTowerInput *in)
+{
+	if (m->n_context == 0)
+		return cfg_fail(c, DIN_ECORRUPT,
+		                "config key tower.inputs[%d] is %s but the model has no context fields",
+		                r->index, r->text);
+	if (r->slice >= m->n_context)
+		return cfg_fail(c, DIN_ECORRUPT,
+		                "config key tower.inputs[%d] is %s, beyond the %d context fields", r->index,
+		                r->text, m->n_context);
+	in->offset = r->slice < 0 ? 0 : m->context_offset[r->slice];
+	in->width =
+	    r->slice < 0 ? m->context_offset[m->n_context] : m->fields[m->context[r->slice]].dim;
+	return DIN_OK;
+}
+
+/* attention and target*attention: DIN's pooled interest, whole or slot k. */
+static DinStatus
+attention_input(Cfg *c, const DinModel *m, const InputRef *r, DinTowerInput *in)
+{
+	if (m->arch != DIN_ARCH_DIN)
+		return cfg_fail(c, DIN_ECORRUPT,
+		                "config key tower.inputs[%d] is %s, which needs architecture din", r->index,
+		                r->text);
+	if (in->kind == DIN_IN_TARGET_X_ATTENTION && m->att_width != m->E)
+		return cfg_fail(c, DIN_ECORRUPT,
+		                "config key tower.inputs[%d] is %s but attention is %d wide and target %d",
+		                r->index, r->text, m->att_width, m->E);
+	if (r->slice >= 0 && m->att_output.out > 0)
+		return cfg_fail(c, DIN_ECORRUPT,
+		                "config key tower.inputs[%d] is %s, not allowed after attention.output",
+		                r->index, r->text);
+	if (r->slice < 0) {
+		in->width = in->kind == DIN_IN_ATTENTION ? m->att_width : m->E;
+		return DIN_OK;
+	}
+	return slot_input(c, m, r, in);
+}
+
+/* interest: DIEN's evolved interest or BST's read-out, in the attention slot (att_width wide). */
+static DinStatus
+interest_input(Cfg *c, const DinModel *m, const InputRef *r, DinTowerInput *in)
+{
+	if (m->arch != DIN_ARCH_DIEN && m->arch != DIN_ARCH_BST)
+		return cfg_fail(c, DIN_ECORRUPT,
+		                "config key tower.inputs[%d] is %s, which needs architecture dien or bst",
+		                r->index, r->text);
+	in->width = m->att_width;
+	return DIN_OK;
+}
+
 /* One tower input "name" or "name:k" into its kind, offset and width. */
 static DinStatus
 read_input(Cfg *c, const DinModel *m, const JsonValue *v, int i, DinTowerInput *in)
 {
-	static const struct {
-		const char *name;
-		DinInputKind kind;
-		int sliceable;
-	} kinds[] = {{"target", DIN_IN_TARGET, 1},
-	             {"context", DIN_IN_CONTEXT, 1},
-	             {"history_sum", DIN_IN_HISTORY_SUM, 1},
-	             {"history_mean", DIN_IN_HISTORY_MEAN, 1},
-	             {"attention", DIN_IN_ATTENTION, 1},
-	             {"interest", DIN_IN_ATTENTION, 0},
-	             {"target*attention", DIN_IN_TARGET_X_ATTENTION, 0},
-	             {"target*history_sum", DIN_IN_TARGET_X_HISTORY_SUM, 0},
-	             {"dense", DIN_IN_DENSE, 0},
-	             {"session_interest", DIN_IN_ATTENTION, 0},
-	             {"session_interacting", DIN_IN_ATTENTION, 0}};
-	const char *colon, *s;
-	size_t base_len;
-	int kind = -1, slice = -1;
+	InputRef r = {.index = i};
+	const InputName *name;
 
 	if (v->type != JSON_STRING)
 		return cfg_fail(c, DIN_ECORRUPT, "config key tower.inputs[%d] must be a string", i);
-	s = v->u.str;
-	colon = strchr(s, ':');
-	base_len = colon ? (size_t)(colon - s) : strlen(s);
-	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]) && kind < 0; k++)
-		if (strlen(kinds[k].name) == base_len && strncmp(kinds[k].name, s, base_len) == 0)
-			kind = (int)k;
-	if (kind >= 0 && colon != NULL) {
-		const char *d = colon + 1;
-		long k = 0;
-
-		if (!kinds[kind].sliceable || *d == '\0' || strlen(d) > 3 || (d[0] == '0' && d[1]))
-			kind = -1;
-		for (; kind >= 0 && *d; d++) {
-			if (*d < '0' || *d > '9')
-				kind = -1;
-			k = k * 10 + (*d - '0');
-		}
-		slice = (int)k;
-	}
-	if (kind < 0)
+	r.text = v->u.str;
+	name = parse_input(&r);
+	if (name == NULL)
 		return cfg_fail(c, DIN_ECORRUPT, "config key tower.inputs[%d] has unknown input \"%.64s\"",
-		                i, s);
-	in->kind = kinds[kind].kind;
+		                i, r.text);
+	in->kind = name->kind;
 	in->offset = 0;
-	if (strncmp(kinds[kind].name, "session_", 8) == 0 ||
+	/* a dsin model's attention inputs are its two units' */
+	if (strncmp(name->name, "session_", 8) == 0 ||
 	    (m->arch == DIN_ARCH_DSIN &&
 	     (in->kind == DIN_IN_ATTENTION || in->kind == DIN_IN_TARGET_X_ATTENTION)))
-		return cfg_dsin_input(c, m, kinds[kind].name, i, in);
-	/* DIEN's interest feeds the tower through the attention slot (m->att_width wide) */
-	if ((m->arch == DIN_ARCH_DIEN || m->arch == DIN_ARCH_BST) !=
-	        (strcmp(kinds[kind].name, "interest") == 0) &&
-	    (in->kind == DIN_IN_ATTENTION || in->kind == DIN_IN_TARGET_X_ATTENTION))
-		return cfg_fail(c, DIN_ECORRUPT,
-		                "config key tower.inputs[%d] is %s, which needs "
-		                "architecture %s",
-		                i, s, m->arch == DIN_ARCH_DIEN ? "din" : "dien or bst");
-	if ((m->arch == DIN_ARCH_DIEN || m->arch == DIN_ARCH_BST) && in->kind == DIN_IN_ATTENTION) {
-		in->width = m->att_width;
-		return DIN_OK;
-	}
+		return cfg_dsin_input(c, m, name->name, i, in);
+	if (strcmp(name->name, "interest") == 0)
+		return interest_input(c, m, &r, in);
 	switch (in->kind) {
 	case DIN_IN_CONTEXT:
-		if (m->n_context == 0)
-			return cfg_fail(c, DIN_ECORRUPT,
-			                "config key tower.inputs[%d] is %s but the model has no context "
-			                "fields",
-			                i, s);
-		if (slice >= m->n_context)
-			return cfg_fail(c, DIN_ECORRUPT,
-			                "config key tower.inputs[%d] is %s, beyond the %d context fields", i, s,
-			                m->n_context);
-		in->offset = slice < 0 ? 0 : m->context_offset[slice];
-		in->width = slice < 0 ? m->context_offset[m->n_context] : m->fields[m->context[slice]].dim;
-		return DIN_OK;
+		return context_input(c, m, &r, in);
 	case DIN_IN_DENSE:
 		if (m->n_dense == 0)
 			return cfg_fail(c, DIN_ECORRUPT,
@@ -477,41 +568,13 @@ read_input(Cfg *c, const DinModel *m, const JsonValue *v, int i, DinTowerInput *
 		return DIN_OK;
 	case DIN_IN_ATTENTION:
 	case DIN_IN_TARGET_X_ATTENTION:
-		if (m->arch != DIN_ARCH_DIN)
-			return cfg_fail(c, DIN_ECORRUPT,
-			                "config key tower.inputs[%d] is %s, which needs architecture din", i,
-			                s);
-		if (in->kind == DIN_IN_TARGET_X_ATTENTION && m->att_width != m->E)
-			return cfg_fail(c, DIN_ECORRUPT,
-			                "config key tower.inputs[%d] is %s but attention is %d wide and "
-			                "target %d",
-			                i, s, m->att_width, m->E);
-		if (slice >= 0 && m->att_output.out > 0)
-			return cfg_fail(c, DIN_ECORRUPT,
-			                "config key tower.inputs[%d] is %s, not allowed after "
-			                "attention.output",
-			                i, s);
-		if (slice < 0) {
-			in->width = in->kind == DIN_IN_ATTENTION ? m->att_width : m->E;
-			return DIN_OK;
-		}
-		break;
+		return attention_input(c, m, &r, in);
 	case DIN_IN_TARGET_X_HISTORY_SUM:
 		in->width = m->E;
 		return DIN_OK;
 	default:
-		if (slice < 0) {
-			in->width = m->E;
-			return DIN_OK;
-		}
-		break;
+		return slot_input(c, m, &r, in);
 	}
-	if (slice >= m->n_slots)
-		return cfg_fail(c, DIN_ECORRUPT, "config key tower.inputs[%d] is %s, beyond the %d slots",
-		                i, s, m->n_slots);
-	in->offset = m->slot_offset[slice];
-	in->width = m->slot_offset[slice + 1] - m->slot_offset[slice];
-	return DIN_OK;
 }
 
 static DinStatus
@@ -533,7 +596,7 @@ read_head(Cfg *c, DinModel *m, const JsonValue *tower)
 	outputs = type ? 2 : 1;
 	TRY(cfg_bool(c, head, "tower.head", "bias", 1, &bias));
 	TRY(cfg_bool(c, head, "tower.head", "item_bias", 0, &item_bias));
-	TRY(cfg_int(c, head, "tower.head", "column", 0, 0, 0, 1, 0, &column));
+	TRY(cfg_int(c, head, "tower.head", "column", (IntRule){.min = 0, .max = 1}, &column));
 	TRY(cfg_number(c, head, "tower.head", "epsilon", 0.0, 0.0, &epsilon));
 	if (m->head == DIN_HEAD_SIGMOID && (json_get(head, "column") || json_get(head, "epsilon")))
 		return cfg_fail(c, DIN_ECORRUPT, "config key tower.head.%s applies to softmax2 only",
@@ -568,13 +631,7 @@ read_tower(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 		return cfg_fail(c, DIN_ECORRUPT, "config key tower is missing");
 	TRY(cfg_object(c, tower, "tower", keys));
 	inputs = json_get(tower, "inputs");
-	if (inputs == NULL)
-		return cfg_fail(c, DIN_ECORRUPT, "config key tower.inputs is missing");
-	if (inputs->type != JSON_ARRAY || inputs->n == 0)
-		return cfg_fail(c, DIN_ECORRUPT, "config key tower.inputs must be a non-empty array");
-	if (inputs->n > CFG_MAX_INPUTS)
-		return cfg_fail(c, DIN_ELIMIT, "config key tower.inputs has %u entries, at most %d allowed",
-		                inputs->n, CFG_MAX_INPUTS);
+	TRY(need_list(c, inputs, "tower.inputs", CFG_MAX_INPUTS));
 	own->inputs = calloc(inputs->n, sizeof(DinTowerInput));
 	if (own->inputs == NULL)
 		return cfg_fail(c, DIN_ENOMEM, "out of memory binding tower.inputs");
@@ -622,67 +679,77 @@ tensor_ptr_cmp(const void *a, const void *b)
 	return strcmp((*(const DinTensor *const *)a)->name, (*(const DinTensor *const *)b)->name);
 }
 
+/* The first of keys (NULL-terminated) that obj has, or NULL. */
+static const char *
+first_present(const JsonValue *obj, const char *const *keys)
+{
+	for (; *keys != NULL; keys++)
+		if (json_get(obj, *keys) != NULL)
+			return *keys;
+	return NULL;
+}
+
+/* A root block of another architecture is an error naming the architecture it needs. */
+static DinStatus
+check_foreign_blocks(Cfg *c, const DinModel *m, const JsonValue *root)
+{
+	static const char *const dsin_only[] = {
+	    "sessions", "extractor", "interacting", "session_attention", "interacting_attention", NULL};
+	static const char *const dien_only[] = {"sequence", "evolution", NULL};
+	static const char *const not_dsin[] = {"sequence", "evolution", "attention", NULL};
+	const char *key;
+
+	if (m->arch != DIN_ARCH_DSIN && (key = first_present(root, dsin_only)) != NULL)
+		return cfg_fail(c, DIN_ECORRUPT, "config key %s is allowed only with architecture dsin",
+		                key);
+	if (m->arch != DIN_ARCH_BST && json_get(root, "transformer") != NULL)
+		return cfg_fail(c, DIN_ECORRUPT,
+		                "config key transformer is allowed only with architecture bst");
+	if (m->arch == DIN_ARCH_BST && (key = first_present(root, dien_only)) != NULL)
+		return cfg_fail(c, DIN_ECORRUPT, "config key %s is not allowed with architecture bst", key);
+	if (m->arch == DIN_ARCH_DSIN && (key = first_present(root, not_dsin)) != NULL)
+		return cfg_fail(c, DIN_ECORRUPT, "config key %s is not allowed with architecture dsin",
+		                key);
+	if ((m->arch == DIN_ARCH_DIN || m->arch == DIN_ARCH_BASE) &&
+	    (key = first_present(root, dien_only)) != NULL)
+		return cfg_fail(c, DIN_ECORRUPT, "config key %s is allowed only with architecture dien",
+		                key);
+	return DIN_OK;
+}
+
 static DinStatus
 build(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 {
 	int64_t x;
-	int arch;
+	const char *arch;
 
 	TRY(cfg_object(c, root, "", root_keys));
-	TRY(cfg_int(c, root, "", "format", 1, 0, INT32_MIN, INT32_MAX, 0, &x));
+	TRY(cfg_int(c, root, "", "format", (IntRule){.required = 1, .min = INT32_MIN, .max = INT32_MAX},
+	            &x));
 	if (x != 1)
 		return cfg_fail(c, DIN_ECORRUPT, "config key format is %lld, this din reads format 1",
 		                (long long)x);
-	TRY(cfg_enum(c, root, "", "architecture", arch_names, -1, &arch));
-	m->arch = (DinArch)arch;
-	TRY(cfg_int(c, root, "", "max_len", 1, 0, 1, DIN_MAX_LEN_LIMIT, 1, &x));
+	TRY(cfg_string(c, root, "", "architecture", &arch));
+	if (arch == NULL)
+		return cfg_fail(c, DIN_ECORRUPT, "config key architecture is missing");
+	if (!din_arch_from_name(arch, &m->arch))
+		return cfg_unknown_value(c, "", "architecture", arch);
+	TRY(cfg_int(c, root, "", "max_len",
+	            (IntRule){.required = 1, .min = 1, .limit = DIN_MAX_LEN_LIMIT}, &x));
 	m->max_len = (int)x;
 	TRY(read_fields(c, m, own, root));
 	TRY(read_slots(c, m, root));
 	TRY(read_context(c, m, own, root));
 	TRY(read_items(c, m, own));
-	if (m->arch != DIN_ARCH_DSIN) {
-		static const char *const dsin_only[] = {
-		    "sessions", "extractor", "interacting", "session_attention", "interacting_attention",
-		    NULL};
-
-		for (int i = 0; dsin_only[i] != NULL; i++)
-			if (json_get(root, dsin_only[i]) != NULL)
-				return cfg_fail(c, DIN_ECORRUPT,
-				                "config key %s is allowed only with architecture dsin",
-				                dsin_only[i]);
-	}
-	if (m->arch != DIN_ARCH_BST && json_get(root, "transformer") != NULL)
-		return cfg_fail(c, DIN_ECORRUPT,
-		                "config key transformer is allowed only with architecture bst");
+	TRY(check_foreign_blocks(c, m, root));
 	if (m->arch == DIN_ARCH_DIEN)
 		TRY(cfg_dien(c, m, own, root));
-	else if (m->arch == DIN_ARCH_BST) {
-		static const char *const not_bst[] = {"sequence", "evolution", NULL};
-
-		for (int i = 0; not_bst[i] != NULL; i++)
-			if (json_get(root, not_bst[i]) != NULL)
-				return cfg_fail(c, DIN_ECORRUPT,
-				                "config key %s is not allowed with architecture bst", not_bst[i]);
+	else if (m->arch == DIN_ARCH_BST)
 		TRY(cfg_bst(c, m, own, root));
-	} else if (m->arch == DIN_ARCH_DSIN) {
-		static const char *const not_dsin[] = {"sequence", "evolution", "attention", NULL};
-
-		for (int i = 0; not_dsin[i] != NULL; i++)
-			if (json_get(root, not_dsin[i]) != NULL)
-				return cfg_fail(c, DIN_ECORRUPT,
-				                "config key %s is not allowed with architecture dsin", not_dsin[i]);
+	else if (m->arch == DIN_ARCH_DSIN)
 		TRY(cfg_dsin(c, m, own, root));
-	} else {
-		static const char *const dien_only[] = {"sequence", "evolution", NULL};
-
-		for (int i = 0; dien_only[i] != NULL; i++)
-			if (json_get(root, dien_only[i]) != NULL)
-				return cfg_fail(c, DIN_ECORRUPT,
-				                "config key %s is allowed only with architecture dien",
-				                dien_only[i]);
+	else
 		TRY(read_attention(c, m, own, root));
-	}
 	TRY(read_tower(c, m, own, root));
 	for (int i = 0; i < c->n_tensors; i++)
 		if (!c->used[i])
@@ -753,35 +820,11 @@ din_model_free(DinModel *m)
 		free(own->att_units);
 		free(own->tower);
 		free(own->inputs);
+		free(own->dien);
 		cfg_dsin_free(own->dsin);
 		free(own->bst);
 		free(own->packed);
 		free(own);
 	}
 	free(m);
-}
-
-DinStatus
-din_config_architecture(const char *config, size_t len, char *arch, size_t arch_len, DinError *err)
-{
-	Cfg c = {.err = err};
-	JsonDoc *doc;
-	const JsonValue *root;
-	DinStatus s;
-	int k;
-
-	TRY(json_parse(config, len, "config", &doc, err));
-	root = json_root(doc);
-	if (root->type != JSON_OBJECT)
-		s = cfg_fail(&c, DIN_ECORRUPT, "config is %s, not an object", json_type_name(root->type));
-	else
-		s = cfg_enum(&c, root, "", "architecture", arch_names, -1, &k);
-	if (s == DIN_OK) {
-		if (strlen(arch_names[k]) >= arch_len)
-			s = din_fail(err, DIN_EINVAL, NULL, "architecture buffer too small");
-		else
-			strcpy(arch, arch_names[k]);
-	}
-	json_free(doc);
-	return s;
 }

@@ -3,8 +3,10 @@
  * extractor GRU (`sequence`), the attention between its states and the target, and the
  * interest evolution (`evolution`), bound to their tensors.
  */
-#include "config_internal.h"
+#include "config_layers.h"
+#include "../models/dien.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const conventions[] = {"pytorch", "tensorflow", NULL};
@@ -54,11 +56,12 @@ read_sequence(Cfg *c, DinModel *m, const JsonValue *root, int *conv)
 	if (seq == NULL)
 		return cfg_fail(c, DIN_ECORRUPT, "config key sequence is missing (architecture dien)");
 	TRY(cfg_object(c, seq, "sequence", keys));
-	TRY(cfg_enum(c, seq, "sequence", "type", types, -1, &type));
-	TRY(cfg_int(c, seq, "sequence", "hidden", 1, 0, 1, CFG_MAX_UNITS, 1, &hidden));
-	TRY(cfg_enum(c, seq, "sequence", "convention", conventions, -1, conv));
+	TRY(cfg_enum(c, seq, "sequence", "type", types, CFG_REQUIRED, &type));
+	TRY(cfg_int(c, seq, "sequence", "hidden",
+	            (IntRule){.required = 1, .min = 1, .limit = CFG_MAX_UNITS}, &hidden));
+	TRY(cfg_enum(c, seq, "sequence", "convention", conventions, CFG_REQUIRED, conv));
 	return read_gru_tensors(c, "sequence.gru", (DinGruConv)*conv, m->E, (int)hidden,
-	                        &m->dien_extractor);
+	                        &m->dien->extractor);
 }
 
 static DinStatus
@@ -71,7 +74,7 @@ read_dien_attention(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 	static const char *const norms[] = {"none", "softmax", NULL};
 	const JsonValue *att = json_get(root, "attention"), *qp;
 	const DinTensor *t;
-	int type, H = m->dien_extractor.hidden, qwidth = m->E;
+	int type, H = m->dien->extractor.hidden, qwidth = m->E;
 
 	if (att == NULL)
 		return cfg_fail(c, DIN_ECORRUPT, "config key attention is missing (architecture dien)");
@@ -81,17 +84,17 @@ read_dien_attention(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 	TRY(cfg_object(c, att, "attention", type ? bilinear_keys : unit_keys));
 	/* DIEN normalizes by default: the paper's Eq. 8 and both DeepCTR libraries */
 	TRY(cfg_enum(c, att, "attention", "normalization", norms, 1, &m->att_softmax));
-	m->dien_score = type ? DIN_DIEN_SCORE_BILINEAR : DIN_DIEN_SCORE_UNIT;
+	m->dien->score = type ? DIN_DIEN_SCORE_BILINEAR : DIN_DIEN_SCORE_UNIT;
 	if (type) {
 		TRY(cfg_need(c, "attention.bilinear.weight", DIN_F32, 2, H, m->E, &t));
-		m->dien_bilinear = t->data;
+		m->dien->bilinear = t->data;
 		return DIN_OK;
 	}
 	qp = json_get(att, "query_projection");
 	if (qp != NULL && qp->type != JSON_NULL) {
 		TRY(cfg_layer(c, qp, "attention.query_projection", "attention.query", m->E,
-		              &m->dien_query));
-		qwidth = m->dien_query.out;
+		              &m->dien->query));
+		qwidth = m->dien->query.out;
 	}
 	if (qwidth != H)
 		return cfg_fail(c, DIN_ECORRUPT,
@@ -108,22 +111,22 @@ read_evolution(Cfg *c, DinModel *m, const JsonValue *root, int seq_conv)
 	static const char *const types[] = {"augru", "agru", "aigru", "gru_attention_pooling", NULL};
 	static const char *const forms[] = {"paper", "code", NULL};
 	const JsonValue *evo = json_get(root, "evolution");
-	int type, form, conv, H = m->dien_extractor.hidden;
+	int type, form, conv, H = m->dien->extractor.hidden;
 
 	if (evo == NULL)
 		return cfg_fail(c, DIN_ECORRUPT, "config key evolution is missing (architecture dien)");
 	TRY(cfg_object(c, evo, "evolution", keys));
-	TRY(cfg_enum(c, evo, "evolution", "type", types, -1, &type));
-	m->dien_evo = (DinEvolution)type;
-	if (m->dien_evo != DIN_EVO_AUGRU && json_get(evo, "form") != NULL)
+	TRY(cfg_enum(c, evo, "evolution", "type", types, CFG_REQUIRED, &type));
+	m->dien->evo = (DinEvolution)type;
+	if (m->dien->evo != DIN_EVO_AUGRU && json_get(evo, "form") != NULL)
 		return cfg_fail(c, DIN_ECORRUPT, "config key evolution.form applies to augru only");
 	TRY(cfg_enum(c, evo, "evolution", "form", forms, 0, &form));
-	m->dien_gate = m->dien_evo == DIN_EVO_AGRU ? DIN_GATE_AGRU
-	               : m->dien_evo == DIN_EVO_AUGRU
-	                   ? (form ? DIN_GATE_AUGRU_CODE : DIN_GATE_AUGRU_PAPER)
-	                   : DIN_GATE_PLAIN;
+	m->dien->gate = m->dien->evo == DIN_EVO_AGRU ? DIN_GATE_AGRU
+	                : m->dien->evo == DIN_EVO_AUGRU
+	                    ? (form ? DIN_GATE_AUGRU_CODE : DIN_GATE_AUGRU_PAPER)
+	                    : DIN_GATE_PLAIN;
 	TRY(cfg_enum(c, evo, "evolution", "convention", conventions, seq_conv, &conv));
-	return read_gru_tensors(c, "evolution.gru", (DinGruConv)conv, H, H, &m->dien_evolution);
+	return read_gru_tensors(c, "evolution.gru", (DinGruConv)conv, H, H, &m->dien->evolution);
 }
 
 DinStatus
@@ -131,8 +134,11 @@ cfg_dien(Cfg *c, DinModel *m, ModelOwned *own, const JsonValue *root)
 {
 	int conv;
 
+	m->dien = own->dien = calloc(1, sizeof(DinDien));
+	if (m->dien == NULL)
+		return cfg_fail(c, DIN_ENOMEM, "out of memory building a model");
 	TRY(read_sequence(c, m, root, &conv));
-	m->att_width = m->dien_extractor.hidden;
+	m->att_width = m->dien->extractor.hidden;
 	TRY(read_dien_attention(c, m, own, root));
 	return read_evolution(c, m, root, conv);
 }

@@ -3,7 +3,7 @@
  * `sessions`, `extractor`, `interacting`, `session_attention`, `interacting_attention`, and
  * the two tower inputs they feed, bound to their tensors.
  */
-#include "config_internal.h"
+#include "config_layers.h"
 
 #include "../models/dsin.h"
 
@@ -21,11 +21,15 @@ read_sessions(Cfg *c, DinDsin *d, const JsonValue *root)
 	if (s == NULL)
 		return cfg_fail(c, DIN_ECORRUPT, "config key sessions is missing (architecture dsin)");
 	TRY(cfg_object(c, s, "sessions", keys));
-	TRY(cfg_int(c, s, "sessions", "count", 1, 0, 1, DSIN_MAX_SESSIONS, 1, &k));
-	TRY(cfg_int(c, s, "sessions", "length", 1, 0, 1, DSIN_MAX_SESSION_LEN, 1, &t));
+	TRY(cfg_int(c, s, "sessions", "count",
+	            (IntRule){.required = 1, .min = 1, .limit = DSIN_MAX_SESSIONS}, &k));
+	TRY(cfg_int(c, s, "sessions", "length",
+	            (IntRule){.required = 1, .min = 1, .limit = DSIN_MAX_SESSION_LEN}, &t));
 	/* seconds, as the paper's 30 minutes; at most a year */
-	TRY(cfg_int(c, s, "sessions", "gap", 0, 1800, 0, 366 * 86400, 0, &gap));
-	TRY(cfg_int(c, s, "sessions", "min_length", 0, 1, 1, DSIN_MAX_SESSION_LEN, 0, &min));
+	TRY(cfg_int(c, s, "sessions", "gap", (IntRule){.dflt = 1800, .min = 0, .max = 366 * 86400},
+	            &gap));
+	TRY(cfg_int(c, s, "sessions", "min_length",
+	            (IntRule){.dflt = 1, .min = 1, .max = DSIN_MAX_SESSION_LEN}, &min));
 	d->rule.count = (int)k;
 	d->rule.length = (int)t;
 	d->rule.gap = gap * 1000000;
@@ -61,7 +65,7 @@ read_extractor(Cfg *c, DinDsin *d, int E, const JsonValue *root)
 	if (x == NULL)
 		return cfg_fail(c, DIN_ECORRUPT, "config key extractor is missing (architecture dsin)");
 	TRY(cfg_object(c, x, "extractor", keys));
-	TRY(cfg_int(c, x, "extractor", "heads", 1, 0, 1, E, 0, &heads));
+	TRY(cfg_int(c, x, "extractor", "heads", (IntRule){.required = 1, .min = 1, .max = E}, &heads));
 	if (E % heads != 0)
 		return cfg_fail(c, DIN_ECORRUPT,
 		                "config key extractor.heads is %lld, which does not divide the behaviour "
@@ -138,17 +142,19 @@ read_interacting(Cfg *c, DinDsin *d, int E, const JsonValue *root)
 	if (x == NULL)
 		return cfg_fail(c, DIN_ECORRUPT, "config key interacting is missing (architecture dsin)");
 	TRY(cfg_object(c, x, "interacting", keys));
-	TRY(cfg_enum(c, x, "interacting", "type", types, -1, &type));
+	TRY(cfg_enum(c, x, "interacting", "type", types, CFG_REQUIRED, &type));
 	if (type == 1) {
 		if (x->n > 1)
 			return cfg_fail(c, DIN_ECORRUPT,
 			                "config key interacting has type none, which takes no other key");
 		return DIN_OK;
 	}
-	TRY(cfg_int(c, x, "interacting", "hidden", 0, E, 1, CFG_MAX_UNITS, 1, &H));
-	TRY(cfg_int(c, x, "interacting", "layers", 0, 1, 1, DSIN_MAX_LSTM_LAYERS, 1, &layers));
+	TRY(cfg_int(c, x, "interacting", "hidden",
+	            (IntRule){.dflt = E, .min = 1, .limit = CFG_MAX_UNITS}, &H));
+	TRY(cfg_int(c, x, "interacting", "layers",
+	            (IntRule){.dflt = 1, .min = 1, .limit = DSIN_MAX_LSTM_LAYERS}, &layers));
 	TRY(cfg_enum(c, x, "interacting", "merge", merges, 1, &merge));
-	TRY(cfg_enum(c, x, "interacting", "recurrent_activation", gates, -1, &gate));
+	TRY(cfg_enum(c, x, "interacting", "recurrent_activation", gates, CFG_REQUIRED, &gate));
 	TRY(cfg_enum(c, x, "interacting", "steps", steps, 0, &d->steps_valid));
 	d->has_lstm = 1;
 	d->lstm_hidden = (int)H;

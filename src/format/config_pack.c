@@ -1,116 +1,22 @@
 /*
- * config_pack.c - weights rearranged once per model for the AVX2 kernels, and the batch norm
- * and Dice coefficients folded from them.
- *
- * The blocked kernel (src/nn/linear_blocked.c) reads W transposed in k-blocks. Packing it per
- * call cost a one-candidate din_score more than the product itself (the first tower layer went
- * from 3 to 10 us), so every layer is packed here, when the model is built. The copies live in
- * one allocation owned by the model, per backend: a model in shared memory shares its tensors
- * only, and each backend that binds it adds about the size of its dense weights (the embedding
- * tables, the bulk of a model, are not copied). Without AVX2 nothing is packed.
+ * config_pack.c - every dense layer of a built model made ready for the kernels once
+ * (src/nn/prepack.h): this file knows where a model keeps its layers, prepack.c what the
+ * kernels want of each. Nothing is packed at the portable kernel level.
  */
-#include "config_internal.h"
+#include "config_build.h"
 
 #include "../models/bst.h"
+#include "../models/dien.h"
 #include "../models/dsin.h"
+#include "../nn/prepack.h"
 
 #include <stdlib.h>
-#include <string.h>
-
-/* Pass 1 (arena NULL) counts floats; pass 2 hands them out. */
-typedef struct Arena {
-	float *base;
-	size_t used;
-} Arena;
-
-static float *
-take(Arena *a, size_t n)
-{
-	float *p = a->base ? a->base + a->used : NULL;
-
-	a->used += (n + 15) & ~(size_t)15;
-	return p;
-}
-
-static const float *
-pack(Arena *a, const float *w, int ldw, int in, int out)
-{
-	size_t n = w ? nn_packed_floats(in, out) : 0;
-	float *p;
-
-	if (n == 0)
-		return NULL;
-	p = take(a, n);
-	if (p)
-		nn_pack_weight(w, ldw, in, out, p);
-	return p;
-}
 
 static void
-fold_bn(Arena *a, DinBN *bn)
-{
-	float *scale, *shift;
-
-	if (bn->n <= 0)
-		return;
-	scale = take(a, bn->n);
-	shift = take(a, bn->n);
-	if (scale == NULL)
-		return;
-	nn_batchnorm_fold(bn, scale, shift);
-	bn->scale = scale;
-	bn->shift = shift;
-}
-
-/* The layer's batch norm and Dice coefficients, which depend on the weights only. */
-static void
-fold_layer(Arena *a, DinLayer *l)
-{
-	float *ga, *gb, *al;
-
-	fold_bn(a, &l->bn);
-	if (!nn_dice_foldable(&l->act) || l->out <= 0)
-		return;
-	ga = take(a, l->out);
-	gb = take(a, l->out);
-	al = take(a, l->out);
-	if (ga == NULL)
-		return;
-	nn_dice_fold(&l->act, l->out, ga, gb, al);
-	l->act.gate_a = ga;
-	l->act.gate_b = gb;
-	l->act.gate_alpha = al;
-}
-
-static void
-pack_layer(Arena *a, DinLayer *l)
-{
-	fold_layer(a, l);
-	if (l->out > 0)
-		l->packed = pack(a, l->weight, l->in, l->in, l->out);
-}
-
-static void
-pack_layers(Arena *a, DinLayer *l, int n)
+pack_layers(NnArena *a, DinLayer *l, int n)
 {
 	for (int i = 0; i < n; i++)
-		pack_layer(a, &l[i]);
-}
-
-static void
-pack_gru(Arena *a, DinGru *g)
-{
-	int H = g->hidden, ld = g->in + H;
-
-	if (H <= 0)
-		return;
-	if (g->conv == DIN_GRU_PYTORCH) {
-		g->ih_packed = pack(a, g->w_ih, g->in, g->in, 3 * H);
-		g->hh_packed = pack(a, g->w_hh, H, H, 3 * H);
-	} else {
-		g->hh_packed = g->gate_w ? pack(a, g->gate_w + g->in, ld, H, 2 * H) : NULL;
-		g->cand_packed = g->cand_w ? pack(a, g->cand_w + g->in, ld, H, H) : NULL;
-	}
+		nn_prepack_layer(a, &l[i]);
 }
 
 /*
@@ -120,11 +26,12 @@ pack_gru(Arena *a, DinGru *g)
  * same regrouped weights.
  */
 static void
-combine_first_layer(Arena *a, DinAttUnit *u)
+combine_first_layer(NnArena *a, DinAttUnit *u)
 {
 	const DinLayer *l0 = &u->layers[0];
 	int E = l0->in / 4, U = l0->out, ld = 4 * E;
-	float *wq = take(a, (size_t)U * E), *wk = take(a, (size_t)U * E), *wp = take(a, (size_t)U * E);
+	float *wq = arena_take(a, (size_t)U * E), *wk = arena_take(a, (size_t)U * E);
+	float *wp = arena_take(a, (size_t)U * E);
 	DinLayer base = {.in = E, .out = U};
 
 	u->q = u->k = u->p = base;
@@ -142,50 +49,51 @@ combine_first_layer(Arena *a, DinAttUnit *u)
 	u->q.weight = wq;
 	u->k.weight = wk;
 	u->p.weight = wp;
-	/* the packed forms read the combined weights, so pass 1 packs nothing here */
+	/* the packed forms read the combined weights, so the counting pass packs nothing here */
 	if (wq != NULL) {
-		pack_layer(a, &u->q);
-		pack_layer(a, &u->k);
-		pack_layer(a, &u->p);
+		nn_prepack_layer(a, &u->q);
+		nn_prepack_layer(a, &u->k);
+		nn_prepack_layer(a, &u->p);
 	} else
 		for (int i = 0; i < 3; i++)
-			take(a, nn_packed_floats(E, U));
+			arena_take(a, nn_packed_floats(E, U));
 }
 
 /* split: the unit runs through din_unit.c, which reads the regrouped first layer. */
 static void
-pack_unit(Arena *a, DinAttUnit *u, int split)
+pack_unit(NnArena *a, DinAttUnit *u, int split)
 {
 	if (split && u->n_layers > 0 && u->layers[0].in % 4 == 0) {
 		combine_first_layer(a, u);
-		fold_layer(a, &u->layers[0]); /* its product runs through q, k, p */
+		nn_prepack_fold(a, &u->layers[0]); /* its product runs through q, k, p */
 		pack_layers(a, u->layers + 1, u->n_layers - 1);
 	} else if (u->layers != NULL)
 		pack_layers(a, u->layers, u->n_layers);
 }
 
 static void
-pack_model(Arena *a, DinModel *m)
+pack_model(NnArena *a, DinModel *m)
 {
-	int split = m->arch == DIN_ARCH_DIN ||
-	            (m->arch == DIN_ARCH_DIEN && m->dien_score == DIN_DIEN_SCORE_UNIT);
+	int split =
+	    m->arch == DIN_ARCH_DIN || (m->dien != NULL && m->dien->score == DIN_DIEN_SCORE_UNIT);
 
 	pack_unit(a, &m->att, split);
 	for (int i = 0; i < m->att_n_units; i++)
 		pack_unit(a, &m->att_units[i], split);
-	fold_bn(a, &m->att_output_bn);
-	fold_bn(a, &m->tower_input_bn);
-	pack_layer(a, &m->att_output);
-	pack_layer(a, &m->dien_query);
+	nn_prepack_batchnorm(a, &m->att_output_bn);
+	nn_prepack_batchnorm(a, &m->tower_input_bn);
+	nn_prepack_layer(a, &m->att_output);
+	if (m->dien != NULL)
+		nn_prepack_layer(a, &m->dien->query);
 	pack_layers(a, m->tower, m->n_tower);
-	if (m->arch == DIN_ARCH_DIEN) {
-		pack_gru(a, &m->dien_extractor);
-		pack_gru(a, &m->dien_evolution);
+	if (m->dien != NULL) {
+		nn_prepack_gru(a, &m->dien->extractor);
+		nn_prepack_gru(a, &m->dien->evolution);
 	}
 	if (m->bst != NULL)
 		for (int b = 0; b < m->bst->n_blocks; b++) {
-			pack_layer(a, &m->bst->blocks[b].ffn1);
-			pack_layer(a, &m->bst->blocks[b].ffn2);
+			nn_prepack_layer(a, &m->bst->blocks[b].ffn1);
+			nn_prepack_layer(a, &m->bst->blocks[b].ffn2);
 		}
 	if (m->dsin != NULL)
 		for (int u = 0; u < 2; u++)
@@ -195,7 +103,7 @@ pack_model(Arena *a, DinModel *m)
 DinStatus
 cfg_pack_model(DinModel *m, ModelOwned *own, DinError *err)
 {
-	Arena a = {0};
+	NnArena a = {0};
 
 	pack_model(&a, m);
 	if (a.used == 0)

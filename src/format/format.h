@@ -13,8 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Limits of the container (docs/FORMAT.md "Rules of the container"); the catalog's rows too. */
 #define DIN_MAX_HEADER (100 * 1024 * 1024)
 #define DIN_MAX_DIMS 4
+#define DIN_MAX_DIM INT64_C(2147483647)          /* one dimension */
+#define DIN_MAX_TENSOR_BYTES ((uint64_t)1 << 40) /* one tensor's data */
 
 typedef enum DinDtype { DIN_F32 = 0, DIN_I64 = 1 } DinDtype;
 
@@ -48,7 +51,10 @@ void din_file_free(DinFile *f);
 
 /* Bytes of one element. */
 size_t din_dtype_size(DinDtype dtype);
+/* "F32", "I64": the names of the safetensors header. */
 const char *din_dtype_name(DinDtype dtype);
+/* 1 and *dtype when name is a dtype's name, else 0. */
+int din_dtype_from_name(const char *name, DinDtype *dtype);
 
 /*
  * din_model_build - validate the config and tensors against each other (FORMAT.md) and bind
@@ -60,9 +66,5 @@ DinStatus din_model_build(const char *config, size_t config_len, const DinTensor
                           int n_tensors, DinModel **out, DinError *err);
 
 void din_model_free(DinModel *m);
-
-/* Architecture name of a config ("base", "din") without a full build, for the catalog. */
-DinStatus din_config_architecture(const char *config, size_t len, char *arch, size_t arch_len,
-                                  DinError *err);
 
 #endif

@@ -221,6 +221,39 @@ put_utf8(char *out, unsigned cp)
 }
 
 /* At the opening quote. Decodes into the arena: the result is never longer than the source. */
+/* The escape at p->pos (a backslash before end) decoded onto out[*out_n]; p->pos past it. */
+static DinStatus
+parse_escape(Parser *p, size_t end, char *out, size_t *out_n)
+{
+	static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+	unsigned char c = p->s[p->pos + 1];
+	const char *simple = c != '\0' ? strchr(from, c) : NULL;
+	unsigned cp, lo;
+
+	if (simple != NULL) {
+		out[(*out_n)++] = to[simple - from];
+		p->pos += 2;
+		return DIN_OK;
+	}
+	if (c != 'u')
+		return fail(p, "bad escape in string");
+	p->pos += 2;
+	if (end - p->pos < 4 || !hex4(p->s + p->pos, &cp))
+		return fail(p, "bad \\u escape");
+	p->pos += 4;
+	if (cp >= 0xDC00 && cp <= 0xDFFF)
+		return fail(p, "lone low surrogate in \\u escape");
+	if (cp >= 0xD800 && cp <= 0xDBFF) {
+		if (end - p->pos < 6 || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u' ||
+		    !hex4(p->s + p->pos + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF)
+			return fail(p, "high surrogate without a low surrogate in \\u escape");
+		p->pos += 6;
+		cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+	}
+	*out_n += put_utf8(out + *out_n, cp);
+	return DIN_OK;
+}
+
 static DinStatus
 parse_string(Parser *p, const char **str, uint32_t *n)
 {
@@ -236,7 +269,6 @@ parse_string(Parser *p, const char **str, uint32_t *n)
 		return no_memory(p);
 	while (p->pos < end) {
 		unsigned char c = p->s[p->pos];
-		unsigned cp, lo;
 		size_t k;
 
 		if (c < 0x20)
@@ -250,48 +282,8 @@ parse_string(Parser *p, const char **str, uint32_t *n)
 			p->pos += k;
 			continue;
 		}
-		c = p->s[p->pos + 1];
-		p->pos += 2;
-		switch (c) {
-		case '"':
-		case '\\':
-		case '/':
-			out[out_n++] = (char)c;
-			break;
-		case 'b':
-			out[out_n++] = '\b';
-			break;
-		case 'f':
-			out[out_n++] = '\f';
-			break;
-		case 'n':
-			out[out_n++] = '\n';
-			break;
-		case 'r':
-			out[out_n++] = '\r';
-			break;
-		case 't':
-			out[out_n++] = '\t';
-			break;
-		case 'u':
-			if (end - p->pos < 4 || !hex4(p->s + p->pos, &cp))
-				return fail(p, "bad \\u escape");
-			p->pos += 4;
-			if (cp >= 0xDC00 && cp <= 0xDFFF)
-				return fail(p, "lone low surrogate in \\u escape");
-			if (cp >= 0xD800 && cp <= 0xDBFF) {
-				if (end - p->pos < 6 || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u' ||
-				    !hex4(p->s + p->pos + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF)
-					return fail(p, "high surrogate without a low surrogate in \\u escape");
-				p->pos += 6;
-				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-			}
-			out_n += put_utf8(out + out_n, cp);
-			break;
-		default:
-			p->pos -= 2;
-			return fail(p, "bad escape in string");
-		}
+		if (parse_escape(p, end, out, &out_n) != DIN_OK)
+			return p->status;
 	}
 	out[out_n] = '\0';
 	p->pos = end + 1;
@@ -367,45 +359,63 @@ member_cmp(const void *a, const void *b)
 
 static DinStatus parse_value(Parser *p, JsonValue *out);
 
+/* Past the opening bracket: true, and past the closing one, when the list is empty. */
+static int
+list_empty(Parser *p, char close)
+{
+	skip_ws(p);
+	if (p->pos < p->len && p->s[p->pos] == close) {
+		p->pos++;
+		return 1;
+	}
+	return 0;
+}
+
+/* After an element: 1 past a ',' (another follows), 0 past the closing bracket, -1 neither. */
+static int
+list_next(Parser *p, char close)
+{
+	skip_ws(p);
+	if (p->pos < p->len && (p->s[p->pos] == ',' || p->s[p->pos] == close))
+		return p->s[p->pos++] == ',';
+	return -1;
+}
+
+/* The elements collected in v copied to the arena at their exact size (NULL: out of memory). */
+static void *
+vec_to_arena(Parser *p, Vec *v)
+{
+	void *copy = arena_alloc(p->doc, v->n + 1);
+
+	if (copy != NULL && v->n > 0)
+		memcpy(copy, v->data, v->n);
+	v->n = 0;
+	return copy;
+}
+
 static DinStatus
 parse_array(Parser *p, JsonValue *out)
 {
 	Vec *v = &p->scratch[p->depth];
-	size_t count;
+	int more = 0;
 
 	p->pos++;
-	skip_ws(p);
-	if (p->pos < p->len && p->s[p->pos] == ']')
-		p->pos++;
-	else
-		for (;;) {
+	if (!list_empty(p, ']'))
+		do {
 			JsonValue item;
 
 			if (parse_value(p, &item) != DIN_OK)
 				return p->status;
 			if (!vec_push(v, &item, sizeof(item)))
 				return no_memory(p);
-			skip_ws(p);
-			if (p->pos < p->len && p->s[p->pos] == ',') {
-				p->pos++;
-				continue;
-			}
-			if (p->pos < p->len && p->s[p->pos] == ']') {
-				p->pos++;
-				break;
-			}
-			return fail(p, "expected ',' or ']' in array");
-		}
-	count = v->n / sizeof(JsonValue);
+			more = list_next(p, ']');
+		} while (more > 0);
+	if (more < 0)
+		return fail(p, "expected ',' or ']' in array");
 	out->type = JSON_ARRAY;
-	out->n = (uint32_t)count;
-	out->u.items = arena_alloc(p->doc, v->n + 1);
-	if (out->u.items == NULL)
-		return no_memory(p);
-	if (v->n > 0)
-		memcpy(out->u.items, v->data, v->n);
-	v->n = 0;
-	return DIN_OK;
+	out->n = (uint32_t)(v->n / sizeof(JsonValue));
+	out->u.items = vec_to_arena(p, v);
+	return out->u.items != NULL ? DIN_OK : no_memory(p);
 }
 
 static DinStatus
@@ -414,13 +424,11 @@ parse_object(Parser *p, JsonValue *out)
 	Vec *v = &p->scratch[p->depth];
 	size_t start = p->pos, count;
 	JsonMember *m;
+	int more = 0;
 
 	p->pos++;
-	skip_ws(p);
-	if (p->pos < p->len && p->s[p->pos] == '}')
-		p->pos++;
-	else
-		for (;;) {
+	if (!list_empty(p, '}'))
+		do {
 			JsonMember member;
 
 			skip_ws(p);
@@ -436,24 +444,14 @@ parse_object(Parser *p, JsonValue *out)
 				return p->status;
 			if (!vec_push(v, &member, sizeof(member)))
 				return no_memory(p);
-			skip_ws(p);
-			if (p->pos < p->len && p->s[p->pos] == ',') {
-				p->pos++;
-				continue;
-			}
-			if (p->pos < p->len && p->s[p->pos] == '}') {
-				p->pos++;
-				break;
-			}
-			return fail(p, "expected ',' or '}' in object");
-		}
+			more = list_next(p, '}');
+		} while (more > 0);
+	if (more < 0)
+		return fail(p, "expected ',' or '}' in object");
 	count = v->n / sizeof(JsonMember);
-	m = arena_alloc(p->doc, v->n + 1);
+	m = vec_to_arena(p, v);
 	if (m == NULL)
 		return no_memory(p);
-	if (v->n > 0)
-		memcpy(m, v->data, v->n);
-	v->n = 0;
 	qsort(m, count, sizeof(JsonMember), member_cmp);
 	for (size_t i = 1; i < count; i++)
 		if (member_cmp(&m[i - 1], &m[i]) == 0) {

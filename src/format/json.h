@@ -8,7 +8,7 @@
 #ifndef DIN_JSON_H
 #define DIN_JSON_H
 
-#include "../nn/status.h"
+#include "../models/status.h"
 
 #include <stddef.h>
 #include <stdint.h>

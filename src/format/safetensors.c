@@ -12,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_TENSOR_BYTES ((uint64_t)1 << 40)
-#define MAX_DIM INT64_C(2147483647)
 #define MAX_NAME 255
 
 size_t
@@ -38,6 +36,18 @@ din_dtype_name(DinDtype dtype)
 		return "I64";
 	}
 	return "unknown";
+}
+
+int
+din_dtype_from_name(const char *name, DinDtype *dtype)
+{
+	if (strcmp(name, "F32") == 0)
+		*dtype = DIN_F32;
+	else if (strcmp(name, "I64") == 0)
+		*dtype = DIN_I64;
+	else
+		return 0;
+	return 1;
 }
 
 void
@@ -76,7 +86,7 @@ printable(const char *name, size_t len, char *buf, size_t size)
 	return buf;
 }
 
-/* Bytes of a tensor of this shape, or a failure when above MAX_TENSOR_BYTES. */
+/* Bytes of a tensor of this shape, or a failure when above DIN_MAX_TENSOR_BYTES. */
 static DinStatus
 tensor_bytes(const char *name, DinDtype dtype, int ndim, const int64_t *shape, uint64_t *bytes,
              DinError *err)
@@ -86,7 +96,7 @@ tensor_bytes(const char *name, DinDtype dtype, int ndim, const int64_t *shape, u
 	for (int d = 0; d < ndim; d++) {
 		/* n <= 2^40 and shape[d] < 2^31, so the product cannot wrap */
 		n *= (uint64_t)shape[d];
-		if (n > MAX_TENSOR_BYTES)
+		if (n > DIN_MAX_TENSOR_BYTES)
 			return din_fail(err, DIN_ELIMIT, "A tensor may hold at most 2^40 bytes.",
 			                "tensor %s is too large", name);
 	}
@@ -166,11 +176,7 @@ read_entry(const JsonMember *m, size_t data_len, DinTensor *t, Entry *e, DinErro
 	if (dtype->type != JSON_STRING)
 		return din_fail(err, DIN_ECORRUPT, NULL, "tensor %s has a dtype that is not a string",
 		                name);
-	if (strcmp(dtype->u.str, "F32") == 0)
-		t->dtype = DIN_F32;
-	else if (strcmp(dtype->u.str, "I64") == 0)
-		t->dtype = DIN_I64;
-	else
+	if (!din_dtype_from_name(dtype->u.str, &t->dtype))
 		return din_fail(err, DIN_ECORRUPT, "din reads F32 weights and I64 ids only.",
 		                "tensor %s has unsupported dtype %.20s", name, dtype->u.str);
 	if (shape->type != JSON_ARRAY)
@@ -181,7 +187,7 @@ read_entry(const JsonMember *m, size_t data_len, DinTensor *t, Entry *e, DinErro
 		                name, shape->n, DIN_MAX_DIMS);
 	t->ndim = (int)shape->n;
 	for (int d = 0; d < t->ndim; d++)
-		if (!json_int(&shape->u.items[d], 0, MAX_DIM, &t->shape[d]))
+		if (!json_int(&shape->u.items[d], 0, DIN_MAX_DIM, &t->shape[d]))
 			return din_fail(err, DIN_ECORRUPT, "Dimensions are integers from 0 to 2^31-1.",
 			                "tensor %s has an invalid dimension %d", name, d);
 	if ((s = tensor_bytes(name, t->dtype, t->ndim, t->shape, &bytes, err)) != DIN_OK)
@@ -423,7 +429,7 @@ check_for_write(const DinFile *f, DinError *err)
 			return din_fail(err, DIN_EINVAL, NULL, "tensor %s has an invalid dtype or rank",
 			                t->name);
 		for (int d = 0; d < t->ndim; d++)
-			if (t->shape[d] < 0 || t->shape[d] > MAX_DIM)
+			if (t->shape[d] < 0 || t->shape[d] > DIN_MAX_DIM)
 				return din_fail(err, DIN_EINVAL, NULL, "tensor %s has an invalid dimension %d",
 				                t->name, d);
 		if ((s = tensor_bytes(t->name, t->dtype, t->ndim, t->shape, &bytes, err)) != DIN_OK)

@@ -1,12 +1,12 @@
 /*
- * bst.c - BST's interest: the behaviour sequence (plus the candidate when appended) through N
- * transformer blocks, then the read-out (reference/models.md §1.10, §6).
+ * bst.c - architecture bst: the behaviour sequence (plus the candidate when appended) through
+ * N transformer blocks, then the read-out (docs/FORMAT.md "architecture bst").
  *
  * Cost. Self-attention over n rows is O(n² D) per block. Without the target in the sequence
- * (DeepCTR) nothing in the blocks depends on the candidate: they run once per request and only
+ * (DeepCTR) nothing in the blocks depends on the candidate: they are the history part, and only
  * the read-out runs per candidate. With the target appended, every behaviour row attends to the
  * candidate, so from block 1 on each candidate has its own sequence: O(L² D + L D (D + F)) per
- * candidate and block. What does not depend on the candidate runs once per request: the
+ * candidate and block. What does not depend on the candidate is the history part: the
  * behaviour rows with their positions and their Q/K/V projections in block 0 (and block 0's
  * pre-norm). The last block computes only the rows the read-out reads: with the target
  * read-out that is one query row, so a one-block torch-rechub model costs O(L D) per candidate
@@ -17,8 +17,8 @@
  * with a poll between them. Rows are independent: the pieces change no bit.
  */
 #include "bst.h"
+#include "arch.h"
 #include "scratch.h"
-#include "poll.h"
 #include "../nn/attention.h"
 #include "../nn/self_attention.h"
 
@@ -28,8 +28,7 @@
 
 typedef struct BstPlan {
 	int M, n, D, F, wmax;
-	size_t xh, qkv_h, x, xq, xk, lq, lk, qkv, att, proj, y, h, probs, mwork, unit_a, unit_b, scores,
-	    total;
+	size_t xh, x, xq, xk, lq, lk, qkv, att, proj, y, h, probs, mwork, unit_a, unit_b, scores, total;
 } BstPlan;
 
 static void
@@ -45,7 +44,6 @@ plan(const DinModel *m, BstPlan *p)
 	p->F = b->ffn_units;
 	nD = (size_t)p->n * p->D;
 	p->xh = take(&at, (size_t)p->M * p->D);
-	p->qkv_h = take(&at, (size_t)p->M * 3 * p->D);
 	p->x = take(&at, nD);
 	p->xq = take(&at, nD);
 	p->xk = take(&at, nD);
@@ -70,13 +68,49 @@ plan(const DinModel *m, BstPlan *p)
 	p->total = at;
 }
 
-size_t
-bst_scratch_floats(const DinModel *m, int n_cand)
+static size_t
+bst_work_floats(const DinModel *m, int n_cand)
 {
 	BstPlan p;
 
 	plan(m, &p);
 	return p.total;
+}
+
+/*
+ * Offsets in the state of T kept behaviours. With the target appended: the behaviour rows
+ * xh [T, D] and their block-0 projections qkv [T, 3D]. Without: the blocks' output rows
+ * [T, D], which the read-out pools per candidate; for mean_all (independent of the candidate
+ * altogether) their mean [D].
+ */
+typedef struct BstState {
+	size_t rows, qkv, total;
+} BstState;
+
+static void
+state_layout(const DinModel *m, int T, BstState *st)
+{
+	const DinBst *b = m->bst;
+	size_t at = 0;
+
+	memset(st, 0, sizeof(*st));
+	if (b->readout == DIN_BST_READ_MEAN_ALL) {
+		st->rows = take(&at, b->D);
+	} else {
+		st->rows = take(&at, (size_t)T * b->D);
+		if (b->target)
+			st->qkv = take(&at, (size_t)T * 3 * b->D);
+	}
+	st->total = at;
+}
+
+static size_t
+bst_state_floats(const DinModel *m, int T)
+{
+	BstState st;
+
+	state_layout(m, T, &st);
+	return st.total;
 }
 
 static int
@@ -199,15 +233,15 @@ finish_rows(const DinBst *b, const DinBstBlock *blk, const BstPlan *p, float *s,
 
 /*
  * One block over the n rows in s + p->x (T behaviours first, target last when appended):
- * output rows [r0, n) into s + p->y. n_pre rows' projections come from s + p->qkv_h (block 0,
- * candidate-independent). probs: the last row's head-averaged weights over the n keys, or NULL.
+ * output rows [r0, n) into s + p->y. The first n_pre rows' projections are pre (block 0's,
+ * from the history part). probs: the last row's head-averaged weights over the n keys, or NULL.
  * Rows [n_valid, n) are DeepCTR's padded slots (mean_all): masked as keys, and as queries their
  * attention output is 0 (its query mask), so each is its own residual path. Nonzero when poll
  * said stop.
  */
 static int
 run_block(const DinModel *m, const BstPlan *p, float *s, int bi, int n, int n_valid, int T, int r0,
-          int n_pre, float *probs, Poll *poll)
+          int n_pre, const float *pre, float *probs, Poll *poll)
 {
 	const DinBst *b = m->bst;
 	const DinBstBlock *blk = &b->blocks[bi];
@@ -244,7 +278,7 @@ run_block(const DinModel *m, const BstPlan *p, float *s, int bi, int n, int n_va
 		}
 	}
 	if (n_pre > 0)
-		memcpy(qkv, s + p->qkv_h, sizeof(float) * (size_t)n_pre * 3 * D);
+		memcpy(qkv, pre, sizeof(float) * (size_t)n_pre * 3 * D);
 	if (project_rows(blk, D, in_q + (size_t)n_pre * D, in_k + (size_t)n_pre * D, n_valid - n_pre,
 	                 qkv + (size_t)n_pre * 3 * D, s + p->proj, poll))
 		return 1;
@@ -276,12 +310,13 @@ run_block(const DinModel *m, const BstPlan *p, float *s, int bi, int n, int n_va
 }
 
 /*
- * All blocks over the n rows in s + p->x, the first n_valid of them behaviours (or the target);
- * the result in s + p->x, rows [r_last, n). Nonzero when poll said stop.
+ * All blocks over the n rows in s + p->x, the first n_valid of them behaviours (or the target),
+ * block 0 reading the first n_pre rows' projections from pre; the result in s + p->x, rows
+ * [r_last, n). Nonzero when poll said stop.
  */
 static int
 run_blocks(const DinModel *m, const BstPlan *p, float *s, int n, int n_valid, int T, int n_pre,
-           float *probs, Poll *poll)
+           const float *pre, float *probs, Poll *poll)
 {
 	const DinBst *b = m->bst;
 
@@ -289,7 +324,7 @@ run_blocks(const DinModel *m, const BstPlan *p, float *s, int n, int n_valid, in
 		int last = bi == b->n_blocks - 1;
 		int r0 = last && b->readout == DIN_BST_READ_TARGET ? n - 1 : 0;
 
-		if (run_block(m, p, s, bi, n, n_valid, T, r0, bi == 0 ? n_pre : 0, last ? probs : NULL,
+		if (run_block(m, p, s, bi, n, n_valid, T, r0, bi == 0 ? n_pre : 0, pre, last ? probs : NULL,
 		              poll))
 			return 1;
 		memcpy(s + p->x + (size_t)r0 * b->D, s + p->y, sizeof(float) * (n - r0) * b->D);
@@ -363,15 +398,14 @@ mean_rows(const float *x, int n, int D, float *u)
 }
 
 /*
- * DeepCTR's mean over all max_len slots: the T behaviours at slots 0..T-1, then padded slots
- * holding row pad_row of each behaviour table (post-padding; config_bst.c admits only
- * slot-start positions). A padded row attends to nothing, so its output depends on its slot
- * alone; it is recomputed per request, once, as nothing here depends on the candidate.
- * Returns early when poll says stop.
+ * DeepCTR's mean over all max_len slots into u[D]: the T behaviours (sequence rows in
+ * s + p->xh) at slots 0..T-1, then padded slots holding row pad_row of each behaviour table
+ * (post-padding; config_bst.c admits only slot-start positions). A padded row attends to
+ * nothing, so its output depends on its slot alone; it is recomputed per history, once, as
+ * nothing here depends on the candidate. Returns early when poll says stop.
  */
 static void
-mean_all(const DinModel *m, const BstPlan *p, float *s, int T, int C, float *interest,
-         float *weights, Poll *poll)
+mean_all(const DinModel *m, const BstPlan *p, float *s, int T, float *u, Poll *poll)
 {
 	const DinBst *b = m->bst;
 	int D = b->D, W = m->max_len;
@@ -382,62 +416,103 @@ mean_all(const DinModel *m, const BstPlan *p, float *s, int T, int C, float *int
 	/* slots as in a full window: with align start, row t of W sits at slot t */
 	for (int t = T; t < W; t++)
 		sequence_row(b, m->E, pad, W, t, 0.0, s + p->x + (size_t)t * D);
-	if (run_blocks(m, p, s, W, T, W, 0, NULL, poll))
+	if (run_blocks(m, p, s, W, T, W, 0, NULL, NULL, poll))
 		return;
-	for (int c = 0; c < C; c++) {
-		mean_rows(s + p->x, W, D, interest + (size_t)c * D);
-		for (int t = 0; weights && t < T; t++)
-			weights[(size_t)c * T + t] = 1.0f / (float)W;
-		if (poll_stop(poll, (double)W * D + T))
-			return;
-	}
+	mean_rows(s + p->x, W, D, u);
 }
 
-DinStatus
-bst_interest(const DinModel *m, const DinRequest *req, const float *keys, int T,
-             const float *queries, int C, float *work, float *interest, float *weights, Poll *poll,
-             DinError *err)
+/* Behaviour rows need their times when a position is a time gap. */
+static int
+bst_reads_time(const DinModel *m)
+{
+	return m->bst->uses_time;
+}
+
+static DinStatus
+bst_history(const DinModel *m, const DinHistory *h, float *state, float *work, Poll *poll,
+            DinError *err)
 {
 	const DinBst *b = m->bst;
-	const int64_t *times = NULL;
+	int T = h->T, D = b->D, E = m->E;
+	BstState st;
+	BstPlan p;
+	float *s = work, *xh;
+
+	plan(m, &p);
+	state_layout(m, T, &st);
+	if (b->uses_time && T > 0 && h->times == NULL)
+		return din_fail(err, DIN_EINVAL,
+		                "This bst model embeds the time gap between each behaviour and the "
+		                "target: pass history_time, one timestamp per history element.",
+		                "history_time is required by this model");
+	/* with the target appended the rows are state, every candidate's sequence starts with them */
+	xh = b->target ? state + st.rows : s + p.xh;
+	for (int t = 0; t < T; t++)
+		sequence_row(b, E, h->keys + (size_t)t * E, T, t,
+		             b->uses_time ? (double)(h->at - h->times[t]) / 1e6 : 0.0, xh + (size_t)t * D);
+
+	if (b->readout == DIN_BST_READ_MEAN_ALL) {
+		mean_all(m, &p, s, T, state + st.rows, poll);
+		return DIN_OK;
+	}
+	if (!b->target) {
+		/* nothing in the blocks depends on the candidate: run them once */
+		memcpy(s + p.x, xh, sizeof(float) * T * D);
+		if (T > 0 && run_blocks(m, &p, s, T, T, T, 0, NULL, NULL, poll))
+			return DIN_OK;
+		memcpy(state + st.rows, s + p.x, sizeof(float) * T * D);
+		return DIN_OK;
+	}
+	/* block 0's projections of the behaviour rows serve every candidate */
+	if (T > 0) {
+		const DinBstBlock *blk = &b->blocks[0];
+		const float *in = xh;
+
+		if (b->pre_norm) {
+			memcpy(s + p.lq, xh, sizeof(float) * T * D);
+			layer_norm(s + p.lq, T, D, blk->ln1_w, blk->ln1_b, b->eps);
+			in = s + p.lq;
+		}
+		project_rows(blk, D, in, in, T, state + st.qkv, s + p.proj, poll);
+	}
+	return DIN_OK;
+}
+
+static DinStatus
+bst_candidates(const DinModel *m, const float *state, int T, const float *queries, int C,
+               float *work, float *interest, float *weights, Poll *poll, DinError *err)
+{
+	const DinBst *b = m->bst;
+	BstState st;
 	BstPlan p;
 	float *s = work;
+	const float *rows;
 	int D = b->D, E = m->E;
 
 	plan(m, &p);
-	if (b->uses_time && T > 0) {
-		if (req->history_time == NULL)
-			return din_fail(err, DIN_EINVAL,
-			                "This bst model embeds the time gap between each behaviour and the "
-			                "target: pass history_time, one timestamp per history element.",
-			                "history_time is required by this model");
-		times = req->history_time + (req->history_len - T);
-	}
-	for (int t = 0; t < T; t++)
-		sequence_row(b, E, keys + (size_t)t * E, T, t,
-		             times ? (double)(req->at - times[t]) / 1e6 : 0.0, s + p.xh + (size_t)t * D);
-
+	state_layout(m, T, &st);
+	rows = state + st.rows;
 	if (b->readout == DIN_BST_READ_MEAN_ALL) {
-		mean_all(m, &p, s, T, C, interest, weights, poll);
+		for (int c = 0; c < C; c++) {
+			memcpy(interest + (size_t)c * D, rows, sizeof(float) * D);
+			for (int t = 0; weights && t < T; t++)
+				weights[(size_t)c * T + t] = 1.0f / (float)m->max_len;
+		}
 		return DIN_OK;
 	}
 	if (!b->target) {
 		double readout_work =
 		    (double)T * (b->readout == DIN_BST_READ_ATTENTION ? pool_row_work(m) : D + 1);
 
-		/* nothing in the blocks depends on the candidate: run them once */
-		memcpy(s + p.x, s + p.xh, sizeof(float) * T * D);
-		if (T > 0 && run_blocks(m, &p, s, T, T, T, 0, NULL, poll))
-			return DIN_OK;
 		for (int c = 0; c < C; c++) {
 			float *u = interest + (size_t)c * D, *w = weights ? weights + (size_t)c * T : NULL;
 
 			if (b->readout == DIN_BST_READ_ATTENTION && T > 0)
-				pool(m, &p, s, queries + (size_t)c * E, s + p.x, T, u, w);
+				pool(m, &p, s, queries + (size_t)c * E, rows, T, u, w);
 			else if (b->readout == DIN_BST_READ_ATTENTION)
 				memset(u, 0, sizeof(float) * D);
 			else {
-				mean_rows(s + p.x, T, D, u);
+				mean_rows(rows, T, D, u);
 				for (int t = 0; w && t < T; t++)
 					w[t] = 1.0f / (float)T;
 			}
@@ -446,27 +521,13 @@ bst_interest(const DinModel *m, const DinRequest *req, const float *keys, int T,
 		}
 		return DIN_OK;
 	}
-
-	/* block 0's projections of the behaviour rows serve every candidate */
-	if (T > 0) {
-		const DinBstBlock *blk = &b->blocks[0];
-		float *in = s + p.xh;
-
-		if (b->pre_norm) {
-			in = s + p.lq;
-			memcpy(in, s + p.xh, sizeof(float) * T * D);
-			layer_norm(in, T, D, blk->ln1_w, blk->ln1_b, b->eps);
-		}
-		if (project_rows(blk, D, in, in, T, s + p.qkv_h, s + p.proj, poll))
-			return DIN_OK;
-	}
 	for (int c = 0; c < C; c++) {
 		float *u = interest + (size_t)c * D;
 		int n = T + 1;
 
-		memcpy(s + p.x, s + p.xh, sizeof(float) * T * D);
+		memcpy(s + p.x, rows, sizeof(float) * T * D);
 		sequence_row(b, E, queries + (size_t)c * E, T, T, 0.0, s + p.x + (size_t)T * D);
-		if (run_blocks(m, &p, s, n, n, T, T, weights ? s + p.probs : NULL, poll))
+		if (run_blocks(m, &p, s, n, n, T, T, state + st.qkv, weights ? s + p.probs : NULL, poll))
 			return DIN_OK;
 		if (b->readout == DIN_BST_READ_TARGET)
 			memcpy(u, s + p.x + (size_t)T * D, sizeof(float) * D);
@@ -479,3 +540,12 @@ bst_interest(const DinModel *m, const DinRequest *req, const float *keys, int T,
 	}
 	return DIN_OK;
 }
+
+const DinArchOps din_ops_bst = {
+    .name = "bst",
+    .reads_time = bst_reads_time,
+    .state_floats = bst_state_floats,
+    .work_floats = bst_work_floats,
+    .history = bst_history,
+    .candidates = bst_candidates,
+};

@@ -1,12 +1,11 @@
 /*
  * bst.h - the Behavior Sequence Transformer (docs/FORMAT.md "architecture bst"): the bound
- * blocks (filled by src/format/config_bst.c) and the interest din.c's scorer feeds the tower.
+ * blocks, filled by src/format/config_bst.c and run through its DinArchOps (bst.c).
  */
 #ifndef DIN_BST_H
 #define DIN_BST_H
 
 #include "model.h"
-#include "poll.h"
 
 #define DIN_BST_MAX_POSITIONS 4
 #define DIN_BST_MAX_BOUNDARIES 256
@@ -45,26 +44,11 @@ typedef struct DinBst {
 	int D, heads, n_blocks, ffn_units, pre_norm;
 	float eps;
 	DinBstReadout readout;
-	int n_pos, concat_width, uses_time;
+	int n_pos, uses_time;
 	DinBstPosition pos[DIN_BST_MAX_POSITIONS];
 	int bp_align_end, bp_width; /* block positions (pe_q/pe_k) */
 	int64_t pad_row;            /* mean_all: the behaviour tables' row a padded slot looks up */
 	DinBstBlock blocks[];
 } DinBst;
-
-/* Floats of work bst_interest needs for n_cand candidates. */
-size_t bst_scratch_floats(const DinModel *m, int n_cand);
-
-/*
- * interest[C, D] of each candidate from the T kept behaviours keys[T, E] (oldest first; their
- * times are the tail of req->history_time) and the candidates' target vectors queries[C, E].
- * weights (may be NULL) receives [C, T]: the target row's attention over the behaviours in the
- * last block, averaged over heads (target appended), the pooling weights (readout attention),
- * 1/T (history-only mean) or 1/max_len (mean_all). Fails only when a time-gap model gets no times.
- * Returns early, with nothing usable, when poll says stop.
- */
-DinStatus bst_interest(const DinModel *m, const DinRequest *req, const float *keys, int T,
-                       const float *queries, int C, float *work, float *interest, float *weights,
-                       Poll *poll, DinError *err);
 
 #endif

@@ -1,23 +1,33 @@
 /*
- * dien.h - the interest of a DIEN model (docs/FORMAT.md "architecture dien"), called by the
- * scorer in din.c between gathering the behaviours and running the tower.
+ * dien.h - architecture dien (docs/FORMAT.md "architecture dien"): an extractor GRU over the
+ * behaviours, the target's attention over its states, and the attention-driven evolution GRU.
+ * Bound by src/format/config_dien.c, run through its DinArchOps (dien.c).
  */
 #ifndef DIN_DIEN_H
 #define DIN_DIEN_H
 
-#include "model.h"
-#include "poll.h"
+#include "../nn/gru.h"
+#include "../nn/nn.h"
 
-/* Floats of work dien_interest needs for n_cand candidates. */
-size_t dien_scratch_floats(const DinModel *m, int n_cand);
+/* The interest evolution (docs/FORMAT.md "evolution"). */
+typedef enum DinEvolution {
+	DIN_EVO_AUGRU = 0,
+	DIN_EVO_AGRU,
+	DIN_EVO_AIGRU,
+	DIN_EVO_GRU_POOLING
+} DinEvolution;
 
-/*
- * interest[C, H] of each candidate from the T kept behaviour vectors keys[T, E] (oldest first)
- * and the candidates' target vectors queries[C, E]. weights (may be NULL) receives [C, T]
- * attention weights. T == 0 gives zero interests. Returns early, with nothing usable, when poll
- * says stop.
- */
-void dien_interest(const DinModel *m, const float *keys, int T, const float *queries, int C,
-                   float *work, float *interest, float *weights, Poll *poll);
+typedef enum DinDienScore { DIN_DIEN_SCORE_UNIT = 0, DIN_DIEN_SCORE_BILINEAR } DinDienScore;
+
+/* The unit DinModel.att (with att_softmax) scores [q, h, q-h, q*h]; att_width = H. */
+typedef struct DinDien {
+	DinGru extractor;
+	DinGru evolution;
+	DinEvolution evo;
+	DinGruGate gate; /* augru: its form; agru: DIN_GATE_AGRU */
+	DinDienScore score;
+	DinLayer query;        /* out == 0: the target itself is the query */
+	const float *bilinear; /* [H, E] */
+} DinDien;
 
 #endif

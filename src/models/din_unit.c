@@ -31,7 +31,7 @@ first_layer(const DinAttUnit *u, const float *q, int nc, const float *keys, cons
 {
 	const DinLayer *l0 = &u->layers[0];
 	int W = l0->in / 4, U = l0->out, ld = 4 * W;
-	DinAct act = l0->act;
+	NnEpilogue ep = {.add_q = hq, .add_k = hk, .period = T, .bn = &l0->bn, .act = &l0->act};
 
 	if (u->q.weight != NULL)
 		nn_layer_product(&u->q, q, nc, hq);
@@ -44,15 +44,11 @@ first_layer(const DinAttUnit *u, const float *q, int nc, const float *keys, cons
 	for (int c = 0; c < nc; c++)
 		nn_rows_mul(prod + (size_t)c * T * W, q + (size_t)c * W, keys, T, W);
 	if (u->p.weight != NULL)
-		nn_layer_product(&u->p, prod, nc * T, a);
-	else
+		nn_layer_product_ep(&u->p, &ep, prod, nc * T, a);
+	else {
 		nn_linear_strided(prod, W, nc * T, W, l0->weight + 3 * W, ld, U, NULL, a);
-	for (int c = 0; c < nc; c++)
-		nn_rows_add2(a + (size_t)c * T * U, hq + (size_t)c * U, hk, T, U);
-	if (l0->bn.n > 0)
-		nn_batchnorm(&l0->bn, a, nc * T);
-	act.units = U;
-	nn_activate(&act, a, nc * T);
+		nn_epilogue(&ep, a, nc * T, U);
+	}
 }
 
 static void

@@ -1,12 +1,15 @@
 /*
- * dsin.c - DSIN's interest (reference/models.md §5): the kept behaviours are divided into
- * sessions, each session (padded to T rows with the padding behaviour) goes through the
- * self-attention extractor and is pooled into I_k, a Bi-LSTM runs across the K session
- * interests, and two activation units pool I and the Bi-LSTM outputs for each candidate.
+ * dsin.c - architecture dsin (docs/FORMAT.md "architecture dsin"): the kept behaviours are
+ * divided into sessions, each session (padded to T rows with the padding behaviour) goes
+ * through the self-attention extractor and is pooled into I_k, a Bi-LSTM runs across the K
+ * session interests, and two activation units pool I and the Bi-LSTM outputs for each
+ * candidate.
  *
- * Everything up to the units depends on the history only, so it runs once per request.
+ * Everything up to the units depends on the history only: it is the history part, and its
+ * state is small (the K session interests, the Bi-LSTM outputs and where each session lies).
  */
 #include "dsin.h"
+#include "arch.h"
 #include "scratch.h"
 
 #include <string.h>
@@ -18,10 +21,42 @@
  */
 #define UNIT_ROWS 2048
 
+/*
+ * Offsets in the state: the session interests I [K, E], the merged Bi-LSTM outputs [K, W],
+ * then the sessions as floats (exact: every value is below 2^24): their count n, and the
+ * start and length of each in the kept behaviours (din_explain's weights).
+ */
+typedef struct DsinState {
+	size_t interest, inter, n, start, len, total;
+} DsinState;
+
+static void
+state_layout(const DinModel *m, DsinState *st)
+{
+	const DinDsin *d = m->dsin;
+	int K = d->rule.count;
+	size_t at = 0;
+
+	st->interest = take(&at, (size_t)K * m->E);
+	st->inter = take(&at, (size_t)K * d->inter_w);
+	st->n = take(&at, 1);
+	st->start = take(&at, K);
+	st->len = take(&at, K);
+	st->total = at;
+}
+
+static size_t
+dsin_state_floats(const DinModel *m, int T)
+{
+	DsinState st;
+
+	state_layout(m, &st);
+	return st.total;
+}
+
 typedef struct DsinPlan {
 	int K, T, E, W, Hl, C, unit_cands, unit_w;
-	size_t x, sa_out, sa_work, interest, pad, lin, fw, bw, lwork, inter, scores, qproj, unit_a,
-	    unit_b, total;
+	size_t x, sa_out, sa_work, pad, lin, fw, bw, lwork, scores, qproj, unit_a, unit_b, total;
 } DsinPlan;
 
 static void
@@ -46,13 +81,11 @@ plan(const DinModel *m, int C, DsinPlan *p)
 	p->x = take(&at, (size_t)T * E);
 	p->sa_out = take(&at, (size_t)T * E);
 	p->sa_work = take(&at, self_attention_work_floats(&d->sa));
-	p->interest = take(&at, (size_t)K * E);
 	p->pad = take(&at, E);
 	p->lin = take(&at, (size_t)K * max_int(E, Hl));
 	p->fw = take(&at, (size_t)K * Hl);
 	p->bw = take(&at, (size_t)K * Hl);
 	p->lwork = take(&at, (size_t)K * 4 * max_int(E, Hl) + 6 * (size_t)Hl);
-	p->inter = take(&at, (size_t)K * max_int(p->W, 1));
 	p->scores = take(&at, (size_t)C * K);
 	p->qproj = take(&at, (size_t)C * max_int(E, p->W));
 	p->unit_a = take(&at, (size_t)p->unit_cands * K * p->unit_w);
@@ -60,8 +93,8 @@ plan(const DinModel *m, int C, DsinPlan *p)
 	p->total = at;
 }
 
-size_t
-dsin_scratch_floats(const DinModel *m, int n_cand)
+static size_t
+dsin_work_floats(const DinModel *m, int n_cand)
 {
 	DsinPlan p;
 
@@ -113,13 +146,13 @@ session_interest(const DinModel *m, const DsinPlan *p, float *s, int k, const fl
 		out[j] /= (float)n;
 }
 
-/* The merged Bi-LSTM outputs inter[K, W] over the first `steps` session interests. */
+/* The merged Bi-LSTM outputs inter[K, W] over the first `steps` session interests I. */
 static void
-interacting(const DinModel *m, const DsinPlan *p, float *s, int steps)
+interacting(const DinModel *m, const DsinPlan *p, float *s, const float *I, int steps, float *inter)
 {
 	const DinDsin *d = m->dsin;
 	int H = d->lstm_hidden, W = p->W, E = p->E;
-	float *inter = s + p->inter, *lin = s + p->lin;
+	float *lin = s + p->lin;
 
 	memset(inter, 0, sizeof(float) * (size_t)p->K * W);
 	if (steps == 0)
@@ -127,7 +160,7 @@ interacting(const DinModel *m, const DsinPlan *p, float *s, int steps)
 	for (int dir = 0; dir < 2; dir++) {
 		float *out = s + (dir ? p->bw : p->fw);
 
-		memcpy(lin, s + p->interest, sizeof(float) * (size_t)steps * E);
+		memcpy(lin, I, sizeof(float) * (size_t)steps * E);
 		for (int l = 0; l < d->lstm_layers; l++) {
 			lstm_run(dir ? &d->bw[l] : &d->fw[l], lin, steps, dir, out, s + p->lwork);
 			memcpy(lin, out, sizeof(float) * (size_t)steps * H);
@@ -243,48 +276,90 @@ unit_pool(const DinDsinUnit *u, const DsinPlan *p, float *s, const float *keys, 
 	return 0;
 }
 
-DinStatus
-dsin_interest(const DinModel *m, const float *keys, const int64_t *time, int T, int64_t at,
-              const float *queries, int C, float *work, float *interest, float *weights, Poll *poll,
-              DinError *err)
+/* Sessions are divided by the behaviours' times, before the target's. */
+static int
+dsin_reads_time(const DinModel *m)
+{
+	return 1;
+}
+
+static DinStatus
+dsin_history(const DinModel *m, const DinHistory *h, float *state, float *work, Poll *poll,
+             DinError *err)
 {
 	const DinDsin *d = m->dsin;
-	int start[DSIN_MAX_SESSIONS], len[DSIN_MAX_SESSIONS], n = 0, E = m->E;
+	int start[DSIN_MAX_SESSIONS], len[DSIN_MAX_SESSIONS], n = 0, E = m->E, T = h->T;
+	DsinState st;
 	DsinPlan p;
-	float *s = work;
-	DinStatus st;
+	float *s = work, *I;
+	DinStatus rc;
 
-	plan(m, C, &p);
-	if (T > 0 && time == NULL)
+	state_layout(m, &st);
+	plan(m, 1, &p);
+	I = state + st.interest;
+	if (T > 0 && h->times == NULL)
 		return din_fail(err, DIN_EINVAL,
 		                "Architecture dsin divides the history into sessions by time; pass "
 		                "history_time with one time per behaviour.",
 		                "history_time is required for a dsin model");
-	if (T > 0 && (st = din_sessions(&d->rule, time, T, at, start, len, &n, err)) != DIN_OK)
-		return st;
+	if (T > 0 && (rc = din_sessions(&d->rule, h->times, T, h->at, start, len, &n, err)) != DIN_OK)
+		return rc;
+	state[st.n] = (float)n;
+	for (int k = 0; k < n; k++) {
+		state[st.start + k] = (float)start[k];
+		state[st.len + k] = (float)len[k];
+	}
 	padding_vector(m, s + p.pad);
 	for (int k = 0; k < p.K; k++) {
-		session_interest(m, &p, s, k, k < n ? keys + (size_t)start[k] * E : NULL,
-		                 k < n ? len[k] : 0, s + p.interest + (size_t)k * E);
+		session_interest(m, &p, s, k, k < n ? h->keys + (size_t)start[k] * E : NULL,
+		                 k < n ? len[k] : 0, I + (size_t)k * E);
 		if (poll_stop(poll, (double)p.T * E * (4 * E + 2 * p.T + 2 * d->sa.ffn_units)))
 			return DIN_OK;
 	}
 	/* the Bi-LSTM runs over at most DSIN_MAX_SESSIONS steps: no poll inside */
-	if (d->has_lstm) {
-		interacting(m, &p, s, d->steps_valid ? n : p.K);
-		if (unit_pool(&d->unit[1], &p, s, s + p.inter, n, queries, interest + E, m->att_width,
-		              poll))
-			return DIN_OK;
-	}
+	if (d->has_lstm)
+		interacting(m, &p, s, I, d->steps_valid ? n : p.K, state + st.inter);
+	return DIN_OK;
+}
+
+static DinStatus
+dsin_candidates(const DinModel *m, const float *state, int T, const float *queries, int C,
+                float *work, float *interest, float *weights, Poll *poll, DinError *err)
+{
+	const DinDsin *d = m->dsin;
+	int E = m->E, n;
+	DsinState st;
+	DsinPlan p;
+	float *s = work;
+
+	state_layout(m, &st);
+	plan(m, C, &p);
+	n = (int)state[st.n];
+	if (d->has_lstm && unit_pool(&d->unit[1], &p, s, state + st.inter, n, queries, interest + E,
+	                             m->att_width, poll))
+		return DIN_OK;
 	/* the first unit last, so its weights stay in scores for din_explain */
-	if (unit_pool(&d->unit[0], &p, s, s + p.interest, n, queries, interest, m->att_width, poll))
+	if (unit_pool(&d->unit[0], &p, s, state + st.interest, n, queries, interest, m->att_width,
+	              poll))
 		return DIN_OK;
 	if (weights) {
 		memset(weights, 0, sizeof(float) * (size_t)C * T);
 		for (int c = 0; c < C; c++)
-			for (int k = 0; k < n; k++)
-				for (int t = start[k]; t < start[k] + len[k]; t++)
+			for (int k = 0; k < n; k++) {
+				int start = (int)state[st.start + k], len = (int)state[st.len + k];
+
+				for (int t = start; t < start + len; t++)
 					weights[(size_t)c * T + t] = s[p.scores + (size_t)c * p.K + k];
+			}
 	}
 	return DIN_OK;
 }
+
+const DinArchOps din_ops_dsin = {
+    .name = "dsin",
+    .reads_time = dsin_reads_time,
+    .state_floats = dsin_state_floats,
+    .work_floats = dsin_work_floats,
+    .history = dsin_history,
+    .candidates = dsin_candidates,
+};

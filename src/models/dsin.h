@@ -1,7 +1,7 @@
 /*
  * dsin.h - DSIN (IJCAI 2019): session division, a self-attention session interest extractor,
- * a Bi-LSTM across sessions and two activation units (docs/FORMAT.md "architecture dsin",
- * reference/models.md §5). Bound by src/format/config_dsin.c, run by din.c's scorer.
+ * a Bi-LSTM across sessions and two activation units (docs/FORMAT.md "architecture dsin").
+ * Bound by src/format/config_dsin.c, run through its DinArchOps (dsin.c).
  */
 #ifndef DIN_DSIN_H
 #define DIN_DSIN_H
@@ -9,7 +9,6 @@
 #include "../nn/lstm.h"
 #include "../nn/self_attention.h"
 #include "model.h"
-#include "poll.h"
 #include "session.h"
 
 #define DSIN_MAX_LSTM_LAYERS 8
@@ -58,19 +57,5 @@ typedef struct DinDsin {
 	int inter_w;         /* width of a merged Bi-LSTM output (H, or 2H for concat); 0 without */
 	DinDsinUnit unit[2]; /* 0: over the session interests I_k, 1: over the Bi-LSTM outputs */
 } DinDsin;
-
-/* Floats of work dsin_interest needs for n_cand candidates. */
-size_t dsin_scratch_floats(const DinModel *m, int n_cand);
-
-/*
- * interest[C, E + inter_w] = [U_I, U_H] of each candidate, from the T kept behaviour vectors
- * keys[T, E] (oldest first) with their times, and the candidates' target vectors queries[C, E].
- * weights (may be NULL) receives [C, T]: each behaviour the first unit's weight of the session
- * it was kept in, 0 when no kept session holds it. Fails on missing or unordered times.
- * Returns early, with nothing usable, when poll says stop.
- */
-DinStatus dsin_interest(const DinModel *m, const float *keys, const int64_t *time, int T,
-                        int64_t at, const float *queries, int C, float *work, float *interest,
-                        float *weights, Poll *poll, DinError *err);
 
 #endif

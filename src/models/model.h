@@ -9,9 +9,8 @@
 #ifndef DIN_MODEL_H
 #define DIN_MODEL_H
 
-#include "../nn/gru.h"
 #include "../nn/nn.h"
-#include "../nn/status.h"
+#include "status.h"
 
 #include <stdint.h>
 
@@ -26,16 +25,6 @@ typedef enum DinArch {
 	DIN_ARCH_DSIN,
 	DIN_ARCH_BST
 } DinArch;
-
-/* DIEN interest evolution (docs/FORMAT.md "architecture dien"). */
-typedef enum DinEvolution {
-	DIN_EVO_AUGRU = 0,
-	DIN_EVO_AGRU,
-	DIN_EVO_AIGRU,
-	DIN_EVO_GRU_POOLING
-} DinEvolution;
-
-typedef enum DinDienScore { DIN_DIEN_SCORE_UNIT = 0, DIN_DIEN_SCORE_BILINEAR } DinDienScore;
 
 typedef enum DinOovKind { DIN_OOV_ERROR = 0, DIN_OOV_ZERO, DIN_OOV_ROW } DinOovKind;
 
@@ -137,7 +126,10 @@ typedef struct DinModel {
 	int *context_offset; /* [n_context + 1] */
 	int n_dense;
 
-	/* attention (arch din; dien and the bst read-out use att alone) */
+	/*
+	 * Target attention: architecture din's block; dien's unit and bst's attention read-out use
+	 * att, att_softmax and att_scale of it.
+	 */
 	DinAttUnit att;  /* the unit over all slots, or none when att_units is set */
 	int att_n_units; /* > 0: one unit per group of behaviour slots (attention.units) */
 	DinAttUnit *att_units;
@@ -148,22 +140,12 @@ typedef struct DinModel {
 	int64_t att_pad_row; /* the behaviour tables' row a padding slot looks up */
 	DinBN att_output_bn; /* n == 0: absent */
 	DinLayer att_output; /* out == 0: absent (linear, no activation) */
-	int att_width;       /* width of the pooled interest u (dien: H) */
+	int att_width;       /* width of the interest each candidate feeds the tower */
 
-	/* dien: the unit att (with att_softmax) scores [q, h, q-h, q*h] */
-	DinGru dien_extractor;
-	DinGru dien_evolution;
-	DinEvolution dien_evo;
-	DinGruGate dien_gate; /* augru: its form; agru: DIN_GATE_AGRU */
-	DinDienScore dien_score;
-	DinLayer dien_query;        /* out == 0: the target itself is the query */
-	const float *dien_bilinear; /* [H, E] */
-
-	/* dsin (dsin.h): sessions, extractor, Bi-LSTM and its two units; att_width = E + inter_w */
-	struct DinDsin *dsin;
-
-	/* bst (bst.h): positions and transformer blocks; att_width = the block width D */
-	struct DinBst *bst;
+	/* The other architectures' own parts: each NULL unless the model is of it. */
+	struct DinDien *dien; /* dien.h: the two GRUs; att_width = H */
+	struct DinDsin *dsin; /* dsin.h: sessions, extractor, Bi-LSTM, two units; att_width = E + W */
+	struct DinBst *bst;   /* bst.h: positions and transformer blocks; att_width = D */
 
 	/* tower */
 	int n_inputs;
@@ -222,6 +204,46 @@ size_t din_model_scratch_floats(const DinModel *m, int n_candidates);
  */
 DinStatus din_model_score(const DinModel *m, const DinRequest *req, float *scratch, double *scores,
                           float *weights, DinError *err);
+
+/*
+ * din_model_score in two parts, so that requests sharing a history share its work. The
+ * history part writes the request's history state: floats that depend only on the inputs
+ * din_model_history_key names, holding no pointer (a copy serves as well). The candidate part
+ * scores the candidates from such a state: the same scores and weights, bit for bit, as
+ * din_model_score of a request with the same candidates and other inputs.
+ */
+
+/*
+ * What a request's history state depends on: the kept behaviours, and their times and the
+ * target's time when the model's architecture reads them (reads_time; else times is NULL and
+ * at 0). Requests with equal keys have equal states. The pointers point into req.
+ */
+typedef struct DinHistoryKey {
+	const int64_t *history; /* the kept behaviours: the last len of req->history */
+	int len;
+	int reads_time;
+	const int64_t *times; /* their times (len), or NULL when not read or not given */
+	int64_t at;
+} DinHistoryKey;
+
+void din_model_history_key(const DinModel *m, const DinRequest *req, DinHistoryKey *key);
+
+/* Floats of the history state of a request keeping `kept` behaviours (kept <= max_len). */
+size_t din_model_state_floats(const DinModel *m, int kept);
+
+/*
+ * din_model_history - req's history state into state[din_model_state_floats(m, kept)];
+ * scratch as din_model_score's for any number of candidates. The candidates are not read.
+ * Fails on what the history part reads (an unknown behaviour id under oov "error", missing or
+ * unordered times) and with DIN_EINTERRUPTED as din_model_score does; the state is then not
+ * usable.
+ */
+DinStatus din_model_history(const DinModel *m, const DinRequest *req, float *scratch, float *state,
+                            DinError *err);
+
+/* din_model_score_state - din_model_score's results from the state of req's history. */
+DinStatus din_model_score_state(const DinModel *m, const DinRequest *req, const float *state,
+                                float *scratch, double *scores, float *weights, DinError *err);
 
 /*
  * key[E] = the behaviour vector of a padding slot: row `row` of every behaviour table (the

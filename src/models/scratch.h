@@ -1,11 +1,11 @@
 /*
- * scratch.h - laying out a scorer's buffers in the caller's scratch (din_model_scratch_floats),
- * shared by the architectures' plans in src/models. Internal to src/models.
+ * scratch.h - laying out buffers in the caller's scratch (din_model_scratch_floats) and in a
+ * history state (arch.h), for the pipeline and every architecture. Internal to src/models.
  */
 #ifndef DIN_MODELS_SCRATCH_H
 #define DIN_MODELS_SCRATCH_H
 
-#include <stddef.h>
+#include "../nn/arena.h" /* take */
 
 static inline int
 max_int(int a, int b)
@@ -17,17 +17,6 @@ static inline int
 min_int(int a, int b)
 {
 	return a < b ? a : b;
-}
-
-/* Offset of the next n floats from *at, which advances past them. */
-static inline size_t
-take(size_t *at, size_t n)
-{
-	size_t off = *at;
-
-	/* 16-float alignment keeps each buffer on its own cache lines */
-	*at += (n + 15) & ~(size_t)15;
-	return off;
 }
 
 #endif

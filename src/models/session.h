@@ -6,7 +6,7 @@
 #ifndef DIN_SESSION_H
 #define DIN_SESSION_H
 
-#include "../nn/status.h"
+#include "status.h"
 
 #include <stdint.h>
 

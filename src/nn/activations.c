@@ -286,12 +286,7 @@ nn_activate(const DinAct *act, float *x, int n)
 void
 nn_layer(const DinLayer *layer, const float *x, int n, float *y)
 {
-	DinAct act = layer->act;
+	NnEpilogue ep = {.bn = &layer->bn, .act = &layer->act};
 
-	/* the activation always spans the layer's output, whatever the config left in units */
-	act.units = layer->out;
-	nn_layer_product(layer, x, n, y);
-	if (layer->bn.n > 0)
-		nn_batchnorm(&layer->bn, y, n);
-	nn_activate(&act, y, n);
+	nn_layer_product_ep(layer, &ep, x, n, y);
 }

@@ -1,7 +1,7 @@
 /*
  * attention.h - multi-head scaled dot-product attention and layer norm, the kernels of the
  * transformer blocks: BST's, and DeepCTR's Transformer layer that DSIN's self_attention.c
- * builds around them (reference/models.md §1.10).
+ * builds around them (docs/FORMAT.md "Architecture bst" and DSIN's "extractor").
  *
  * The caller projects Q, K and V (any layout: PyTorch in_proj, DeepCTR's query/key/value) and
  * passes them with row strides, so one kernel serves both and a caller can reuse projections

@@ -1,6 +1,6 @@
 /*
  * gru.h - GRU cells in the two weight conventions din reads, and the attentional variants of
- * DIEN (docs/FORMAT.md "architecture dien", reference/models.md §1.7-1.8).
+ * DIEN (docs/FORMAT.md "Architecture dien": "GRU tensors and conventions", "evolution").
  *
  * A step runs n rows at once: DIEN's evolution GRU carries one state per candidate, all fed
  * the same extractor states, so the input part of a step is computed once and shared (row

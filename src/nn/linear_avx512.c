@@ -9,7 +9,7 @@
  * 200 = 5 + 4 + 4), and rows go in as many per tile as the 32 registers hold: about 24
  * accumulators, one weight load per vector and one broadcast per row for every k.
  */
-#include "linear_strided.h"
+#include "kernels.h"
 
 #include <immintrin.h>
 
@@ -19,18 +19,6 @@
  * instrumented model code checks.
  */
 #define AVX512 __attribute__((target("avx512f"), no_sanitize("undefined")))
-
-int
-nn_has_avx512(void)
-{
-	static int have = -1;
-
-	if (have < 0) {
-		__builtin_cpu_init();
-		have = nn_has_avx2() && __builtin_cpu_supports("avx512f");
-	}
-	return have;
-}
 
 AVX512 static inline __mmask16
 mask16(int valid)

@@ -1,134 +1,39 @@
 /*
- * linear_blocked.c - register-blocked AVX2/FMA product for many rows and narrow inputs.
+ * linear_blocked.c - the dense product of the AVX2 and AVX-512 levels: register-blocked tiles
+ * over W packed transposed.
  *
- * The dot-product kernel (linear.c) reduces each output horizontally and runs the input's
- * tail (36 = 4*8 + 4 for DIN's E) in scalar code; with sgemm unavailable or slow this left the
- * attention unit at a third of the core's speed. Here W is packed transposed, k-block by
- * k-block, on the stack, and a 6-row x 16-output tile of y stays in twelve registers while
- * every k broadcasts one x per row and loads two W vectors: 12 FMAs per 8 loads, no horizontal
- * sums, tails by masked loads and stores instead of scalar code.
+ * W is packed k-block by k-block (once per model by nn_pack_weight, or per call on the stack).
+ * A tile of y, MR rows by NR vectors of 8 outputs, stays in registers while every k broadcasts
+ * one x per row and loads NR vectors of W: 4 x 3 or 6 x 2 vectors, 12 accumulators, about one
+ * load per FMA. Column blocks of three vectors (two where three would leave one) fit din's
+ * narrow layers (40 outputs = 3 + 2 vectors, 80 = 3 + 3 + 2 + 2) without idle lanes; a
+ * block's strip of W stays in L1 while the rows pass. One row (a per-row score) runs strips of
+ * eight vectors, eight independent FMA chains.
+ *
+ * Every product of these levels runs here, whatever its size, and every output element is the
+ * bias plus one FMA per k in order, whatever tile computes it: a candidate's score is the same
+ * to the bit alone or in a batch (din_rank and the array form equal per-row din_score).
  */
 #include "nn.h"
-#include "linear_strided.h"
+#include "kernels.h"
 
 #include <immintrin.h>
 #include <string.h>
 
+#define AVX2 __attribute__((target("avx2,fma")))
+
 /*
  * k-block and output strip: a block packed per call (on the stack) is 64 KB. Prepacked blocks
- * are KCP deep, so din's 80-wide attention layer is one block: no reload of the accumulators
- * halfway. Splitting k changes no bit (each partial sum is stored and reloaded exactly).
+ * are KCP deep, so din's layers (at most 200 inputs) are one block: no reload of the
+ * accumulators halfway. Splitting k changes no bit (each partial sum is stored and reloaded
+ * exactly).
  */
-enum { KC = 64, KCP = 128, OC = 256 };
+enum { KC = 64, KCP = 256, OC = 256 };
 
-__attribute__((target("avx2,fma"))) static inline __m256i
+AVX2 static inline __m256i
 mask_of(int valid)
 {
 	return _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-/*
- * The full 6 x 16 tile: y[6, 16] (+)= x[6, kc] P[kc, 16], written out so the twelve
- * accumulators are registers whatever the compiler's unrolling heuristics decide.
- */
-__attribute__((target("avx2,fma"))) static void
-tile6x16(const float *x, int ldx, int kc, const float *p, int ldp, float *y, int ldy, int first,
-         const float *bp, int valid)
-{
-	__m256i m0 = mask_of(valid), m1 = mask_of(valid - 8);
-	__m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
-	const float *x0 = x, *x1 = x + ldx, *x2 = x + 2 * (size_t)ldx, *x3 = x + 3 * (size_t)ldx;
-	const float *x4 = x + 4 * (size_t)ldx, *x5 = x + 5 * (size_t)ldx;
-
-	if (first) {
-		c00 = c10 = c20 = c30 = c40 = c50 = _mm256_loadu_ps(bp);
-		c01 = c11 = c21 = c31 = c41 = c51 = _mm256_loadu_ps(bp + 8);
-	} else {
-#define LOADROW(r)                                                                                 \
-	c##r##0 = _mm256_maskload_ps(y + r * (size_t)ldy, m0);                                         \
-	c##r##1 = _mm256_maskload_ps(y + r * (size_t)ldy + 8, m1)
-		LOADROW(0);
-		LOADROW(1);
-		LOADROW(2);
-		LOADROW(3);
-		LOADROW(4);
-		LOADROW(5);
-#undef LOADROW
-	}
-	for (int k = 0; k < kc; k++) {
-		__m256 w0 = _mm256_loadu_ps(p + (size_t)k * ldp);
-		__m256 w1 = _mm256_loadu_ps(p + (size_t)k * ldp + 8);
-		__m256 a;
-
-#define ROW(r)                                                                                     \
-	a = _mm256_broadcast_ss(x##r + k);                                                             \
-	c##r##0 = _mm256_fmadd_ps(a, w0, c##r##0);                                                     \
-	c##r##1 = _mm256_fmadd_ps(a, w1, c##r##1)
-		ROW(0);
-		ROW(1);
-		ROW(2);
-		ROW(3);
-		ROW(4);
-		ROW(5);
-#undef ROW
-	}
-#define STOREROW(r)                                                                                \
-	_mm256_maskstore_ps(y + r * (size_t)ldy, m0, c##r##0);                                         \
-	_mm256_maskstore_ps(y + r * (size_t)ldy + 8, m1, c##r##1)
-	STOREROW(0);
-	STOREROW(1);
-	STOREROW(2);
-	STOREROW(3);
-	STOREROW(4);
-	STOREROW(5);
-#undef STOREROW
-}
-
-/*
- * One row, up to 64 outputs: y[0, valid] (+)= x[0, kc] P[kc, valid] with eight independent
- * accumulators, so a lone row (a per-row din_score's tower) is not bound by FMA latency.
- * Each element sees the same FMA chain as in tile6x16: results do not depend on the tiling.
- */
-__attribute__((target("avx2,fma"))) static void
-tile1x64(const float *x, int kc, const float *p, int ldp, float *y, int first, const float *bp,
-         int valid)
-{
-	__m256 c0, c1, c2, c3, c4, c5, c6, c7;
-	__m256i m0 = mask_of(valid), m1 = mask_of(valid - 8), m2 = mask_of(valid - 16);
-	__m256i m3 = mask_of(valid - 24), m4 = mask_of(valid - 32), m5 = mask_of(valid - 40);
-	__m256i m6 = mask_of(valid - 48), m7 = mask_of(valid - 56);
-
-#define INIT(v) c##v = first ? _mm256_loadu_ps(bp + 8 * v) : _mm256_maskload_ps(y + 8 * v, m##v)
-	INIT(0);
-	INIT(1);
-	INIT(2);
-	INIT(3);
-	INIT(4);
-	INIT(5);
-	INIT(6);
-	INIT(7);
-#undef INIT
-	for (int k = 0; k < kc; k++) {
-		const float *pk = p + (size_t)k * ldp;
-		__m256 a = _mm256_broadcast_ss(x + k);
-
-		c0 = _mm256_fmadd_ps(a, _mm256_loadu_ps(pk), c0);
-		c1 = _mm256_fmadd_ps(a, _mm256_loadu_ps(pk + 8), c1);
-		c2 = _mm256_fmadd_ps(a, _mm256_loadu_ps(pk + 16), c2);
-		c3 = _mm256_fmadd_ps(a, _mm256_loadu_ps(pk + 24), c3);
-		c4 = _mm256_fmadd_ps(a, _mm256_loadu_ps(pk + 32), c4);
-		c5 = _mm256_fmadd_ps(a, _mm256_loadu_ps(pk + 40), c5);
-		c6 = _mm256_fmadd_ps(a, _mm256_loadu_ps(pk + 48), c6);
-		c7 = _mm256_fmadd_ps(a, _mm256_loadu_ps(pk + 56), c7);
-	}
-	_mm256_maskstore_ps(y, m0, c0);
-	_mm256_maskstore_ps(y + 8, m1, c1);
-	_mm256_maskstore_ps(y + 16, m2, c2);
-	_mm256_maskstore_ps(y + 24, m3, c3);
-	_mm256_maskstore_ps(y + 32, m4, c4);
-	_mm256_maskstore_ps(y + 40, m5, c5);
-	_mm256_maskstore_ps(y + 48, m6, c6);
-	_mm256_maskstore_ps(y + 56, m7, c7);
 }
 
 /* 8 x 8 transpose: rows r of src (stride lds) become columns of dst (stride ldd). */
@@ -196,7 +101,7 @@ nn_packed_floats(int in, int out)
 {
 	size_t n = 0;
 
-	if (!nn_has_avx2() || in <= 0 || out <= 0)
+	if (!nn_kernels()->packs || in <= 0 || out <= 0)
 		return 0;
 	for (int o0 = 0; o0 < out; o0 += OC) {
 		int oc = out - o0 < OC ? out - o0 : OC, ldp = (oc + 15) & ~15;
@@ -224,56 +129,168 @@ nn_pack_weight(const float *w, int ldw, int in, int out, float *packed)
 }
 
 /*
- * The product over one packed block: rows in 6-row tiles, the rest one by one. Every output
- * element sees the same FMA chain whichever tile computes it.
+ * y[MR, valid] (+)= x[MR, kc] P[kc, 8 NR] for compile-time MR and NR: every call site passes
+ * constants and the loops unroll, so the accumulators are registers. Only a last vector short
+ * of 8 outputs is loaded and stored masked (W is read whole: a packed row is padded with zeros
+ * to ldp).
  */
-__attribute__((target("avx2,fma"))) static void
+AVX2 __attribute__((always_inline)) static inline void
+tile(const float *x, int ldx, int kc, const float *p, int ldp, float *y, int ldy, int first,
+     const float *bias, int valid, const int MR, const int NR)
+{
+	__m256 c[8][8]; /* fixed bounds, not a VLA: then the registers hold them */
+	__m256i m = mask_of(valid - 8 * (NR - 1));
+	int whole = valid >= 8 * NR;
+
+#pragma GCC unroll 8
+	for (int r = 0; r < MR; r++)
+#pragma GCC unroll 8
+		for (int j = 0; j < NR; j++) {
+			const float *yj = y + (size_t)r * ldy + 8 * j;
+
+			if (first)
+				c[r][j] = _mm256_loadu_ps(bias + 8 * j);
+			else
+				c[r][j] = j < NR - 1 || whole ? _mm256_loadu_ps(yj) : _mm256_maskload_ps(yj, m);
+		}
+	for (int k = 0; k < kc; k++) {
+		__m256 w[8];
+
+#pragma GCC unroll 8
+		for (int j = 0; j < NR; j++)
+			w[j] = _mm256_loadu_ps(p + (size_t)k * ldp + 8 * j);
+#pragma GCC unroll 8
+		for (int r = 0; r < MR; r++) {
+			__m256 a = _mm256_broadcast_ss(x + (size_t)r * ldx + k);
+
+#pragma GCC unroll 8
+			for (int j = 0; j < NR; j++)
+				c[r][j] = _mm256_fmadd_ps(a, w[j], c[r][j]);
+		}
+	}
+#pragma GCC unroll 8
+	for (int r = 0; r < MR; r++)
+#pragma GCC unroll 8
+		for (int j = 0; j < NR; j++) {
+			float *yj = y + (size_t)r * ldy + 8 * j;
+
+			if (j < NR - 1 || whole)
+				_mm256_storeu_ps(yj, c[r][j]);
+			else
+				_mm256_maskstore_ps(yj, m, c[r][j]);
+		}
+}
+
+/* Rows per tile for NR vectors: 12 accumulators, a W vector each and a broadcast. */
+#define ROWS_FOR(NR) ((NR) == 3 ? 4 : (NR) == 2 ? 6 : 8)
+
+/* A tile of the last R rows; a case with R >= MR is dead, so it is not compiled. */
+#define REST_ROWS(R, NR)                                                                           \
+	case R:                                                                                        \
+		if (R < MR)                                                                                \
+			tile(x, ldx, kc, p, ldp, y, ldy, first, bias, valid, R, NR);                           \
+		break;
+
+/* Every row of one column block of NR vectors: whole tiles, then one tile of the rest. */
+#define COLUMN_BLOCK(NR)                                                                           \
+	AVX2 static void column_block_##NR(const float *x, int ldx, int n, const float *p, int kc,     \
+	                                   int ldp, float *y, int ldy, int first, const float *bias,   \
+	                                   int valid)                                                  \
+	{                                                                                              \
+		enum { MR = ROWS_FOR(NR) };                                                                \
+		int i = 0;                                                                                 \
+                                                                                                   \
+		for (; i + MR <= n; i += MR)                                                               \
+			tile(x + (size_t)i * ldx, ldx, kc, p, ldp, y + (size_t)i * ldy, ldy, first, bias,      \
+			     valid, MR, NR);                                                                   \
+		x += (size_t)i * ldx;                                                                      \
+		y += (size_t)i * ldy;                                                                      \
+		switch (n - i) {                                                                           \
+			REST_ROWS(7, NR)                                                                       \
+			REST_ROWS(6, NR)                                                                       \
+			REST_ROWS(5, NR)                                                                       \
+			REST_ROWS(4, NR)                                                                       \
+			REST_ROWS(3, NR)                                                                       \
+			REST_ROWS(2, NR)                                                                       \
+			REST_ROWS(1, NR)                                                                       \
+		}                                                                                          \
+	}
+
+COLUMN_BLOCK(1)
+COLUMN_BLOCK(2)
+COLUMN_BLOCK(3)
+
+/* A one-row strip of V vectors. */
+#define ROW_STRIP(V)                                                                               \
+	case V:                                                                                        \
+		tile(x, 0, kc, p + t, ldp, y + t, 0, first, bias + t, oc - t, 1, V);                       \
+		break;
+
+/* One row (a per-row score's tower): up to eight vectors per pass, eight FMA chains. */
+AVX2 static void
+single_row(const float *x, const float *p, int kc, int ldp, int oc, int first, const float *bias,
+           float *y)
+{
+	for (int t = 0; t < oc; t += 64)
+		switch (oc - t >= 64 ? 8 : (oc - t + 7) / 8) {
+			ROW_STRIP(8)
+			ROW_STRIP(7)
+			ROW_STRIP(6)
+			ROW_STRIP(5)
+			ROW_STRIP(4)
+			ROW_STRIP(3)
+			ROW_STRIP(2)
+			ROW_STRIP(1)
+		}
+}
+
+/*
+ * The product over one packed block, y[n, oc] (row stride ldy) (+)= x[n, kc] P[kc, oc]: column
+ * blocks outer, so a block's strip of W stays in L1 while every row passes.
+ */
+AVX2 static void
 block_product(const float *x, int ldx, int n, const float *packed, int kc, int ldp, int oc,
               int first, const float *bias, float *y, int ldy)
 {
-	for (int i0 = 0; i0 < n; i0 += 6) {
-		int mr = n - i0 < 6 ? n - i0 : 6;
+	int vectors = (oc + 7) / 8;
 
-		if (mr == 6)
-			for (int t = 0; t < oc; t += 16)
-				tile6x16(x + (size_t)i0 * ldx, ldx, kc, packed + t, ldp, y + (size_t)i0 * ldy + t,
-				         ldy, first, bias + t, oc - t);
+	if (n == 1) {
+		single_row(x, packed, kc, ldp, oc, first, bias, y);
+		return;
+	}
+	for (int v = 0, nr; v < vectors; v += nr) {
+		int col = 8 * v;
+
+		/* threes, then twos where a three would leave a one */
+		nr = vectors - v == 4 ? 2 : vectors - v < 3 ? vectors - v : 3;
+		if (nr == 3)
+			column_block_3(x, ldx, n, packed + col, kc, ldp, y + col, ldy, first, bias + col,
+			               oc - col);
+		else if (nr == 2)
+			column_block_2(x, ldx, n, packed + col, kc, ldp, y + col, ldy, first, bias + col,
+			               oc - col);
 		else
-			/* rows short of a 6-row tile */
-			for (int r = 0; r < mr; r++)
-				for (int t = 0; t < oc; t += 64)
-					tile1x64(x + (size_t)(i0 + r) * ldx, kc, packed + t, ldp,
-					         y + (size_t)(i0 + r) * ldy + t, first, bias + t, oc - t);
+			column_block_1(x, ldx, n, packed + col, kc, ldp, y + col, ldy, first, bias + col,
+			               oc - col);
 	}
 }
 
-static int avx512_off = 0;
-
-void
-nn_linear_avx512_disable(int off)
-{
-	avx512_off = off;
-}
+/* The product over one packed block by a level's tiles (block_product, AVX-512's). */
+typedef void (*BlockProduct)(const float *x, int ldx, int n, const float *packed, int kc, int ldp,
+                             int oc, int first, const float *bias, float *y, int ldy);
 
 /*
  * packed NULL: W is packed here, block by block, on the stack (a one-row call then spends
  * most of its time packing); otherwise packed holds nn_pack_weight(w) and w is not read.
  */
-__attribute__((target("avx2,fma"))) void
-nn_linear_avx2_packed(const float *x, int ldx, int n, int in, const float *w, int ldw,
-                      const float *packed, int out, const float *b, float *y)
+AVX2 static void
+linear_blocked(const float *x, int ldx, int n, int in, const float *w, int ldw, const float *packed,
+               int out, const float *b, float *y, BlockProduct product)
 {
-	/*
-	 * A 64-wide strip may run past ldp: its extra lanes read the next packed row (or the zeroed
-	 * slack at the end) and are never stored.
-	 */
 	float stack[KC * OC + 64] __attribute__((aligned(32)));
 	float bias[OC + 64] __attribute__((aligned(32)));
 	int kmax = packed ? KCP : KC;
-	int avx512 = nn_has_avx512() && !avx512_off;
 
-	if (n <= 0 || out <= 0)
-		return;
 	for (int o0 = 0; o0 < out; o0 += OC) {
 		int oc = out - o0 < OC ? out - o0 : OC;
 		int ldp = (oc + 15) & ~15; /* whole 16-wide tiles: the padding is zero */
@@ -295,18 +312,22 @@ nn_linear_avx2_packed(const float *x, int ldx, int n, int in, const float *w, in
 				memset(stack + (size_t)kc * ldp, 0, sizeof(float) * 64);
 				blk = stack;
 			}
-			if (avx512)
-				nn_block_product_avx512(x + k0, ldx, n, blk, kc, ldp, oc, k0 == 0, bias, y + o0,
-				                        out);
-			else
-				block_product(x + k0, ldx, n, blk, kc, ldp, oc, k0 == 0, bias, y + o0, out);
+			product(x + k0, ldx, n, blk, kc, ldp, oc, k0 == 0, bias, y + o0, out);
 		}
 	}
 }
 
 void
-nn_linear_avx2_blocked(const float *x, int ldx, int n, int in, const float *w, int ldw, int out,
-                       const float *b, float *y)
+nn_linear_avx2(const float *x, int ldx, int n, int in, const float *w, int ldw, const float *packed,
+               int out, const float *b, float *y)
 {
-	nn_linear_avx2_packed(x, ldx, n, in, w, ldw, NULL, out, b, y);
+	linear_blocked(x, ldx, n, in, w, ldw, packed, out, b, y, block_product);
+}
+
+/* The AVX-512 tiles give the AVX2 tiles' bits (linear_avx512.c). */
+void
+nn_linear_avx512(const float *x, int ldx, int n, int in, const float *w, int ldw,
+                 const float *packed, int out, const float *b, float *y)
+{
+	linear_blocked(x, ldx, n, in, w, ldw, packed, out, b, y, nn_block_product_avx512);
 }

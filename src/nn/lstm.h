@@ -1,5 +1,5 @@
 /*
- * lstm.h - the LSTM of DSIN's session interest interacting layer (reference/models.md §1.9).
+ * lstm.h - the LSTM of DSIN's session interest interacting layer (docs/FORMAT.md "interacting").
  *
  * Tensors follow torch.nn.LSTM: weight_ih [4H, in], weight_hh [4H, H], bias_ih, bias_hh [4H],
  * rows in gate order i, f, g (the cell candidate, Keras "c"), o. A Keras LSTM's kernel [in, 4H]

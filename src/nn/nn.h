@@ -65,21 +65,18 @@ typedef struct DinLayer {
 	DinBN bn;
 	DinAct act;
 	/*
-	 * weight in the AVX2 kernel's blocked layout (nn_pack_weight), packed once per model so a
+	 * weight in the blocked kernel's layout (nn_pack_weight), packed once per model so a
 	 * one-row product does not repack W on every call; NULL = nn_linear on weight.
 	 */
 	const float *packed;
 } DinLayer;
 
-/* Select the fastest kernels this CPU runs (AVX2/FMA when present); call once, idempotent. */
-void nn_init(void);
-
 /* y[n, out] = x[n, in] W^T + b (b may be NULL). x and y must not overlap. */
 void nn_linear(const float *x, int n, int in, int out, const float *w, const float *b, float *y);
 
 /*
- * Floats nn_pack_weight needs for a [out, in] weight; 0 when this CPU's kernels take no packed
- * weights (then keep DinLayer.packed NULL).
+ * Floats nn_pack_weight needs for a [out, in] weight; 0 when the running level's kernels take no
+ * packed weights (then keep DinLayer.packed NULL).
  */
 size_t nn_packed_floats(int in, int out);
 
@@ -88,6 +85,27 @@ void nn_pack_weight(const float *w, int ldw, int in, int out, float *packed);
 
 /* y[n, out] = x[n, in] W^T + b with the layer's weight, packed when layer->packed is set. */
 void nn_layer_product(const DinLayer *layer, const float *x, int n, float *y);
+
+/*
+ * What a product does to its outputs before it is done, in this order: y[i] += add_q[i / period]
+ * + add_k[i % period] (rows as wide as y: the DIN unit's query and key parts), the batch norm
+ * bn, the activation act (its units are the product's width). A NULL member skips its step.
+ * The AVX2 level runs the common case in one pass over y (epilogue.c); the bits are those of
+ * the separate steps.
+ */
+typedef struct NnEpilogue {
+	const float *add_q, *add_k;
+	int period;
+	const DinBN *bn;
+	const DinAct *act;
+} NnEpilogue;
+
+/* y[n, out] = ep(x[n, in] W^T + b) with the layer's weight (not its own bn and act). */
+void nn_layer_product_ep(const DinLayer *layer, const NnEpilogue *ep, const float *x, int n,
+                         float *y);
+
+/* ep over y[n, out], rows of out floats. */
+void nn_epilogue(const NnEpilogue *ep, float *y, int n, int out);
 
 /* Reference (scalar, obviously correct) version of nn_linear, for tests. */
 void nn_linear_ref(const float *x, int n, int in, int out, const float *w, const float *b,

@@ -7,7 +7,7 @@
  */
 #include "nn.h"
 #include "rowops.h"
-#include "linear_strided.h"
+#include "kernels.h"
 
 #include <immintrin.h>
 
@@ -17,8 +17,8 @@ tail_mask(int valid)
 	return _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-__attribute__((target("avx2,fma"))) static void
-rows_mul_avx2(float *p, const float *q, const float *k, int T, int E)
+__attribute__((target("avx2,fma"))) void
+nn_rows_mul_avx2(float *p, const float *q, const float *k, int T, int E)
 {
 	int full = E & ~7;
 	__m256i m = tail_mask(E - full);
@@ -31,15 +31,23 @@ rows_mul_avx2(float *p, const float *q, const float *k, int T, int E)
 		for (; j < full; j += 8)
 			_mm256_storeu_ps(pt + j,
 			                 _mm256_mul_ps(_mm256_loadu_ps(q + j), _mm256_loadu_ps(kt + j)));
-		if (j < E)
-			_mm256_maskstore_ps(
-			    pt + j, m,
-			    _mm256_mul_ps(_mm256_maskload_ps(q + j, m), _mm256_maskload_ps(kt + j, m)));
+		if (j < E) {
+			__m256 v = _mm256_mul_ps(_mm256_maskload_ps(q + j, m), _mm256_maskload_ps(kt + j, m));
+
+			/*
+			 * A masked store is microcoded on AMD cores; a whole one spills into the next row,
+			 * which is written after it. Only the last row's tail stays within p by a mask.
+			 */
+			if (t < T - 1)
+				_mm256_storeu_ps(pt + j, v);
+			else
+				_mm256_maskstore_ps(pt + j, m, v);
+		}
 	}
 }
 
-__attribute__((target("avx2,fma"))) static void
-rows_add2_avx2(float *a, const float *h, const float *g, int T, int U)
+__attribute__((target("avx2,fma"))) void
+nn_rows_add2_avx2(float *a, const float *h, const float *g, int T, int U)
 {
 	int full = U & ~7;
 	__m256i m = tail_mask(U - full);
@@ -61,8 +69,8 @@ rows_add2_avx2(float *a, const float *h, const float *g, int T, int U)
 	}
 }
 
-__attribute__((target("avx2,fma"))) static void
-rows_dot_avx2(float *s, const float *x, int n, int width, const float *v, float bias)
+__attribute__((target("avx2,fma"))) void
+nn_rows_dot_avx2(float *s, const float *x, int n, int width, const float *v, float bias)
 {
 	int full = width & ~7;
 	__m256i m = tail_mask(width - full);
@@ -84,8 +92,8 @@ rows_dot_avx2(float *s, const float *x, int n, int width, const float *v, float 
 	}
 }
 
-__attribute__((target("avx2,fma"))) static void
-rows_pool_avx2(float *u, const float *w, const float *k, int T, int E)
+__attribute__((target("avx2,fma"))) void
+nn_rows_pool_avx2(float *u, const float *w, const float *k, int T, int E)
 {
 	int full = E & ~7;
 	__m256i m = tail_mask(E - full);
@@ -108,52 +116,60 @@ rows_pool_avx2(float *u, const float *w, const float *k, int T, int E)
 }
 
 void
-nn_rows_mul(float *p, const float *q, const float *k, int T, int E)
+nn_rows_mul_portable(float *p, const float *q, const float *k, int T, int E)
 {
-	if (nn_has_avx2()) {
-		rows_mul_avx2(p, q, k, T, E);
-		return;
-	}
 	for (int t = 0; t < T; t++)
 		for (int j = 0; j < E; j++)
 			p[(size_t)t * E + j] = q[j] * k[(size_t)t * E + j];
 }
 
 void
-nn_rows_add2(float *a, const float *h, const float *g, int T, int U)
+nn_rows_add2_portable(float *a, const float *h, const float *g, int T, int U)
 {
-	if (nn_has_avx2()) {
-		rows_add2_avx2(a, h, g, T, U);
-		return;
-	}
 	for (int t = 0; t < T; t++)
 		for (int j = 0; j < U; j++)
 			a[(size_t)t * U + j] += h[j] + g[(size_t)t * U + j];
 }
 
 void
-nn_rows_dot(float *s, const float *x, int n, int width, const float *v, float bias)
+nn_rows_dot_portable(float *s, const float *x, int n, int width, const float *v, float bias)
 {
-	if (nn_has_avx2()) {
-		rows_dot_avx2(s, x, n, width, v, bias);
-		return;
-	}
 	for (int i = 0; i < n; i++)
 		s[i] = nn_dot(x + (size_t)i * width, v, width) + bias;
 }
 
 void
-nn_rows_pool(float *u, const float *w, const float *k, int T, int E)
+nn_rows_pool_portable(float *u, const float *w, const float *k, int T, int E)
 {
-	if (nn_has_avx2()) {
-		rows_pool_avx2(u, w, k, T, E);
-		return;
-	}
 	for (int j = 0; j < E; j++)
 		u[j] = 0.0f;
 	for (int t = 0; t < T; t++)
 		for (int j = 0; j < E; j++)
 			u[j] += w[t] * k[(size_t)t * E + j];
+}
+
+void
+nn_rows_mul(float *p, const float *q, const float *k, int T, int E)
+{
+	nn_kernels()->rows_mul(p, q, k, T, E);
+}
+
+void
+nn_rows_add2(float *a, const float *h, const float *g, int T, int U)
+{
+	nn_kernels()->rows_add2(a, h, g, T, U);
+}
+
+void
+nn_rows_dot(float *s, const float *x, int n, int width, const float *v, float bias)
+{
+	nn_kernels()->rows_dot(s, x, n, width, v, bias);
+}
+
+void
+nn_rows_pool(float *u, const float *w, const float *k, int T, int E)
+{
+	nn_kernels()->rows_pool(u, w, k, T, E);
 }
 
 int

@@ -1,6 +1,6 @@
 /*
  * self_attention.h - one block of multi-head self-attention over a short padded sequence, in
- * DeepCTR's `Transformer` form (DSIN's session interest extractor; reference/models.md §1.10)
+ * DeepCTR's `Transformer` form (DSIN's session interest extractor, docs/FORMAT.md "extractor")
  * with the paper's output projection W^O as an option.
  *
  * Rows t < len of x are behaviours, the rest padding; every row is computed (DeepCTR pools the

@@ -1,35 +1,17 @@
 /*
  * sigmoid_kernels.c - sigmoid, tanh and the Dice gate, portable, AVX2/FMA and AVX-512.
  *
- * Every variant uses the overflow-free form: e = exp(-|z|), p = 1/(1+e) for z >= 0 and
- * e/(1+e) otherwise. The AVX-512 loops run tails as masked vectors, so an element's bits do
- * not depend on where it sits in the array (a candidate alone or in a batch).
+ * No variant overflows: the portable sigmoid takes e = exp(-|z|), p = 1/(1+e) for z >= 0 and
+ * e/(1+e) otherwise; the vector ones clamp z to [-87, 87] and take 1/(1+e^-z) (vec_avx2.h,
+ * sigmoid16). The AVX-512 loops run tails as masked vectors, so an element's bits do not
+ * depend on where it sits in the array (a candidate alone or in a batch).
  */
 #include "sigmoid_kernels.h"
-#include "linear_strided.h"
+#include "kernels.h"
+#include "vec_avx2.h"
 
 #include <immintrin.h>
 #include <math.h>
-
-static int limit = NN_KERNELS_ANY;
-
-void
-nn_sigmoid_kernels_limit(int level)
-{
-	limit = level;
-}
-
-static inline int
-use_avx2(void)
-{
-	return limit != NN_KERNELS_PORTABLE && nn_has_avx2();
-}
-
-static inline int
-use_avx512(void)
-{
-	return limit == NN_KERNELS_ANY && nn_has_avx512();
-}
 
 static inline float
 sigmoid1(float z)
@@ -37,6 +19,32 @@ sigmoid1(float z)
 	float e = expf(-fabsf(z));
 
 	return z >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+}
+
+__attribute__((target("avx2,fma"))) void
+nn_sigmoid_avx2(float *x, size_t n)
+{
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(x + i, sigmoid8(_mm256_loadu_ps(x + i)));
+	for (; i < n; i++)
+		x[i] = sigmoid1(x[i]);
+}
+
+__attribute__((target("avx2,fma"))) void
+nn_dice_gate_avx2(float *x, const float *a, const float *b, const float *alpha, int n)
+{
+	int j = 0;
+
+	for (; j + 8 <= n; j += 8)
+		_mm256_storeu_ps(x + j, dice8(_mm256_loadu_ps(x + j), _mm256_loadu_ps(a + j),
+		                              _mm256_loadu_ps(b + j), _mm256_loadu_ps(alpha + j)));
+	for (; j < n; j++) {
+		float p = sigmoid1(x[j] * a[j] + b[j]);
+
+		x[j] = x[j] * (p + alpha[j] * (1.0f - p));
+	}
 }
 
 /* exp for x in any range: clamped where float exp under/overflows (p is then 0 or 1 anyway). */
@@ -65,53 +73,26 @@ exp8(__m256 x)
 	return _mm256_mul_ps(y, _mm256_castsi256_ps(n));
 }
 
+/* exp8, and 0 below -87.3, where expf is subnormal or 0 and softmax wants 0 (as exp16) */
 __attribute__((target("avx2,fma"))) static inline __m256
-sigmoid8(__m256 z)
+exp8_softmax(__m256 x)
 {
-	const __m256 one = _mm256_set1_ps(1.0f);
-	__m256 az = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), z);
-	__m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), az));
-	/*
-	 * 1 / (1 + e) with 1 + e in [1, 2]: the reciprocal estimate and one Newton step are exact
-	 * to about 1e-7 and cost a third of a division, which dominated the attention unit.
-	 */
-	__m256 den = _mm256_add_ps(one, e), r = _mm256_rcp_ps(den);
-	__m256 d = _mm256_mul_ps(r, _mm256_fnmadd_ps(den, r, _mm256_set1_ps(2.0f)));
-	__m256 neg = _mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_LT_OQ);
-
-	return _mm256_blendv_ps(d, _mm256_mul_ps(e, d), neg);
+	return _mm256_andnot_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_LT_OQ), exp8(x));
 }
 
-__attribute__((target("avx2,fma"))) static void
-sigmoid_avx2(float *x, size_t n)
+/* The tail as one masked vector, like the AVX-512 loops. */
+__attribute__((target("avx2,fma"))) void
+nn_exp_avx2(float *x, size_t n)
 {
 	size_t i = 0;
 
 	for (; i + 8 <= n; i += 8)
-		_mm256_storeu_ps(x + i, sigmoid8(_mm256_loadu_ps(x + i)));
-	for (; i < n; i++)
-		x[i] = sigmoid1(x[i]);
-}
+		_mm256_storeu_ps(x + i, exp8_softmax(_mm256_loadu_ps(x + i)));
+	if (i < n) {
+		__m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - i)),
+		                               _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 
-__attribute__((target("avx2,fma"))) static void
-dice_gate_avx2(float *x, const float *a, const float *b, const float *alpha, int n)
-{
-	const __m256 one = _mm256_set1_ps(1.0f);
-	int j = 0;
-
-	for (; j + 8 <= n; j += 8) {
-		__m256 xv = _mm256_loadu_ps(x + j);
-		__m256 p = sigmoid8(_mm256_fmadd_ps(xv, _mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j)));
-		__m256 al = _mm256_loadu_ps(alpha + j);
-		/* p + alpha (1 - p) */
-		__m256 g = _mm256_fmadd_ps(al, _mm256_sub_ps(one, p), p);
-
-		_mm256_storeu_ps(x + j, _mm256_mul_ps(xv, g));
-	}
-	for (; j < n; j++) {
-		float p = sigmoid1(x[j] * a[j] + b[j]);
-
-		x[j] = x[j] * (p + alpha[j] * (1.0f - p));
+		_mm256_maskstore_ps(x + i, m, exp8_softmax(_mm256_maskload_ps(x + i, m)));
 	}
 }
 
@@ -144,8 +125,8 @@ tanh8(__m256 x)
 	return _mm256_blendv_ps(large, small, _mm256_cmp_ps(ax, _mm256_set1_ps(0.625f), _CMP_LT_OQ));
 }
 
-__attribute__((target("avx2,fma"))) static void
-tanh_avx2(float *x, size_t n)
+__attribute__((target("avx2,fma"))) void
+nn_tanh_avx2(float *x, size_t n)
 {
 	size_t i = 0;
 
@@ -224,9 +205,9 @@ tail_mask(size_t left)
 	return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
 }
 
-/* x[i] = FN(x[i]) over any n, the tail as one masked vector: NAME_avx512(x, n). */
+/* x[i] = FN(x[i]) over any n, the tail as one masked vector: nn_NAME_avx512(x, n). */
 #define MAP_AVX512(NAME, FN)                                                                       \
-	__attribute__((target("avx512f"))) static void NAME##_avx512(float *x, size_t n)               \
+	__attribute__((target("avx512f"))) void nn_##NAME##_avx512(float *x, size_t n)                 \
 	{                                                                                              \
 		for (size_t i = 0; i < n; i += 16) {                                                       \
 			__mmask16 m = tail_mask(n - i);                                                        \
@@ -237,8 +218,8 @@ tail_mask(size_t left)
 
 MAP_AVX512(sigmoid, sigmoid16)
 
-__attribute__((target("avx512f"))) static void
-dice_gate_avx512(float *x, const float *a, const float *b, const float *alpha, int n)
+__attribute__((target("avx512f"))) void
+nn_dice_gate_avx512(float *x, const float *a, const float *b, const float *alpha, int n)
 {
 	const __m512 one = _mm512_set1_ps(1.0f);
 
@@ -280,52 +261,57 @@ tanh16(__m512 x)
 MAP_AVX512(tanh, tanh16)
 MAP_AVX512(exp, exp16)
 
-/* Only AVX-512: exp8 stops at exp(-87.3), about 1e-38, where softmax wants 0. */
+void
+nn_exp_portable(float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] = expf(x[i]);
+}
+
+void
+nn_tanh_portable(float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] = tanhf(x[i]);
+}
+
+void
+nn_sigmoid_portable(float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] = sigmoid1(x[i]);
+}
+
+void
+nn_dice_gate_portable(float *x, const float *a, const float *b, const float *alpha, int n)
+{
+	for (int j = 0; j < n; j++) {
+		float p = sigmoid1(x[j] * a[j] + b[j]);
+
+		x[j] = x[j] * (p + alpha[j] * (1.0f - p));
+	}
+}
+
 void
 nn_exp_inplace(float *x, size_t n)
 {
-	if (use_avx512())
-		exp_avx512(x, n);
-	else
-		for (size_t i = 0; i < n; i++)
-			x[i] = expf(x[i]);
+	nn_kernels()->exp(x, n);
 }
 
 void
 nn_tanh_inplace(float *x, size_t n)
 {
-	if (use_avx512())
-		tanh_avx512(x, n);
-	else if (use_avx2())
-		tanh_avx2(x, n);
-	else
-		for (size_t i = 0; i < n; i++)
-			x[i] = tanhf(x[i]);
+	nn_kernels()->tanh(x, n);
 }
 
 void
 nn_sigmoid_inplace(float *x, size_t n)
 {
-	if (use_avx512())
-		sigmoid_avx512(x, n);
-	else if (use_avx2())
-		sigmoid_avx2(x, n);
-	else
-		for (size_t i = 0; i < n; i++)
-			x[i] = sigmoid1(x[i]);
+	nn_kernels()->sigmoid(x, n);
 }
 
 void
 nn_dice_gate(float *x, const float *a, const float *b, const float *alpha, int n)
 {
-	if (use_avx512())
-		dice_gate_avx512(x, a, b, alpha, n);
-	else if (use_avx2())
-		dice_gate_avx2(x, a, b, alpha, n);
-	else
-		for (int j = 0; j < n; j++) {
-			float p = sigmoid1(x[j] * a[j] + b[j]);
-
-			x[j] = x[j] * (p + alpha[j] * (1.0f - p));
-		}
+	nn_kernels()->dice_gate(x, a, b, alpha, n);
 }

@@ -23,8 +23,4 @@ void nn_tanh_inplace(float *x, size_t n);
 /* x[j] = x[j] * (p + alpha[j] (1 - p)), p = sigmoid(x[j] a[j] + b[j]), for j < n */
 void nn_dice_gate(float *x, const float *a, const float *b, const float *alpha, int n);
 
-/* Tests compare the variants: the widest the CPU has, at most AVX2, or the portable loops. */
-enum { NN_KERNELS_ANY, NN_KERNELS_AVX2, NN_KERNELS_PORTABLE };
-void nn_sigmoid_kernels_limit(int level);
-
 #endif

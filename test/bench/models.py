@@ -210,6 +210,11 @@ MODELS = {"din": (din_config, din_macs), "base": (base_config, base_macs),
 LENGTHS = {"din": (10, 50, 100), "base": (10, 50, 100), "dien": (50,), "dsin": (50,),
            "bst": (20,)}
 TORCH = ["din", "base", "dien", "dsin", "bst"]
+# per-row din_score with repeated histories: REUSE_USERS histories (at each model's REUSE
+# length) with REUSE_IMPRESSIONS candidates each, against the array form on the same pairs
+REUSE = {"din": 50, "base": 50, "dien": 50, "dsin": 50, "bst": 20}
+REUSE_USERS = 500
+REUSE_IMPRESSIONS = 20
 NOT_YET = []
 
 

@@ -10,15 +10,24 @@
 # (torch_bench.py: tools/dinref.py, and batched BST and DSIN forwards, checked first
 # against their per-sample references); the measured sgemm peak; then FLOPs per candidate,
 # achieved GFLOP/s, the ratios and the cost of 100 candidates over one (test/bench/report.py).
+# Then per-row din_score over histories that repeat (models.py REUSE: 500 histories, 20
+# impressions each), a user's rows together and all users interleaved, against the array form
+# of the same pairs and per-row with reuse off (din.history_cache_size = 0).
 # Then, on every CPU, auc/gauc and gauc over din_score serial against 2 parallel workers
-# (test/bench/parallel_bench.sh).
+# (test/bench/parallel_bench.sh). Then training samples/s of din-train's loop next to
+# DeepCTR-Torch's fit() on the same DIN and DIEN, 2 threads (test/bench/train_bench.py; skipped
+# without DEEPCTR_TORCH_SRC, a DeepCTR-Torch source tree).
 #
 # `run.sh parallel` (make bench-parallel) measures only the parallel plans: the DIN model and
 # its pairs table are made as above, nothing else is timed.
 #
 # Environment: DIN_BENCH_PORT (5580), DIN_BENCH_ROWS (100000), DIN_BENCH_SLOW_ROWS (20000:
-# rows and rank candidates for the GRU and transformer models), DIN_BENCH_KEEP=1 keeps the
-# work directory, DIN_BENCH_NO_INSTALL=1 uses the installed din as it is, PG_CONFIG.
+# rows and rank candidates for the GRU and transformer models), DIN_BENCH_TRAIN_ROWS (10240:
+# training rows per epoch of the training loops), DIN_BENCH_KEEP=1 keeps the
+# work directory, DIN_BENCH_NO_INSTALL=1 uses the installed din as it is, PG_CONFIG;
+# DIN_BENCH_CPU (0) the CPU the one-core part runs on, DIN_BENCH_METRICS=0,
+# DIN_BENCH_PARALLEL=0 and DIN_BENCH_TRAIN=0 leave those parts out (two builds can then be
+# compared side by side, one per CPU).
 set -euo pipefail
 
 ONLY=${1:-all}
@@ -30,7 +39,8 @@ RANK_CANDIDATES=${DIN_BENCH_RANK_CANDIDATES:-100000} # candidates per din_rank m
 SLOW_ROWS=${DIN_BENCH_SLOW_ROWS:-20000}
 TORCH_ROWS=${DIN_BENCH_TORCH_ROWS:-20480}
 PY=/usr/bin/python3
-PIN="taskset -c 0"
+CPU=${DIN_BENCH_CPU:-0}
+PIN="taskset -c $CPU"
 command -v taskset >/dev/null || PIN=
 
 WORK=$(mktemp -d /tmp/din-bench.XXXXXX)
@@ -52,10 +62,10 @@ gcc -O2 -std=gnu11 -I"$REPO/src" -o "$WORK/sgemm_peak" "$BENCH/sgemm_peak.c" "$R
 	-L"$BLAS" -l:libopenblas.so.0 -Wl,-rpath,"$BLAS" -lm
 $PIN "$WORK/sgemm_peak" | sed 's/^/peak_detail /' >>"$RESULTS"
 # A DYNAMIC_ARCH OpenBLAS may not recognize a virtual CPU and fall back to pre-AVX kernels
-# (din then uses its own kernels). The machine's peak is what the CPU can do, so measure
-# OpenBLAS's Haswell kernels too when the CPU has AVX2/FMA; din itself never sets this.
+# (din uses OpenBLAS only at its portable kernel level). The machine's peak is what the CPU can
+# do, so measure OpenBLAS's Haswell kernels too when the CPU has AVX2/FMA; din never sets this.
 if grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
-	OPENBLAS_CORETYPE=Haswell $PIN "$WORK/sgemm_peak" | grep -v '^avx2\|^peak' |
+	OPENBLAS_CORETYPE=Haswell $PIN "$WORK/sgemm_peak" | grep -v '^din\|^peak' |
 		sed 's/^sgemm/sgemm-haswell/; s/^openblas_core/openblas_core_forced/; s/^/peak_detail /' >>"$RESULTS"
 fi
 fi
@@ -75,7 +85,7 @@ cluster_start "$PORT" "$WORK/cluster" "max_parallel_workers_per_gather = 0" "jit
 	"shared_buffers = '256MB'" "work_mem = '64MB'"
 trap cleanup EXIT
 # Backends inherit the postmaster's CPU affinity: every query below runs on CPU 0.
-[ -n "$PIN" ] && taskset -a -pc 0 "$CLUSTER_PID" >/dev/null
+[ -n "$PIN" ] && taskset -a -pc "$CPU" "$CLUSTER_PID" >/dev/null
 
 psql_q() { cluster_psql -At "$@"; }
 
@@ -105,7 +115,12 @@ PLAN=$(cd "$BENCH" && $PY -c 'import models
 for n in models.MODELS: print("%s:%s" % (n, ",".join(map(str, models.LENGTHS[n]))))')
 LENGTHS=$(cd "$BENCH" && $PY -c 'import models
 print(" ".join(map(str, sorted({t for n in models.MODELS for t in models.LENGTHS[n]}))))')
-[ "$ONLY" = parallel ] && PLAN=din:50 LENGTHS=50
+# "name:T" per model, and USERS IMPRESSIONS, for the repeated histories
+REUSE_PLAN=$(cd "$BENCH" && $PY -c 'import models
+print(" ".join("%s:%d" % (n, t) for n, t in models.REUSE.items()))')
+read -r REUSE_USERS REUSE_IMPRESSIONS < <(cd "$BENCH" && $PY -c 'import models
+print(models.REUSE_USERS, models.REUSE_IMPRESSIONS)')
+[ "$ONLY" = parallel ] && PLAN=din:50 LENGTHS=50 REUSE_PLAN=
 for spec in $PLAN; do
 	psql_q -c "SELECT din_import('amazon_${spec%%:*}', pg_read_binary_file('$WORK/amazon_${spec%%:*}.safetensors'))" >/dev/null
 done
@@ -127,6 +142,22 @@ FROM generate_series(1, $RANK_CANDIDATES / $C) g;
 SQL
 	done
 	psql_q -c "\\copy (SELECT h, a, u FROM pairs_$T LIMIT $TORCH_ROWS) TO '$WORK/pairs_$T.csv' CSV"
+done
+# each user's history and candidates, then one row per impression: grouped by user, or
+# interleaved (every user's first impression, then every second, ...) as a log by time is
+for T in $(for spec in $REUSE_PLAN; do echo "${spec#*:}"; done | sort -un); do
+	psql_q <<SQL
+CREATE TABLE users_$T AS
+SELECT u, array(SELECT (random() * 99999)::bigint FROM generate_series(1, $T) WHERE u > 0) AS h,
+       array(SELECT (random() * 99999)::bigint FROM generate_series(1, $REUSE_IMPRESSIONS)
+             WHERE u > 0) AS c,
+       ARRAY[(random() * 9999)::bigint] AS ctx, bench_times($T) AS ht
+FROM generate_series(1, $REUSE_USERS) u;
+CREATE TABLE grouped_$T AS
+SELECT h, c[i] AS a, ctx, ht FROM users_$T, generate_series(1, $REUSE_IMPRESSIONS) i ORDER BY u, i;
+CREATE TABLE mixed_$T AS
+SELECT h, c[i] AS a, ctx, ht FROM users_$T, generate_series(1, $REUSE_IMPRESSIONS) i ORDER BY i, u;
+SQL
 done
 psql_q -c "VACUUM ANALYZE" >/dev/null
 
@@ -160,6 +191,30 @@ SQL
 	done
 done
 
+echo "== timing per-row scoring with repeated histories" >&2
+n_pairs=$((REUSE_USERS * REUSE_IMPRESSIONS))
+for spec in $REUSE_PLAN; do
+	M=${spec%%:*} T=${spec#*:}
+	times=
+	[ "$M" = dsin ] && times=", NULL, ht"
+	score="din_score(h, a, ''amazon_$M'', ctx$times)"
+	s=$(psql_q -q <<SQL
+SELECT sum(din_score(h, a, 'amazon_$M', ctx$times)) FROM grouped_$T;
+SELECT bench_seconds('SELECT sum(s) FROM users_$T, unnest(din_score(h, c, ''amazon_$M'', ctx$times)) s');
+SELECT bench_seconds('SELECT sum($score) FROM grouped_$T');
+SELECT bench_seconds('SELECT sum($score) FROM mixed_$T');
+SET din.history_cache_size = 0;
+SELECT bench_seconds('SELECT sum($score) FROM mixed_$T');
+SQL
+)
+	set -- $s
+	echo "din $M $T reuse_array $2 $n_pairs" >>"$RESULTS"
+	echo "din $M $T reuse_grouped $3 $n_pairs" >>"$RESULTS"
+	echo "din $M $T reuse_mixed $4 $n_pairs" >>"$RESULTS"
+	echo "din $M $T reuse_off $5 $n_pairs" >>"$RESULTS"
+	echo "   $M T=$T done" >&2
+done
+
 # the peak again: the best of both measurements, so a slow minute on a shared host cannot lower
 # the peak and flatter din's share of it
 $PIN "$WORK/sgemm_peak" | grep -v '^peak\|^openblas_core' | sed 's/^/peak_detail again-/' >>"$RESULTS"
@@ -175,10 +230,18 @@ if [ -x "$BENCH/metrics_bench.sh" ] && [ "${DIN_BENCH_METRICS:-1}" = 1 ]; then
 fi
 fi
 
-echo "== timing parallel plans (2 workers)" >&2
-# every CPU again: the backends and their parallel workers were pinned to CPU 0 above
-[ -n "$PIN" ] && taskset -a -pc "0-$(($(nproc) - 1))" "$CLUSTER_PID" >/dev/null
-bash "$BENCH/parallel_bench.sh" "$PG_BINDIR/psql" amazon_din pairs_50 >>"$RESULTS" ||
-	echo "skip parallel bench failed" >>"$RESULTS"
+if [ "${DIN_BENCH_PARALLEL:-1}" = 1 ]; then
+	echo "== timing parallel plans (2 workers)" >&2
+	# every CPU again: the backends and their parallel workers were pinned to one CPU above
+	[ -n "$PIN" ] && taskset -a -pc "0-$(($(nproc) - 1))" "$CLUSTER_PID" >/dev/null
+	bash "$BENCH/parallel_bench.sh" "$PG_BINDIR/psql" amazon_din pairs_50 >>"$RESULTS" ||
+		echo "skip parallel bench failed" >>"$RESULTS"
+fi
+
+if [ "${DIN_BENCH_TRAIN:-1}" = 1 ]; then
+	echo "== timing training loops (din-train, DeepCTR-Torch; 2 threads)" >&2
+	$PY "$BENCH/train_bench.py" "${DIN_BENCH_TRAIN_ROWS:-10240}" 2 >>"$RESULTS" ||
+		echo "skip train bench failed" >>"$RESULTS"
+fi
 
 $PY "$BENCH/report.py" "$RESULTS"

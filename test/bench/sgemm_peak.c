@@ -1,9 +1,11 @@
 /*
  * sgemm_peak.c - this core's single-precision matrix-multiply speed, the bench's "peak".
  *
- * Serial OpenBLAS sgemm on square products and din's own AVX2 kernels on the shapes din feeds
- * them; the best is the peak the bench compares din against. Prints "name gflops" lines.
+ * Serial OpenBLAS sgemm and din's own kernel (the CPU's best level, weights packed once as a
+ * model's are) on square products and on the shapes din feeds them; the best is the peak the
+ * bench compares din against. Prints "name gflops" lines.
  */
+#include "nn/cpu.h"
 #include "nn/linear_strided.h"
 #include "nn/nn.h"
 
@@ -32,28 +34,29 @@ randoms(size_t n)
 }
 
 /*
- * GFLOP/s of y[n,out] = x[n,in] W^T by `kernel` (0 = cblas_sgemm, 1 = din's dot-product AVX2
- * kernel, 2 = its register-blocked one), best of several runs.
+ * GFLOP/s of y[n,out] = x[n,in] W^T by cblas_sgemm (din = 0) or by din's kernel (din = 1), best
+ * of several runs.
  */
 static double
-measure(int kernel, int n, int in, int out)
+measure(int din, int n, int in, int out)
 {
 	float *x = randoms((size_t)n * in), *w = randoms((size_t)out * in);
 	float *y = malloc((size_t)n * out * sizeof(float));
+	float *packed = malloc((nn_packed_floats(in, out) + 1) * sizeof(float));
 	double best = 0, flops = 2.0 * n * in * out;
 	int reps = (int)(2e8 / flops) + 1;
 
+	if (din)
+		nn_pack_weight(w, in, in, out, packed);
 	for (int trial = 0; trial < 5; trial++) {
 		double t0 = now(), dt;
 
 		for (int r = 0; r < reps; r++) {
-			if (kernel == 0)
+			if (din)
+				nn_linear_prepacked(x, in, n, in, w, in, packed, out, NULL, y);
+			else
 				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, w, in,
 				            0.0f, y, out);
-			else if (kernel == 1)
-				nn_linear_avx2(x, in, n, in, w, in, out, NULL, y);
-			else
-				nn_linear_avx2_blocked(x, in, n, in, w, in, out, NULL, y);
 		}
 		dt = now() - t0;
 		if (flops * reps / dt / 1e9 > best)
@@ -62,6 +65,7 @@ measure(int kernel, int n, int in, int out)
 	free(x);
 	free(w);
 	free(y);
+	free(packed);
 	return best;
 }
 
@@ -72,7 +76,6 @@ main(void)
 	    {1024, 1024, 1024}, {2048, 36, 80}, {1024, 80, 40}, {1024, 162, 200}, {512, 256, 256}};
 	double best = 0;
 
-	nn_init();
 	printf("openblas_core %s\n", openblas_get_corename());
 	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
 		int n = shapes[s][0], in = shapes[s][1], out = shapes[s][2];
@@ -80,12 +83,9 @@ main(void)
 
 		printf("sgemm_%dx%dx%d %.2f\n", n, in, out, g);
 		best = g > best ? g : best;
-		if (nn_has_avx2()) {
+		if (nn_level() >= NN_LEVEL_AVX2) {
 			g = measure(1, n, in, out);
-			printf("avx2dot_%dx%dx%d %.2f\n", n, in, out, g);
-			best = g > best ? g : best;
-			g = measure(2, n, in, out);
-			printf("avx2blocked_%dx%dx%d %.2f\n", n, in, out, g);
+			printf("din_%dx%dx%d %.2f\n", n, in, out, g);
 			best = g > best ? g : best;
 		}
 	}

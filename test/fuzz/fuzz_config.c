@@ -20,7 +20,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const FuzzFixture *fx;
 	DinModel *model = NULL;
 	DinError err = {0};
-	char *config, arch[32];
+	char *config;
 
 	fixtures = fuzz_fixtures(&n_fixtures);
 	if (size < 1)
@@ -29,7 +29,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* exactly size - 1 bytes and no terminator: the parser must honour config_len */
 	config = malloc(size - 1 ? size - 1 : 1);
 	memcpy(config, data + 1, size - 1);
-	din_config_architecture(config, size - 1, arch, sizeof(arch), &err);
 	if (din_model_build(config, size - 1, fx->file.tensors, fx->file.n_tensors, &model, &err) ==
 	    DIN_OK) {
 		fuzz_score_plausible(model);

@@ -1,4 +1,4 @@
--- The catalog side of the SQL API (SQL_API v0.1.0): signatures, return types, volatility,
+-- The catalog side of the SQL API (README "SQL API"): signatures, return types, volatility,
 -- parallel safety, privileges and the configuration tables a pg_dump depends on.
 -- Everything runs in one transaction that is rolled back, so the database stays empty.
 \set ON_ERROR_STOP 1

@@ -2,7 +2,7 @@
 
 BstScorer extends dinref.Scorer: ids, embeddings, the DIN pooling unit, tower and head are
 dinref's; the sequence, positions and transformer blocks are written out here from the
-formulas of reference/models.md §1.10 and §6. check_against_torch() runs the same numbers
+formulas of docs/FORMAT.md "architecture bst". check_against_torch() runs the same numbers
 through torch.nn.TransformerEncoderLayer (PyTorch layout) or torch.nn.MultiheadAttention
 (DeepCTR layout), on front-padded batches with key padding masks, as a trainer would.
 """
@@ -16,49 +16,8 @@ import torch
 import dinref
 
 
-def transformer_defaults(cfg):
-    """The transformer block of a config with every default filled in."""
-    tr = dict(cfg["transformer"])
-    tr.setdefault("target", True)
-    tr.setdefault("layout", "pytorch")
-    tr.setdefault("blocks", 1)
-    tr.setdefault("norm", "post")
-    tr.setdefault("eps", 1e-5)
-    tr.setdefault("shared_norm", False)
-    tr.setdefault("positions", [])
-    tr.setdefault("block_positions", None)
-    tr.setdefault("readout", "target" if tr["target"] else "mean")
-    if tr["readout"] == "mean_all":
-        tr.setdefault("padding_row", 0)
-    ffn = dict(tr["ffn"])
-    ffn.setdefault("bias", True)
-    ffn["activation"] = dinref._act_defaults(ffn.get("activation", {"type": "relu"}))
-    tr["ffn"] = ffn
-    pos = []
-    for p in tr["positions"]:
-        p = dict(p)
-        p.setdefault("combine", "add")
-        p.setdefault("scale", 1.0)
-        if p["type"] == "index":
-            p.setdefault("align", "start")
-            p.setdefault("width", cfg["max_len"])
-        pos.append(p)
-    tr["positions"] = pos
-    if tr["block_positions"] is not None:
-        bp = dict(tr["block_positions"])
-        bp.setdefault("align", "start")
-        bp.setdefault("width", cfg["max_len"])
-        tr["block_positions"] = bp
-    return tr
-
-
-def model_width(cfg, E):
-    tr = transformer_defaults(cfg)
-    return E + sum(p["dim"] for p in tr["positions"] if p["combine"] == "concat")
-
-
 def position_rows(cfg, p):
-    tr = transformer_defaults(cfg)
+    tr = dinref.bst_defaults(cfg)
     if p["type"] == "index":
         return p["width"] + (1 if tr["target"] else 0)
     return len(p["boundaries"]) + 1
@@ -77,8 +36,8 @@ def time_bucket(boundaries, gap_seconds):
 
 def tensor_shapes(cfg, E):
     """{name: shape} of every transformer tensor the config needs (FORMAT.md)."""
-    tr = transformer_defaults(cfg)
-    D = model_width(cfg, E)
+    tr = dinref.bst_defaults(cfg)
+    D = dinref.bst_width(cfg, E)
     F = tr["ffn"]["units"]
     out = {}
     for k, p in enumerate(tr["positions"]):
@@ -109,19 +68,10 @@ def tensor_shapes(cfg, E):
     return out
 
 
-class BstLayout(dinref._Layout):
-    """dinref's layout, with the tower input `interest` D wide (the transformer's output)."""
-
-    def input_slice(self, name):
-        if name == "interest":
-            return name, 0, model_width(self.config, self.E)
-        return super().input_slice(name)
-
-
 class BstScorer(dinref.Scorer):
     def __init__(self, config, tensors):
-        self.tr = tr = transformer_defaults(config)
-        self.L = L = BstLayout(config)
+        self.tr = tr = dinref.bst_defaults(config)
+        self.L = L = dinref.BstLayout(config)
         self.t = {k: (np.asarray(v, dtype=np.float64) if np.asarray(v).dtype.kind == "f"
                       else np.asarray(v)) for k, v in tensors.items()}
         self.vocab = {}
@@ -132,18 +82,10 @@ class BstScorer(dinref.Scorer):
                 self.items[int(raw)] = [int(a) for a in attrs[i]]
         for spec in L.tower_layers:
             spec["activation"] = dinref._act_defaults(spec["activation"])
-        self.D = model_width(config, L.E)
-        L.H = L.U = self.D
+        self.D = L.H
         if tr["readout"] == "attention":
-            att = config["attention"]
-            L.att = att
-            L.att_layers = dinref._layer_specs(att["layers"])
             for spec in L.att_layers:
                 spec["activation"] = dinref._act_defaults(spec["activation"])
-            L.out_bias = att.get("out_bias", True)
-            L.normalization = att.get("normalization", "none")
-            L.scale = att.get("scale", False)
-            L.output = None
         self.last_probs = None
 
     # -- the transformer --------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """dsinref - an independent PyTorch reference of din's architecture dsin (docs/FORMAT.md
-"architecture dsin"; reference/models.md §1.9-1.11, §5), written from the format page.
+"architecture dsin"), written from the format page.
 
     sessions(times, at, rule) -> [(start, length)], most recent first
     DsinRef(config, tensors).score(history, times, at, candidate, context, dense)

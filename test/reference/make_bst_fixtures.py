@@ -157,10 +157,10 @@ VARIANTS = [bst_rechub, bst_fuxi, bst_deepctr, bst_timegap_prenorm, bst_deepctr_
 
 def random_weights(v, rng):
     cfg = v["config"]
-    tr = bstref.transformer_defaults(cfg)
-    L = bstref.BstLayout(cfg)
+    tr = dinref.bst_defaults(cfg)
+    L = dinref.BstLayout(cfg)
     E = L.E
-    D = bstref.model_width(cfg, E)
+    D = dinref.bst_width(cfg, E)
     t = {}
     for f in cfg["fields"]:
         t["fields.%s.weight" % f["name"]] = rng.normal(0, 0.6, (f["rows"], f["dim"]))

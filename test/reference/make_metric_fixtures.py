@@ -8,7 +8,7 @@ logloss; an empty field is SQL NULL). auc is scikit-learn's roc_auc_score, loglo
 log_loss with eps=1e-15; gauc is computed user by user from roc_auc_score: the mean of each
 user's AUC weighted by impressions (gauc) or clicks (gauc_clicks), over users with both
 classes. Deterministic: the same files on every run. The regression test
-sql/metric_fixtures.sql reads both files; CI never runs this script.
+test/sql/metric_fixtures.sql reads both files; CI never runs this script.
 """
 
 import csv

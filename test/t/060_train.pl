@@ -1,7 +1,8 @@
 # tools/din-train end to end (issue 20): small seeded runs on test/train/synthetic.sql in a
-# throwaway node. Each architecture trains, reports per-epoch loss and din's AUC/GAUC, and the
-# stored model's din_score equals the trainer's eval-mode prediction within 1e-5 relative on
-# every validation row (checked here in SQL against the predictions the trainer wrote).
+# throwaway node. Each architecture (base, DIN, DIEN, DSIN, BST, and BST with time positions
+# from a config file) trains, reports per-epoch loss and din's AUC/GAUC, and the stored model's
+# din_score equals the trainer's eval-mode prediction within 1e-5 relative on every validation
+# row (checked here in SQL against the predictions the trainer wrote).
 use strict;
 use warnings;
 use IPC::Run;
@@ -44,8 +45,8 @@ sub max_relative_difference
 		CREATE TEMP TABLE pred (row bigint, prediction float8);
 		COPY pred FROM '$csv' WITH (FORMAT csv, HEADER);
 		SELECT count(*), count(p.row),
-		       max(abs(din_score(v.history, v.ad_id, '$model', v.context, v.dense)
-		               - p.prediction) / p.prediction)
+		       max(abs(din_score(v.history, v.ad_id, '$model', v.context, v.dense,
+		                         v.history_time, v.at) - p.prediction) / p.prediction)
 		  FROM (SELECT row_number() OVER (ORDER BY id) AS row, *
 		          FROM impressions WHERE $valid_where) v
 		  LEFT JOIN pred p USING (row);});
@@ -56,7 +57,15 @@ my %runs = (
 	din_dice => [ '--arch', 'din', '--mba', '0.01' ],
 	din_prelu =>
 	  [ '--arch', 'din', '--attention-activation', 'prelu', '--tower-activation', 'dice' ],
-	dien => [ '--arch', 'dien', '--aux-loss', '1.0', '--mba', '0.01' ],);
+	dien     => [ '--arch', 'dien', '--aux-loss', '1.0', '--mba', '0.01' ],
+	dsin     => [ '--arch', 'dsin', '--mba', '0.01' ],
+	bst      => [ '--arch', 'bst',  '--l2', '1e-4' ],
+	bst_time => [ '--config', "$tmp/bst_time.json" ],);
+# BST with time-gap buckets concatenated (the paper's positions) and the mean read-out.
+append_to_file("$tmp/bst_time.json", q({"architecture": "bst", "transformer": {"heads": 2,
+	"ffn": {"units": 16, "activation": {"type": "relu"}}, "readout": "mean",
+	"positions": [{"type": "time_gap", "boundaries": [600, 3600, 86400], "combine": "concat",
+	               "dim": 4}]}}));
 my $n_valid = $node->safe_psql('postgres',
 	"SELECT count(*) FROM impressions WHERE $valid_where");
 for my $model (sort keys %runs)
@@ -93,9 +102,16 @@ ok(!$ok && $err =~ /nothing stored/, 'a difference above --tolerance stores noth
   or diag($err);
 is($node->safe_psql('postgres', q{SELECT count(*) FROM din_models WHERE name = 'strict'}),
 	'0', 'and no model is left');
-($ok, $err) = train('--arch', 'dsin', '--model', 'x');
-like($err, qr/architecture dsin cannot be trained by din-train yet \(supported: base, din, dien\)/,
-	'dsin: a clear error');
+($ok, $err) = train('--arch', 'dsin', '--model', 'x', '--train',
+	"SELECT history, ad_id, label FROM impressions WHERE NOT ($valid_where)");
+like($err, qr/architecture dsin divides histories into sessions by time; the training query needs the column history_time/,
+	'dsin without history_time: a clear error');
+# a key the trainer's module ignores, din refuses
+append_to_file("$tmp/bad.json", q({"attention": {"layers": [{"units": 4}], "scaling": true}}));
+($ok, $err) = train('--model', 'x', '--config', "$tmp/bad.json");
+like($err, qr/din refuses the model's config: .*scaling/, 'din judges a config file before training')
+  or diag($err);
+unlike($err, qr/epoch 1/, 'and nothing is trained');
 ($ok, $err) = train('--arch', 'din', '--model', 'x', '--train', 'SELECT history FROM impressions');
 like($err, qr/the query lacks the columns ad_id, label/, 'missing columns are named');
 

@@ -3,13 +3,15 @@
 order; NAME_item2attributes.json: item -> attribute ids) into tables for din-train, with the
 DIEN paper's protocol (docs/TRAINING.md "Amazon"):
 
-    /usr/bin/python3 test/train/amazon.py DIR/Beauty DSN [--train-positions 2] [--seed 0]
+    /usr/bin/python3 test/train/amazon.py DIR/Beauty DSN [--train-positions 2]
+        [--valid-positions 0] [--seed 0]
 
 amazon_items(item_id, cate): cate = the item's last attribute id (its deepest listed level).
 amazon_rows(user_id, history bigint[], ad_id, label int, split): for a user with n items and a
 position k, the history is items 1..k-1 (oldest first), the positive row the item k and the
-negative row a random item the user never reviewed. split 'test': k = n; split 'train': the
---train-positions positions before it (k >= 2).
+negative row a random item the user never reviewed. split 'test': k = n; split 'valid': the
+--valid-positions positions before it; split 'train': the --train-positions positions before
+those (k >= 2).
 """
 
 import argparse
@@ -25,6 +27,7 @@ def main():
     p.add_argument("prefix", help="path without suffix, e.g. DIR/Beauty")
     p.add_argument("dsn")
     p.add_argument("--train-positions", type=int, default=2)
+    p.add_argument("--valid-positions", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
     rng = random.Random(a.seed)
@@ -40,8 +43,8 @@ def main():
     for user, seq in seqs:
         seen = set(seq)
         n = len(seq)
-        for k in range(max(2, n - a.train_positions), n + 1):
-            split = "test" if k == n else "train"
+        for k in range(max(2, n - a.valid_positions - a.train_positions), n + 1):
+            split = "test" if k == n else "valid" if k >= n - a.valid_positions else "train"
             hist = "{%s}" % ",".join(map(str, seq[:k - 1]))
             neg = rng.choice(all_items)
             while neg in seen:

@@ -9,6 +9,7 @@
 #include "unit.h"
 
 #include "format/format.h"
+#include "nn/cpu.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -518,6 +519,151 @@ test_fixture_bst_deepctr_mean_all(void)
 	check_variant("bst_deepctr_mean_all");
 }
 
+/* The request of row r, its candidate alone. */
+static DinRequest
+row_request(const Row *r)
+{
+	DinRequest req = {.history = r->hist,
+	                  .history_len = r->n_hist,
+	                  .context = r->ctx,
+	                  .context_len = r->n_ctx,
+	                  .dense = r->dense,
+	                  .dense_len = r->n_dense,
+	                  .candidates = &r->ad,
+	                  .n_candidates = 1,
+	                  .history_time = r->n_times >= 0 ? r->times : NULL,
+	                  .at = r->at};
+
+	return req;
+}
+
+/* Whether a and b name the same history inputs (DinHistoryKey), compared in full. */
+static int
+same_key(const DinHistoryKey *a, const DinHistoryKey *b)
+{
+	size_t n = sizeof(int64_t) * a->len;
+
+	return a->len == b->len && a->reads_time == b->reads_time && a->at == b->at &&
+	       (a->times == NULL) == (b->times == NULL) &&
+	       (n == 0 || memcmp(a->history, b->history, n) == 0) &&
+	       (a->times == NULL || n == 0 || memcmp(a->times, b->times, n) == 0);
+}
+
+/*
+ * A history state serves every request with the same history inputs, to the bit: for each row
+ * of each fixture, its state (computed once, then copied to another alignment, as a cache
+ * keeps it) scores the row, and a request mixing the row's history inputs with the previous
+ * row's candidate, context and dense, exactly as din_model_score does afresh; both requests
+ * have equal keys and equal states. Only dsin and time-gap bst read times.
+ */
+static void
+test_fixture_history_states(void)
+{
+	static const char *const variants[] = {"din_deepctr_torch",
+	                                       "din_repo",
+	                                       "din_fuxi_vocab",
+	                                       "din_misc_acts",
+	                                       "base_mean",
+	                                       "base_dien_dnn",
+	                                       "dien_deepctr_torch_augru",
+	                                       "dien_code_augru_tf",
+	                                       "dien_agru",
+	                                       "dien_aigru",
+	                                       "dien_gru_pooling",
+	                                       "dien_bilinear",
+	                                       "dsin_deepctr",
+	                                       "dsin_bias_ln",
+	                                       "bst_rechub",
+	                                       "bst_fuxi",
+	                                       "bst_deepctr",
+	                                       "bst_timegap_prenorm",
+	                                       "bst_deepctr_mean_all"};
+	static char line[1 << 16];
+	Row *rows = malloc(2 * sizeof(Row));
+
+	for (size_t v = 0; v < sizeof(variants) / sizeof(variants[0]); v++) {
+		char path[256];
+		Fixture fx;
+		DinModel *m;
+		DinError err;
+		FILE *csv;
+		float *scratch, *state, *other, *moved, *w_fresh, *w_reused;
+		size_t nf;
+		int timed, n = 0, bad = 0;
+		int reads_time =
+		    strncmp(variants[v], "dsin", 4) == 0 || strcmp(variants[v], "bst_timegap_prenorm") == 0;
+
+		snprintf(path, sizeof(path), FIXTURES "%s.safetensors", variants[v]);
+		if (!fixture_load(&fx, path))
+			continue;
+		m = fx.m;
+		nf = din_model_state_floats(m, m->max_len);
+		scratch = malloc(din_model_scratch_floats(m, 1) * sizeof(float));
+		state = malloc(nf * sizeof(float));
+		other = malloc(nf * sizeof(float));
+		moved = malloc((nf + 1) * sizeof(float));
+		w_fresh = malloc((size_t)m->max_len * sizeof(float));
+		w_reused = malloc((size_t)m->max_len * sizeof(float));
+		snprintf(path, sizeof(path), FIXTURES "%s.csv", variants[v]);
+		csv = fopen(path, "r");
+		CHECK(csv != NULL);
+		if (csv == NULL || fgets(line, sizeof(line), csv) == NULL)
+			continue;
+		timed = strstr(line, "history_time") != NULL;
+		while (fgets(line, sizeof(line), csv) != NULL) {
+			Row *r = &rows[n % 2], *prev = &rows[(n + 1) % 2];
+			DinRequest req, mixed;
+			DinHistoryKey key, mixed_key;
+			double fresh, reused;
+			size_t used;
+			int kept;
+
+			parse_row(line, r, timed);
+			if (n++ == 0)
+				continue;
+			req = row_request(r);
+			mixed = row_request(prev);
+			mixed.history = req.history;
+			mixed.history_len = req.history_len;
+			mixed.history_time = req.history_time;
+			mixed.at = req.at;
+			kept = req.history_len < m->max_len ? req.history_len : m->max_len;
+			used = din_model_state_floats(m, kept);
+			din_model_history_key(m, &req, &key);
+			din_model_history_key(m, &mixed, &mixed_key);
+			bad += !same_key(&key, &mixed_key) || key.reads_time != reads_time;
+			/* what a state leaves unwritten (alignment gaps, an unused padding row): equal */
+			memset(state, 0, used * sizeof(float));
+			memset(other, 0, used * sizeof(float));
+			CHECK_INT(din_model_history(m, &req, scratch, state, &err), DIN_OK);
+			CHECK_INT(din_model_history(m, &mixed, scratch, other, &err), DIN_OK);
+			bad += memcmp(state, other, used * sizeof(float)) != 0;
+			memcpy(moved + 1, state, used * sizeof(float));
+			for (int mix = 0; mix < 2; mix++) {
+				const DinRequest *q = mix ? &mixed : &req;
+
+				CHECK_INT(din_model_score(m, q, scratch, &fresh, w_fresh, &err), DIN_OK);
+				CHECK_INT(din_model_score_state(m, q, moved + 1, scratch, &reused, w_reused, &err),
+				          DIN_OK);
+				bad += memcmp(&fresh, &reused, sizeof(double)) != 0 ||
+				       memcmp(w_fresh, w_reused, (size_t)kept * sizeof(float)) != 0;
+			}
+		}
+		printf("# %s: %d rows scored from their history states\n", variants[v], n - 1);
+		CHECK(n >= 300);
+		CHECK_INT(bad, 0);
+		fclose(csv);
+		free(scratch);
+		free(state);
+		free(other);
+		free(moved);
+		free(w_fresh);
+		free(w_reused);
+		fixture_free(&fx);
+	}
+	free(rows);
+}
+
 /*
  * The peer fixtures (test/fixtures/peer/<library>/<case>.*): models trained by DeepCTR-Torch and
  * torch-rechub themselves, converted by tools/din-convert (test/convert/
@@ -637,6 +783,44 @@ test_fixture_peer(void)
 	CHECK(cases >= 18);
 }
 
+/*
+ * Every fixture and peer case again at each kernel level below the CPU's best (the tests above
+ * ran at the best): the portable loops and OpenBLAS, and AVX2 on an AVX-512 CPU, must also give
+ * the references' scores to 1e-5.
+ */
+static void
+test_fixtures_every_level(void)
+{
+	static const char *const variants[] = {"din_deepctr_torch",
+	                                       "din_repo",
+	                                       "din_fuxi_vocab",
+	                                       "din_misc_acts",
+	                                       "base_mean",
+	                                       "base_dien_dnn",
+	                                       "dien_deepctr_torch_augru",
+	                                       "dien_code_augru_tf",
+	                                       "dien_agru",
+	                                       "dien_aigru",
+	                                       "dien_gru_pooling",
+	                                       "dien_bilinear",
+	                                       "dsin_deepctr",
+	                                       "dsin_bias_ln",
+	                                       "bst_rechub",
+	                                       "bst_fuxi",
+	                                       "bst_deepctr",
+	                                       "bst_timegap_prenorm",
+	                                       "bst_deepctr_mean_all"};
+
+	for (int level = NN_LEVEL_PORTABLE; level < (int)nn_cpu_level(); level++) {
+		nn_set_level((NnLevel)level);
+		printf("# kernel level %d:\n", level);
+		for (size_t v = 0; v < sizeof(variants) / sizeof(variants[0]); v++)
+			check_variant(variants[v]);
+		test_fixture_peer();
+	}
+	nn_init();
+}
+
 void suite_fixtures(void);
 
 void
@@ -664,5 +848,7 @@ suite_fixtures(void)
 	RUN(test_fixture_bad_files);
 	RUN(test_fixture_bad_dien_files);
 	RUN(test_fixture_dien_batch);
+	RUN(test_fixture_history_states);
 	RUN(test_fixture_peer);
+	RUN(test_fixtures_every_level);
 }

@@ -4,6 +4,7 @@
  */
 #include "format/format.h"
 #include "format/json.h"
+#include "models/arch.h"
 #include "unit.h"
 
 #include <stdint.h>
@@ -688,7 +689,6 @@ test_config_binds_base(void)
 	TSet s;
 	DinModel *m;
 	DinError err;
-	char arch[8];
 
 	base_tensors(&s);
 	CHECK_INT(din_model_build(base_config, strlen(base_config), s.t, s.n, &m, &err), DIN_OK);
@@ -715,13 +715,21 @@ test_config_binds_base(void)
 	CHECK_CLOSE(m->head_epsilon, 1e-8, 1e-6);
 	CHECK(m->item_bias == NULL);
 	din_model_free(m);
+}
 
-	CHECK_INT(din_config_architecture(base_config, strlen(base_config), arch, sizeof(arch), &err),
-	          DIN_OK);
-	CHECK(strcmp(arch, "base") == 0);
-	CHECK_INT(din_config_architecture("{\"architecture\": \"sasr\"}", 24, arch, sizeof(arch), &err),
-	          DIN_ECORRUPT);
-	CHECK_STR_CONTAINS(err.msg, "architecture");
+/* The names a config spells architectures with, both ways. */
+static void
+test_architecture_names(void)
+{
+	static const char *const names[] = {"base", "din", "dien", "dsin", "bst"};
+	DinArch a;
+
+	for (int i = 0; i < 5; i++) {
+		CHECK(din_arch_from_name(names[i], &a));
+		CHECK(strcmp(din_arch_name(a), names[i]) == 0);
+	}
+	CHECK_INT(din_arch_from_name("sasr", &a), 0);
+	CHECK_INT(din_arch_from_name("DIN", &a), 0);
 }
 
 /* A file written from the tensors reads back and builds. */
@@ -794,6 +802,12 @@ test_config_rejects_bad_keys(void)
 	                 "attention.scale must be true or false");
 	expect_edit_fail(din_config, &s, "\"architecture\": \"din\"", "\"architecture\": \"base\"",
 	                 DIN_ECORRUPT, "attention is not allowed with architecture base");
+	expect_edit_fail(din_config, &s, "\"architecture\": \"din\"", "\"architecture\": \"sasr\"",
+	                 DIN_ECORRUPT, "config key architecture has unknown value \"sasr\"");
+	expect_edit_fail(din_config, &s, "\"architecture\": \"din\"", "\"architecture\": 1",
+	                 DIN_ECORRUPT, "config key architecture must be a string");
+	expect_edit_fail(din_config, &s, "\"architecture\": \"din\",", "", DIN_ECORRUPT,
+	                 "config key architecture is missing");
 	expect_edit_fail(din_config, &s, "\"activation\": {\"type\": \"relu\"}", "\"bias\": true",
 	                 DIN_ECORRUPT, "tower.layers[0].activation is missing");
 	expect_edit_fail(din_config, &s, "\"type\": \"sigmoid\", ", "\"column\": 1, ", DIN_ECORRUPT,
@@ -1155,6 +1169,7 @@ suite_format(void)
 	RUN(test_file_round_trip);
 	RUN(test_config_binds_din);
 	RUN(test_config_binds_base);
+	RUN(test_architecture_names);
 	RUN(test_config_through_file);
 	RUN(test_config_rejects_bad_keys);
 	RUN(test_config_rejects_bad_inputs);

@@ -1,6 +1,7 @@
 /*
  * test_gru.c - src/nn/gru.c against the cell equations written out here in double, one row at
- * a time, for both conventions and every gate (reference/models.md §1.7-1.8).
+ * a time, for both conventions and every gate (docs/FORMAT.md "GRU tensors and conventions"
+ * and "evolution").
  */
 #include "unit.h"
 #include "nn/gru.h"

@@ -9,7 +9,6 @@
 #include "unit.h"
 
 #include "format/format.h"
-#include "nn/nn.h"
 
 #include <stdlib.h>
 #include <time.h>
@@ -184,10 +183,9 @@ static const struct {
 static void
 test_interrupt_stops_scoring(void)
 {
-	nn_init();
 	for (int i = 0; i < N_MODELS; i++) {
 		Loaded L;
-		int T = models[i].by_history ? 1000 : 20, C = models[i].by_history ? 16 : 4096;
+		int T = models[i].by_history ? 1000 : 20, C = models[i].by_history ? 16 : 8192;
 		int failed = unit_failed_checks;
 		double *plain = malloc(sizeof(double) * C), *polled = malloc(sizeof(double) * C);
 		Counter never = {0}, stop = {.stop_at = 3};

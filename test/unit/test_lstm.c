@@ -1,6 +1,6 @@
 /*
  * test_lstm.c - the LSTM and self-attention kernels of DSIN against scalar references written
- * here from reference/models.md §1.9-1.10 in double precision.
+ * here from docs/FORMAT.md "interacting" and "extractor" in double precision.
  */
 #include "unit.h"
 
@@ -110,7 +110,7 @@ test_lstm_hard_sigmoid_saturates(void)
 	CHECK_CLOSE(h, tanh(tanh(1.0)), 1e-6);
 }
 
-/* DeepCTR's transformer in double (models.md §1.10), for one sequence. */
+/* DeepCTR's transformer in double (docs/FORMAT.md "extractor"), for one sequence. */
 static void
 attention_ref(const DinSelfAttention *a, const float *x, int len, double *out)
 {

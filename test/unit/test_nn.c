@@ -1,9 +1,10 @@
 /*
- * test_nn.c - the numeric kernels of src/nn against formulas written out here, and the fast
- * linear paths (AVX2, sgemm) against the scalar reference.
+ * test_nn.c - the numeric kernels of src/nn against formulas written out here, at every kernel
+ * level this CPU runs (cpu.h), portable included.
  */
 #include "unit.h"
 #include "nn/nn.h"
+#include "nn/cpu.h"
 #include "nn/linear_strided.h"
 #include "nn/rowops.h"
 #include "nn/sigmoid_kernels.h"
@@ -28,14 +29,24 @@ linear_double(const float *x, int ldx, int n, int in, const float *w, int ldw, i
 		}
 }
 
+/* fn at every kernel level this CPU runs, portable first; then the best level again. */
+static void
+at_every_level(void (*fn)(void))
+{
+	for (int level = NN_LEVEL_PORTABLE; nn_set_level((NnLevel)level); level++)
+		fn();
+	nn_init();
+}
+
 #define MAXN 96
 #define MAXIN 320
 #define MAXOUT 320
 
 static float lx[MAXN * MAXIN], lw[MAXOUT * MAXIN], lb[MAXOUT], ly[MAXN * MAXOUT],
-    lref[MAXN * MAXOUT];
+    lref[MAXN * MAXOUT], lpacked[MAXOUT * MAXIN + 4096];
 static double ld[MAXN * MAXOUT];
 
+/* nn_linear, and with the weight packed where the level packs, against a double reference */
 static void
 check_linear_shape(int n, int in, int out, int with_bias)
 {
@@ -51,29 +62,20 @@ check_linear_shape(int n, int in, int out, int with_bias)
 		CHECK_CLOSE(lref[i], ld[i], 1e-5);
 		CHECK_CLOSE(ly[i], ld[i], 1e-5);
 	}
-	nn_linear_sgemm(lx, in, n, in, lw, in, out, b, ly);
-	for (int i = 0; i < n * out; i++)
-		CHECK_CLOSE(ly[i], ld[i], 1e-5);
-	nn_linear_portable(lx, in, n, in, lw, in, out, b, ly);
-	for (int i = 0; i < n * out; i++)
-		CHECK_CLOSE(ly[i], ld[i], 1e-5);
-	if (nn_has_avx2()) {
-		nn_linear_avx2(lx, in, n, in, lw, in, out, b, ly);
-		for (int i = 0; i < n * out; i++)
-			CHECK_CLOSE(ly[i], ld[i], 1e-5);
-		nn_linear_avx2_blocked(lx, in, n, in, lw, in, out, b, ly);
+	if (nn_packed_floats(in, out) > 0) {
+		CHECK(nn_packed_floats(in, out) <= sizeof(lpacked) / sizeof(lpacked[0]));
+		nn_pack_weight(lw, in, in, out, lpacked);
+		nn_linear_prepacked(lx, in, n, in, lw, in, lpacked, out, b, ly);
 		for (int i = 0; i < n * out; i++)
 			CHECK_CLOSE(ly[i], ld[i], 1e-5);
 	}
 }
 
 static void
-test_linear_small_products_match_reference(void)
+linear_small_products(void)
 {
-	nn_init();
 	for (int r = 0; r < 40; r++) {
-		int n =
-		    1 + (int)((unit_rand(&rng_state) + 1) * 3.5f); /* 1..7: below the sgemm row minimum */
+		int n = 1 + (int)((unit_rand(&rng_state) + 1) * 3.5f); /* 1..7: across sgemm's 4 rows */
 		int in = 1 + (int)((unit_rand(&rng_state) + 1) *
 		                   40.0f); /* 1..80, odd sizes exercise the tails */
 		int out = 1 + (int)((unit_rand(&rng_state) + 1) * 20.0f); /* 1..40 */
@@ -84,29 +86,45 @@ test_linear_small_products_match_reference(void)
 }
 
 static void
-test_linear_large_products_match_reference(void)
+test_linear_small_products_match_reference(void)
 {
-	nn_init();
+	at_every_level(linear_small_products);
+}
+
+/* Products of many rows: the portable level's sgemm, the blocked kernel's 6-row tiles. */
+static void
+linear_large_products(void)
+{
 	for (int r = 0; r < 6; r++) {
 		int n = 8 + (int)((unit_rand(&rng_state) + 1) * 44.0f);   /* 8..95 */
 		int in = 64 + (int)((unit_rand(&rng_state) + 1) * 48.0f); /* 64..159 */
 		int out = 64 + (int)((unit_rand(&rng_state) + 1) * 8.0f); /* 64..79 */
 
-		CHECK((double)n * in * out >= NN_SGEMM_MIN_MACS);
 		check_linear_shape(n, in, out, r % 2);
 	}
 }
 
+static void
+test_linear_large_products_match_reference(void)
+{
+	at_every_level(linear_large_products);
+}
+
 /* The blocked kernel across k-blocks (in > 64), output strips (out > 256) and row tails. */
 static void
-test_linear_blocked_shapes(void)
+linear_blocked_shapes(void)
 {
 	static const int shapes[][3] = {{13, 162, 200}, {9, 36, 80},   {21, 70, 300},
 	                                {8, 1, 3},      {11, 130, 17}, {5, 0, 9}};
 
-	nn_init();
 	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
 		check_linear_shape(shapes[s][0], shapes[s][1], shapes[s][2], s % 2 == 0);
+}
+
+static void
+test_linear_blocked_shapes(void)
+{
+	at_every_level(linear_blocked_shapes);
 }
 
 /*
@@ -115,18 +133,15 @@ test_linear_blocked_shapes(void)
  * (row tiles of every height, one-row tiles alone): din_rank equals din_score.
  */
 static void
-test_linear_prepacked_bits(void)
+linear_prepacked_bits(void)
 {
 	static const int shapes[][3] = {{13, 162, 200}, {12, 36, 80}, {25, 80, 40},
 	                                {7, 300, 270},  {6, 130, 17}, {1, 5, 3}};
 	enum { CAP = 25 * 300 + 300 * 270 };
 	static float x[CAP], w[CAP], b[300], y[CAP], yp[CAP], y1[300];
 
-	nn_init();
-	if (!nn_has_avx2()) {
-		CHECK(nn_packed_floats(36, 80) == 0);
-		return;
-	}
+	if (nn_packed_floats(36, 80) == 0)
+		return; /* the portable level packs nothing */
 	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
 		int n = shapes[s][0], in = shapes[s][1], out = shapes[s][2];
 		float *packed = malloc(sizeof(float) * nn_packed_floats(in, out));
@@ -137,7 +152,7 @@ test_linear_prepacked_bits(void)
 		unit_fill(b, out, &rng_state);
 		CHECK(packed != NULL);
 		nn_pack_weight(w, in, in, out, packed);
-		nn_linear_avx2_blocked(x, in, n, in, w, in, out, b, y);
+		nn_linear(x, n, in, out, w, b, y);
 		nn_linear_prepacked(x, in, n, in, w, in, packed, out, b, yp);
 		CHECK(memcmp(y, yp, sizeof(float) * n * out) == 0);
 		for (int i = 0; i < n; i++) {
@@ -147,6 +162,12 @@ test_linear_prepacked_bits(void)
 		CHECK(same);
 		free(packed);
 	}
+}
+
+static void
+test_linear_prepacked_bits(void)
+{
+	at_every_level(linear_prepacked_bits);
 }
 
 /*
@@ -160,8 +181,7 @@ test_linear_avx512_bits(void)
 	static float x[CAP], w[300 * 300], b[300], y2[CAP], y5[CAP];
 	int same = 1;
 
-	nn_init();
-	if (!nn_has_avx512())
+	if (nn_cpu_level() < NN_LEVEL_AVX512)
 		return;
 	for (int out = 1; out <= 300; out += out < 100 ? 1 : 37)
 		for (int n = 1; n <= 20; n += n < 10 ? 1 : 5) {
@@ -170,24 +190,24 @@ test_linear_avx512_bits(void)
 			unit_fill(x, (size_t)n * in, &rng_state);
 			unit_fill(w, (size_t)out * in, &rng_state);
 			unit_fill(b, out, &rng_state);
-			nn_linear_avx512_disable(1);
-			nn_linear_avx2_blocked(x, in, n, in, w, in, out, b, y2);
-			nn_linear_avx512_disable(0);
-			nn_linear_avx2_blocked(x, in, n, in, w, in, out, b, y5);
+			nn_set_level(NN_LEVEL_AVX2);
+			nn_linear(x, n, in, out, w, b, y2);
+			nn_set_level(NN_LEVEL_AVX512);
+			nn_linear(x, n, in, out, w, b, y5);
 			same &= memcmp(y2, y5, sizeof(float) * n * out) == 0;
 		}
+	nn_init();
 	CHECK(same);
 }
 
 /* Column blocks of a wider weight, as the attention unit splits its first layer. */
 static void
-test_linear_strided_views(void)
+linear_strided_views(void)
 {
 	enum { N = 12, IN = 9, OUT = 70, LDX = 40, LDW = 36 };
 	static float x[N * LDX], w[OUT * LDW], b[OUT], y[N * OUT];
 	static double d[N * OUT];
 
-	nn_init();
 	unit_fill(x, sizeof(x) / sizeof(x[0]), &rng_state);
 	unit_fill(w, sizeof(w) / sizeof(w[0]), &rng_state);
 	unit_fill(b, OUT, &rng_state);
@@ -195,21 +215,32 @@ test_linear_strided_views(void)
 	nn_linear_strided(x + 3, LDX, N, IN, w + 18, LDW, OUT, b, y);
 	for (int i = 0; i < N * OUT; i++)
 		CHECK_CLOSE(y[i], d[i], 1e-5);
-	nn_linear_sgemm(x + 3, LDX, N, IN, w + 18, LDW, OUT, NULL, y);
 	linear_double(x + 3, LDX, N, IN, w + 18, LDW, OUT, NULL, d);
+	nn_linear_strided(x + 3, LDX, N, IN, w + 18, LDW, OUT, NULL, y);
 	for (int i = 0; i < N * OUT; i++)
 		CHECK_CLOSE(y[i], d[i], 1e-5);
-	if (nn_has_avx2()) {
-		static float yp[N * OUT];
+}
 
-		nn_linear_avx2(x + 3, LDX, N, IN, w + 18, LDW, OUT, b, y);
-		nn_linear_portable(x + 3, LDX, N, IN, w + 18, LDW, OUT, b, yp);
-		for (int i = 0; i < N * OUT; i++)
-			CHECK_CLOSE(y[i], yp[i], 1e-5);
-		nn_linear_avx2_blocked(x + 3, LDX, N, IN, w + 18, LDW, OUT, b, y);
-		for (int i = 0; i < N * OUT; i++)
-			CHECK_CLOSE(y[i], yp[i], 1e-5);
+static void
+test_linear_strided_views(void)
+{
+	at_every_level(linear_strided_views);
+}
+
+/* Each level is the level asked for, and no level above the CPU's can be set. */
+static void
+test_levels(void)
+{
+	for (int level = NN_LEVEL_PORTABLE; level <= NN_LEVEL_AVX512; level++) {
+		int ok = nn_set_level((NnLevel)level);
+
+		CHECK_INT(ok, level <= (int)nn_cpu_level());
+		if (ok)
+			CHECK_INT(nn_level(), level);
 	}
+	nn_init();
+	CHECK_INT(nn_level(), nn_cpu_level());
+	CHECK_INT(nn_packed_floats(36, 80) > 0, nn_cpu_level() >= NN_LEVEL_AVX2);
 }
 
 static void
@@ -404,10 +435,9 @@ test_dice_variants_by_hand(void)
 	CHECK_CLOSE(s[2], 3.114626880340768, 1e-6);
 }
 
-/* The vectorized sigmoid and Dice gate (AVX-512, AVX2 when present) and the portable loops agree.
- */
+/* Sigmoid, tanh and the Dice gate of the level running against double formulas. */
 static void
-test_sigmoid_kernels_both_paths(void)
+sigmoid_kernels(void)
 {
 	enum { N = 203 };
 	float z[N], x[N], a[N], b[N], al[N], g[N];
@@ -422,42 +452,51 @@ test_sigmoid_kernels_both_paths(void)
 	unit_fill(a, N, &rng_state);
 	unit_fill(b, N, &rng_state);
 	unit_fill(al, N, &rng_state);
-	for (int mode = NN_KERNELS_ANY; mode <= NN_KERNELS_PORTABLE; mode++) {
-		nn_sigmoid_kernels_limit(mode);
-		memcpy(x, z, sizeof(x));
-		nn_sigmoid_inplace(x, N);
-		for (int i = 0; i < N; i++) {
-			CHECK(!isnan(x[i]));
-			CHECK_CLOSE(x[i], 1.0 / (1.0 + exp(-(double)z[i])), 1e-6);
-		}
-		/* tanh: both sides of its 0.625 switch, tiny and huge values; NaN stays NaN */
-		for (int i = 0; i < N; i++)
-			x[i] = z[i] / (float)(1 + i % 64);
-		x[4] = 0.625f;
-		x[5] = -0.62499994f;
-		x[6] = 1e-30f;
-		x[7] = NAN;
-		memcpy(g, x, sizeof(x));
-		nn_tanh_inplace(x, N);
-		CHECK(isnan(x[7]));
-		CHECK(x[6] == 1e-30f); /* no cancellation near zero */
-		for (int i = 0; i < N; i++)
-			if (i != 7)
-				CHECK_CLOSE(x[i], tanh((double)g[i]), 3e-7);
-		x[0] = NAN;
-		nn_sigmoid_inplace(x, 1);
-		CHECK(isnan(x[0]));
-		for (int i = 0; i < N; i++)
-			g[i] = z[i] / 8.0f;
-		nn_dice_gate(g, a, b, al, N);
-		for (int i = 0; i < N; i++) {
-			double v = z[i] / 8.0, p = 1.0 / (1.0 + exp(-(v * a[i] + b[i])));
-
-			CHECK_CLOSE(g[i], p * v + al[i] * (1 - p) * v, 1e-5);
-		}
-		test_dice_variants_by_hand();
+	memcpy(x, z, sizeof(x));
+	nn_sigmoid_inplace(x, N);
+	for (int i = 0; i < N; i++) {
+		CHECK(!isnan(x[i]));
+		CHECK_CLOSE(x[i], 1.0 / (1.0 + exp(-(double)z[i])), 1e-6);
 	}
-	nn_sigmoid_kernels_limit(NN_KERNELS_ANY);
+	/* tanh: both sides of its 0.625 switch, tiny and huge values; NaN stays NaN */
+	for (int i = 0; i < N; i++)
+		x[i] = z[i] / (float)(1 + i % 64);
+	x[4] = 0.625f;
+	x[5] = -0.62499994f;
+	x[6] = 1e-30f;
+	x[7] = NAN;
+	memcpy(g, x, sizeof(x));
+	nn_tanh_inplace(x, N);
+	CHECK(isnan(x[7]));
+	CHECK(x[6] == 1e-30f); /* no cancellation near zero */
+	for (int i = 0; i < N; i++)
+		if (i != 7)
+			CHECK_CLOSE(x[i], tanh((double)g[i]), 3e-7);
+	x[0] = NAN;
+	nn_sigmoid_inplace(x, 1);
+	CHECK(isnan(x[0]));
+	for (int i = 0; i < N; i++)
+		g[i] = z[i] / 8.0f;
+	nn_dice_gate(g, a, b, al, N);
+	for (int i = 0; i < N; i++) {
+		double v = z[i] / 8.0, p = 1.0 / (1.0 + exp(-(v * a[i] + b[i])));
+
+		CHECK_CLOSE(g[i], p * v + al[i] * (1 - p) * v, 1e-5);
+	}
+	/* exp over softmax's range: 0 and below, down to where it underflows */
+	for (int i = 0; i < N; i++)
+		x[i] = -fabsf(z[i]) * 3.0f;
+	memcpy(g, x, sizeof(x));
+	nn_exp_inplace(x, N);
+	for (int i = 0; i < N; i++)
+		CHECK(fabs(x[i] - exp((double)g[i])) <= 1e-6 * exp((double)g[i]) + 1e-38);
+	test_dice_variants_by_hand();
+}
+
+static void
+test_sigmoid_kernels_every_level(void)
+{
+	at_every_level(sigmoid_kernels);
 }
 
 /*
@@ -465,7 +504,7 @@ test_sigmoid_kernels_both_paths(void)
  * per-call path, over widths that cross its 64-unit blocks.
  */
 static void
-test_folded_bn_and_dice_bits(void)
+folded_bn_and_dice_bits(void)
 {
 	enum { N = 3, U = 150 };
 	float mean[U], var[U], w[U], b[U], alpha[U], x[N * U], y[N * U];
@@ -506,6 +545,12 @@ test_folded_bn_and_dice_bits(void)
 	CHECK(!nn_dice_foldable(&act));
 }
 
+static void
+test_folded_bn_and_dice_bits(void)
+{
+	at_every_level(folded_bn_and_dice_bits);
+}
+
 /* act(BN(x W^T + b)) over several rows equals the three steps done by hand. */
 static void
 test_layer_composes_linear_bn_activation(void)
@@ -536,20 +581,132 @@ test_layer_composes_linear_bn_activation(void)
 		}
 }
 
-/* The attention unit's row steps, with E and U not multiples of 8 (masked tails). */
+/* act(bn(y + q[i / period] + k[i % period])) of one element, in double; bn NULL: none */
+static double
+epilogue_double(double y, const NnEpilogue *ep, const float *scale, const float *shift, int i,
+                int o, int out)
+{
+	const DinAct *act = ep->act;
+	double p;
+
+	if (ep->add_q != NULL)
+		y += (double)ep->add_q[(size_t)(i / ep->period) * out + o] +
+		     ep->add_k[(size_t)(i % ep->period) * out + o];
+	if (scale != NULL)
+		y = y * scale[o] + shift[o];
+	switch (act->kind) {
+	case DIN_ACT_SIGMOID:
+		return 1.0 / (1.0 + exp(-y));
+	case DIN_ACT_DICE:
+		p = 1.0 / (1.0 + exp(-(y * act->gate_a[o] + act->gate_b[o])));
+		return y * (p + act->gate_alpha[o] * (1.0 - p));
+	case DIN_ACT_PRELU:
+		return y >= 0 ? y : act->alpha[0] * y;
+	default:
+		return y;
+	}
+}
+
+/*
+ * A product with an epilogue (the DIN unit's row additions, sigmoid, a folded Dice gate, PReLU,
+ * a batch norm) gives the bits of the product followed by the epilogue's separate passes,
+ * whether the tiles run it (whole vectors, no batch norm) or not, and the formula to 1e-5:
+ * one row, row tails, two k-blocks, widths that are not whole vectors.
+ */
 static void
-test_rows_ops_match_loops(void)
+layer_epilogues(void)
+{
+	static const int shapes[][4] = {{1, 36, 80, 1},    {13, 36, 80, 13}, {96, 80, 40, 12},
+	                                {50, 162, 200, 7}, {7, 300, 24, 3},  {20, 9, 17, 5}};
+	enum { CAP = 96 * 300, W = 300 * 200 };
+	static float x[CAP], w[W], b[300], q[CAP], k[CAP], y1[CAP], y2[CAP], packed[W + 4096];
+	static float ga[300], gb[300], gal[300], scale[300], shift[300], mean[300], var[300];
+	static double ref[300];
+	float alpha[1] = {0.25f};
+
+	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
+		for (int form = 0; form < 6; form++) {
+			int n = shapes[s][0], in = shapes[s][1], out = shapes[s][2], period = shapes[s][3];
+			DinLayer l = {.in = in, .out = out, .weight = w, .bias = b};
+			DinAct act = {.kind = DIN_ACT_SIGMOID, .units = out};
+			DinBN bn = {.n = out, .eps = 1e-3f, .mean = mean, .var = var};
+			NnEpilogue ep = {.act = &act};
+			int same = 1;
+
+			unit_fill(x, (size_t)n * in, &rng_state);
+			unit_fill(w, (size_t)out * in, &rng_state);
+			unit_fill(b, out, &rng_state);
+			unit_fill(q, CAP, &rng_state);
+			unit_fill(k, CAP, &rng_state);
+			unit_fill(ga, out, &rng_state);
+			unit_fill(gb, out, &rng_state);
+			unit_fill(gal, out, &rng_state);
+			unit_fill(mean, out, &rng_state);
+			for (int o = 0; o < out; o++)
+				var[o] = 0.5f + (float)o / out;
+			if (form % 2 == 1) { /* the DIN unit's row additions */
+				ep.add_q = q;
+				ep.add_k = k;
+				ep.period = period;
+			}
+			if (form >= 2 && form < 4)
+				act = (DinAct){.kind = DIN_ACT_DICE,
+				               .units = out,
+				               .gate_a = ga,
+				               .gate_b = gb,
+				               .gate_alpha = gal};
+			if (form >= 4) {
+				act = (DinAct){.kind = DIN_ACT_PRELU, .units = out, .alpha_n = 1, .alpha = alpha};
+				nn_batchnorm_fold(&bn, scale, shift);
+				bn.scale = scale;
+				bn.shift = shift;
+				ep.bn = &bn;
+			}
+			if (nn_packed_floats(in, out) > 0 && form % 3 == 0) {
+				nn_pack_weight(w, in, in, out, packed);
+				l.packed = packed;
+			}
+			nn_layer_product_ep(&l, &ep, x, n, y1);
+			nn_layer_product(&l, x, n, y2);
+			nn_epilogue(&ep, y2, n, out);
+			CHECK(memcmp(y1, y2, sizeof(float) * n * out) == 0);
+			for (int i = 0; i < n; i++) {
+				linear_double(x + (size_t)i * in, in, 1, in, w, in, out, b, ref);
+				for (int o = 0; o < out; o++) {
+					double v = epilogue_double(ref[o], &ep, ep.bn ? scale : NULL, shift, i, o, out);
+
+					same &= fabs(y1[(size_t)i * out + o] - v) <= 1e-5 * fmax(1.0, fabs(v));
+				}
+			}
+			CHECK(same);
+		}
+}
+
+static void
+test_layer_epilogues_every_level(void)
+{
+	at_every_level(layer_epilogues);
+}
+
+/*
+ * The attention unit's row steps, with E and U not multiples of 8 (masked tails). Products and
+ * sums in the loops' order give the portable level's bits at every level.
+ */
+static void
+rows_ops(void)
 {
 	enum { T = 7, E = 36, U = 43 };
 	static float q[E], k[T * E], p[T * E], h[U], g[T * U], a[T * U], a0[T * U], w[T], u[E], s[T];
+	static float p_portable[T * E], a_portable[T * U];
+	NnLevel level = nn_level();
+	uint64_t rng = 0x853c49e6748fea9bULL; /* the same inputs at every level */
 
-	nn_init();
-	unit_fill(q, E, &rng_state);
-	unit_fill(k, T * E, &rng_state);
-	unit_fill(h, U, &rng_state);
-	unit_fill(g, T * U, &rng_state);
-	unit_fill(a, T * U, &rng_state);
-	unit_fill(w, T, &rng_state);
+	unit_fill(q, E, &rng);
+	unit_fill(k, T * E, &rng);
+	unit_fill(h, U, &rng);
+	unit_fill(g, T * U, &rng);
+	unit_fill(a, T * U, &rng);
+	unit_fill(w, T, &rng);
 	for (int i = 0; i < T * U; i++)
 		a0[i] = a[i];
 	nn_rows_mul(p, q, k, T, E);
@@ -574,18 +731,31 @@ test_rows_ops_match_loops(void)
 			d += (double)w[t] * k[t * E + j];
 		CHECK_CLOSE(u[j], d, 1e-5);
 	}
+	if (level == NN_LEVEL_PORTABLE) {
+		memcpy(p_portable, p, sizeof(p));
+		memcpy(a_portable, a, sizeof(a));
+	}
+	CHECK(memcmp(p, p_portable, sizeof(p)) == 0);
+	CHECK(memcmp(a, a_portable, sizeof(a)) == 0);
+}
+
+static void
+test_rows_ops_every_level(void)
+{
+	at_every_level(rows_ops);
 }
 
 void
 suite_nn(void)
 {
+	RUN(test_levels);
 	RUN(test_linear_small_products_match_reference);
 	RUN(test_linear_large_products_match_reference);
 	RUN(test_linear_strided_views);
 	RUN(test_linear_blocked_shapes);
 	RUN(test_linear_prepacked_bits);
 	RUN(test_linear_avx512_bits);
-	RUN(test_rows_ops_match_loops);
+	RUN(test_rows_ops_every_level);
 	RUN(test_dot);
 	RUN(test_sigmoid_extremes);
 	RUN(test_softmax_extremes);
@@ -593,7 +763,8 @@ suite_nn(void)
 	RUN(test_simple_activations_by_hand);
 	RUN(test_prelu_scalar_and_per_channel);
 	RUN(test_dice_variants_by_hand);
-	RUN(test_sigmoid_kernels_both_paths);
+	RUN(test_sigmoid_kernels_every_level);
 	RUN(test_folded_bn_and_dice_bits);
 	RUN(test_layer_composes_linear_bn_activation);
+	RUN(test_layer_epilogues_every_level);
 }

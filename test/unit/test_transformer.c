@@ -1,8 +1,9 @@
 /*
- * test_transformer.c - the transformer kernels (nn_mha, layer_norm) and BST's blocks
- * (bst_interest) against a deliberately naive double-precision reference written here.
+ * test_transformer.c - the transformer kernels (nn_mha, layer_norm) and BST's blocks (its
+ * history and candidate parts, din_ops_bst) against a deliberately naive double-precision
+ * reference written here.
  *
- * The reference follows reference/models.md §1.10 and §6 literally: full score matrices, a
+ * The reference follows docs/FORMAT.md "architecture bst" literally: full score matrices, a
  * masked key gets DeepCTR's score -2^32 + 1, a padded query row's weights are multiplied by 0,
  * and every product is a plain triple loop. The kernels under test instead skip masked keys
  * and compute only the rows they need, so agreement checks those shortcuts too.
@@ -10,6 +11,7 @@
 #include "unit.h"
 
 #include "format/format.h"
+#include "models/arch.h"
 #include "models/bst.h"
 #include "nn/attention.h"
 #include "nn/nn.h"
@@ -245,7 +247,7 @@ test_transformer_layer_norm(void)
 	}
 }
 
-/* ---- BST blocks through bst_interest ------------------------------------------------------ */
+/* ---- BST blocks through its history and candidate parts ----------------------------------- */
 
 typedef struct Case {
 	int target, deepctr, blocks, pre, shared, heads, leaky, ffn_bias, block_pos, index_pos;
@@ -472,15 +474,16 @@ check_case(const Case *cs)
 {
 	static const int lengths[] = {0, 1, 3, MAXLEN};
 	Built B;
-	float *work, *queries, keys[MAXLEN * E_], interest[NC * E_], weights[NC * MAXLEN];
+	float *work, *state, *queries, keys[MAXLEN * E_], interest[NC * E_], weights[NC * MAXLEN];
 	double u[E_], w[MAXLEN];
 
 	build(&B, cs);
-	work = malloc(sizeof(float) * bst_scratch_floats(&B.m, NC));
+	work = malloc(sizeof(float) * din_ops_bst.work_floats(&B.m, NC));
+	state = malloc(sizeof(float) * (din_ops_bst.state_floats(&B.m, MAXLEN) + 1));
 	queries = random_floats(NC * E_, -1, 1);
 	for (size_t li = 0; li < sizeof(lengths) / sizeof(lengths[0]); li++) {
 		int T = lengths[li];
-		DinRequest req = {0};
+		DinHistory h = {.keys = keys, .T = T};
 		Poll never = {0};
 		DinError err;
 
@@ -488,10 +491,10 @@ check_case(const Case *cs)
 			continue; /* interest 0 by definition: nothing to compare */
 		for (int t = 0; t < T; t++)
 			memcpy(keys + t * E_, B.table + ((7 * t + 2) % ROWS) * E_, sizeof(float) * E_);
-		req.history_len = T;
-		CHECK_INT(
-		    bst_interest(&B.m, &req, keys, T, queries, NC, work, interest, weights, &never, &err),
-		    DIN_OK);
+		CHECK_INT(din_ops_bst.history(&B.m, &h, state, work, &never, &err), DIN_OK);
+		CHECK_INT(din_ops_bst.candidates(&B.m, state, T, queries, NC, work, interest, weights,
+		                                 &never, &err),
+		          DIN_OK);
 		for (int c = 0; c < NC; c++) {
 			ref_interest(&B, keys, T, queries + c * E_, u, w);
 			for (int j = 0; j < E_; j++)
@@ -501,6 +504,7 @@ check_case(const Case *cs)
 		}
 	}
 	free(work);
+	free(state);
 	free(queries);
 	unbuild(&B);
 }
@@ -611,6 +615,9 @@ test_bst_mean_all_config(void)
 	     "padding_row applies to readout mean_all only"},
 	    {"\"align\": \"start\", \"width\": 7}", "\"align\": \"end\", \"width\": 7}",
 	     "block_positions.align must be start"},
+	    /* a bst model's pooled interest is `interest`; `attention` is din's */
+	    {"\"target\", \"interest\"]", "\"target\", \"attention\"]",
+	     "tower.inputs[2] is attention, which needs architecture din"},
 	    {"\"target\": false, \"layout\": \"deepctr\"", "\"target\": false, \"layout\": \"pytorch\"",
 	     "mean_all, which needs layout deepctr and target false"},
 	};
@@ -662,7 +669,6 @@ test_bst_mean_all_config(void)
 void
 suite_transformer(void)
 {
-	nn_init();
 	RUN(test_mha_heads_and_strides);
 	RUN(test_mha_key_mask);
 	RUN(test_mha_probs_are_head_average);

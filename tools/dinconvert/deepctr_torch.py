@@ -1,4 +1,4 @@
-"""DeepCTR-Torch (0.2.x) DIN and DIEN -> din (models.md §3.5, §4.4, §1.4).
+"""DeepCTR-Torch (0.2.x) DIN and DIEN -> din (docs/CONVERT.md).
 
 Ids are embedding rows (DeepCTR-Torch has no vocabulary); id 0 is the padding of the length-
 masked history, so din's history holds only the real behaviours (no padding ids).

@@ -1,4 +1,4 @@
-"""torch-rechub (>= 0.8, 2026) DIN, BST and single-field DIEN -> din (models.md §6.4, §4.6)."""
+"""torch-rechub (>= 0.8, 2026) DIN, BST and single-field DIEN -> din (docs/CONVERT.md)."""
 
 import math
 
