@@ -19,13 +19,12 @@
  * Sorting is the final step's cost, so under a parallel plan (or Citus) each process sorts its
  * own part: flattening an expanded state to send it sorts it and sets METRICS_FLAG_SORTED, and
  * packs a gauc state (metrics_core.h), so PostgreSQL copies about 9 bytes a row on the way to
- * the leader instead of 16. The combining side runs alone once the parts arrive, so it does
- * as little as it can per row: it
- * merges each sorted part into the sorted rows it holds, from the back and in place
- * (array_append), reading the part once, straight from the value it was given, and checking its
- * order on the way (a flag is only a claim: any bytea can carry it). The final step then finds
- * one sorted run and only computes the metric. Rows appended one by one form an unsorted tail
- * after the runs, sorted by the final step.
+ * the leader instead of 16. The combining side runs alone once the parts arrive, so it does as
+ * little as it can per row: it merges each sorted part into the sorted rows it holds, from the
+ * back and in place (array_append), reading the part once, straight from the value it was
+ * given, and checking its order on the way (a flag is only a claim: any bytea can carry it).
+ * The final step then finds one sorted run and only computes the metric. Rows appended one by
+ * one form an unsorted tail after the runs, sorted by the final step.
  *
  * The flat format after the varlena header is described in metrics_core.h; an empty bytea is
  * the empty state (the INITCOND). Any user can hand any bytea to these functions (through an
