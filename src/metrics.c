@@ -19,13 +19,12 @@
  * Sorting is the final step's cost, so under a parallel plan (or Citus) each process sorts its
  * own part: flattening an expanded state to send it sorts it and sets METRICS_FLAG_SORTED, and
  * packs a gauc state (metrics_core.h), so PostgreSQL copies about 9 bytes a row on the way to
- * the leader instead of 16. The combining side runs alone once the parts arrive, so it does
- * as little as it can per row: it
- * merges each sorted part into the sorted rows it holds, from the back and in place
- * (array_append), reading the part once, straight from the value it was given, and checking its
- * order on the way (a flag is only a claim: any bytea can carry it). The final step then finds
- * one sorted run and only computes the metric. Rows appended one by one form an unsorted tail
- * after the runs, sorted by the final step.
+ * the leader instead of 16. The combining side runs alone once the parts arrive, so it does as
+ * little as it can per row: it merges each sorted part into the sorted rows it holds, from the
+ * back and in place (array_append), reading the part once, straight from the value it was
+ * given, and checking its order on the way (a flag is only a claim: any bytea can carry it).
+ * The final step then finds one sorted run and only computes the metric. Rows appended one by
+ * one form an unsorted tail after the runs, sorted by the final step.
  *
  * The flat format after the varlena header is described in metrics_core.h; an empty bytea is
  * the empty state (the INITCOND). Any user can hand any bytea to these functions (through an
@@ -550,19 +549,17 @@ array_close_tail(MetricsState *st, MetricsArray *a)
 }
 
 /*
- * array_append: appends n records to a. A part of METRICS_RADIX_MIN records or more is kept
- * sorted, so the final step has little left to do:
+ * array_append: appends n records to a. A part of METRICS_RADIX_MIN records or more that claims
+ * to be sorted (a parallel worker's or a Citus shard's, flattened there; any bytea can claim it)
+ * is kept sorted, so the final step has little left to do: it is merged into the last run,
+ * from the back and in place, when it is at least a quarter of that run (each row then moves
+ * O(1) times in all), or copied as a run of its own. Either way it is read once, straight from
+ * the caller's value, and its order is checked on the way; when the claim was false, the run it
+ * joined is sorted. A packed part (packed_bytes > 0: records is then a packed stream, sorted by
+ * its claim) is merged the same way, unpacked as it is read.
  *
- * - A part that claims to be sorted (a parallel worker's or a Citus shard's, flattened there;
- *   any bytea can claim it) is merged into the last run, from the back and in place, when it is
- *   at least a quarter of that run (each row then moves O(1) times in all); otherwise it is
- *   copied as a run of its own. Either way it is read once, straight from the caller's value,
- *   and its order is checked on the way; when the claim was false, the run it joined is sorted.
- * - Any other part is copied and sorted as a run of its own.
- *
- * Smaller parts form the unsorted tail, which becomes a run of its own before a run follows it.
- * A packed part (packed_bytes > 0: records is then a packed stream, sorted by its claim) is
- * merged the same way, unpacked as it is read.
+ * Any other part joins the unsorted tail (as the rows of a flat state that outgrew its room
+ * do), sorted in one piece when a run follows it or by the final step.
  */
 static void
 array_append(MetricsState *st, MetricsArray *a, const char *records, Size n, bool sorted,
@@ -579,18 +576,14 @@ array_append(MetricsState *st, MetricsArray *a, const char *records, Size n, boo
 		records = unpack_records(records, packed_bytes, n, &sorted);
 		packed_bytes = 0;
 	}
-	if (n >= METRICS_RADIX_MIN)
-		array_close_tail(st, a);
-	metrics_reserve(st, a, n);
 	if (n < METRICS_RADIX_MIN || !sorted) {
+		metrics_reserve(st, a, n);
 		memcpy(a->words + start * width, records, n * kind_record(st->kind));
 		a->n += n;
-		if (n >= METRICS_RADIX_MIN) {
-			range_sort(a->words + start * width, n, width);
-			a->run_ends[a->nruns++] = a->n;
-		}
 		return;
 	}
+	array_close_tail(st, a);
+	metrics_reserve(st, a, n);
 	if (a->nruns > 0 && n >= (a->n - array_run_start(a, a->nruns - 1)) / 4)
 		start = array_run_start(a, --a->nruns);
 	if (packed_bytes > 0)

@@ -255,6 +255,7 @@ merge_back_one(uint64_t **out, const uint64_t **a, const unsigned char **b, size
 	*ordered = ok;
 }
 
+/* merge_back_one for gauc records: two words, the user key first. */
 static void
 merge_back_two(uint64_t **out, const uint64_t **a, const unsigned char **b, size_t steps,
                uint64_t *last, int *ordered)

@@ -148,9 +148,11 @@ typedef struct MetricsFlatHeader {
 
 /*
  * Checks that the len bytes at fields are a whole flat state: magic, kind, flags, and
- * counts that agree exactly with len. Returns 1 and fills *out when they do; otherwise returns
- * 0 and points *why at a sentence saying what is wrong. Reads nothing beyond the header before
- * the header has been checked against len, and never more than len bytes.
+ * counts that agree exactly with len (for a packed state: streams within len, long enough for
+ * their counts; what they hold is checked as they are read). Returns 1 and fills *out when
+ * they do; otherwise returns 0 and points *why at a sentence saying what is wrong. Reads
+ * nothing beyond the header before the header has been checked against len, and never more
+ * than len bytes.
  */
 int metrics_flat_decode(const void *fields, size_t len, MetricsFlatHeader *out, const char **why);
 

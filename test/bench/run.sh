@@ -238,7 +238,7 @@ if [ "${DIN_BENCH_PARALLEL:-1}" = 1 ]; then
 		echo "skip parallel bench failed" >>"$RESULTS"
 fi
 
-if [ "${DIN_BENCH_TRAIN:-1}" = 1 ]; then
+if [ "$ONLY" = all ] && [ "${DIN_BENCH_TRAIN:-1}" = 1 ]; then
 	echo "== timing training loops (din-train, DeepCTR-Torch; 2 threads)" >&2
 	$PY "$BENCH/train_bench.py" "${DIN_BENCH_TRAIN_ROWS:-10240}" 2 >>"$RESULTS" ||
 		echo "skip train bench failed" >>"$RESULTS"
