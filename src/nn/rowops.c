@@ -172,10 +172,10 @@ nn_rows_pool(float *u, const float *w, const float *k, int T, int E)
 	nn_kernels()->rows_pool(u, w, k, T, E);
 }
 
+/* x * 0 is 0 for a finite x and NaN for Inf or NaN: sums of them, branchless */
 int
-nn_all_finite(const float *x, size_t n)
+nn_all_finite_portable(const float *x, size_t n)
 {
-	/* x * 0 is 0 for a finite x and NaN for Inf or NaN: four branchless sums */
 	float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 	size_t i = 0;
 
@@ -185,4 +185,32 @@ nn_all_finite(const float *x, size_t n)
 	for (; i < n; i++)
 		acc[0] += x[i] * 0.0f;
 	return acc[0] + acc[1] + acc[2] + acc[3] == 0.0f;
+}
+
+/* Four independent sums, eight lanes each: the check runs on every tower row and score. */
+__attribute__((target("avx2,fma"))) int
+nn_all_finite_avx2(const float *x, size_t n)
+{
+	const __m256 zero = _mm256_setzero_ps();
+	__m256 a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+	size_t i = 0;
+
+	for (; i + 32 <= n; i += 32) {
+		a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), zero, a0);
+		a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), zero, a1);
+		a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), zero, a2);
+		a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), zero, a3);
+	}
+	for (; i < n; i += 8)
+		a0 = _mm256_fmadd_ps(_mm256_maskload_ps(x + i, tail_mask((int)(n - i < 8 ? n - i : 8))),
+		                     zero, a0);
+	a0 = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+	/* every lane 0: no lane compares unequal (NaN compares unequal to 0) */
+	return _mm256_movemask_ps(_mm256_cmp_ps(a0, zero, _CMP_NEQ_UQ)) == 0;
+}
+
+int
+nn_all_finite(const float *x, size_t n)
+{
+	return nn_kernels()->all_finite(x, n);
 }
