@@ -285,10 +285,30 @@ tower_row(const DinModel *m, const Plan *p, const float *s, const float *state, 
 			src = s + p->dense;
 			break;
 		}
-		for (int j = 0; j < in->width; j++)
-			x[j] = mul ? src[in->offset + j] * mul[in->offset + j] : src[in->offset + j];
+		/* two loops, not a choice per element: then each vectorizes */
+		if (mul != NULL)
+			for (int j = 0; j < in->width; j++)
+				x[j] = src[in->offset + j] * mul[in->offset + j];
+		else
+			for (int j = 0; j < in->width; j++)
+				x[j] = src[in->offset + j];
 		x += in->width;
 	}
+}
+
+/* h . w in double, four partial sums: not one chain of dependent additions */
+static double
+dot_double(const float *h, const float *w, int n)
+{
+	double s[4] = {0, 0, 0, 0};
+	int j = 0;
+
+	for (; j + 4 <= n; j += 4)
+		for (int k = 0; k < 4; k++)
+			s[k] += (double)h[j + k] * w[j + k];
+	for (; j < n; j++)
+		s[0] += (double)h[j] * w[j];
+	return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
 /* Click probability from the last hidden row h; the logit is summed in double. */
@@ -300,18 +320,14 @@ head(const DinModel *m, const float *h, float item_bias)
 	if (m->head == DIN_HEAD_SOFTMAX2) {
 		double l[2];
 
-		for (int o = 0; o < 2; o++) {
-			l[o] = m->head_bias ? m->head_bias[o] : 0.0;
-			for (int j = 0; j < H; j++)
-				l[o] += (double)h[j] * m->head_weight[(size_t)o * H + j];
-		}
+		for (int o = 0; o < 2; o++)
+			l[o] = (m->head_bias ? m->head_bias[o] : 0.0) +
+			       dot_double(h, m->head_weight + (size_t)o * H, H);
 		return nn_sigmoid(l[m->head_column] - l[1 - m->head_column]) + m->head_epsilon;
 	} else {
 		double logit = (m->head_bias ? m->head_bias[0] : 0.0) + item_bias;
 
-		for (int j = 0; j < H; j++)
-			logit += (double)h[j] * m->head_weight[j];
-		return nn_sigmoid(logit);
+		return nn_sigmoid(logit + dot_double(h, m->head_weight, H));
 	}
 }
 

@@ -17,7 +17,8 @@ static const NnKernels levels[] = {
                            .rows_mul = nn_rows_mul_portable,
                            .rows_add2 = nn_rows_add2_portable,
                            .rows_dot = nn_rows_dot_portable,
-                           .rows_pool = nn_rows_pool_portable},
+                           .rows_pool = nn_rows_pool_portable,
+                           .all_finite = nn_all_finite_portable},
     [NN_LEVEL_AVX2] = {.packs = 1,
                        .linear = nn_linear_avx2,
                        .epilogue = nn_epilogue_avx2,
@@ -28,7 +29,8 @@ static const NnKernels levels[] = {
                        .rows_mul = nn_rows_mul_avx2,
                        .rows_add2 = nn_rows_add2_avx2,
                        .rows_dot = nn_rows_dot_avx2,
-                       .rows_pool = nn_rows_pool_avx2},
+                       .rows_pool = nn_rows_pool_avx2,
+                       .all_finite = nn_all_finite_avx2},
     [NN_LEVEL_AVX512] = {.packs = 1,
                          .linear = nn_linear_avx512,
                          .epilogue = nn_epilogue_steps,
@@ -39,7 +41,8 @@ static const NnKernels levels[] = {
                          .rows_mul = nn_rows_mul_avx2,
                          .rows_add2 = nn_rows_add2_avx2,
                          .rows_dot = nn_rows_dot_avx2,
-                         .rows_pool = nn_rows_pool_avx2},
+                         .rows_pool = nn_rows_pool_avx2,
+                         .all_finite = nn_all_finite_avx2},
 };
 
 static const NnKernels *running = NULL;

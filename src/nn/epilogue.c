@@ -79,8 +79,9 @@ nn_epilogue_avx2(const NnEpilogue *ep, float *y, int n, int out)
 		one_pass(ep, y, n, out, DIN_ACT_SIGMOID);
 	else if (kind == DIN_ACT_DICE && ep->act->gate_a != NULL)
 		one_pass(ep, y, n, out, DIN_ACT_DICE);
-	else if (kind == DIN_ACT_LINEAR)
-		one_pass(ep, y, n, out, DIN_ACT_LINEAR);
-	else
+	else if (kind == DIN_ACT_LINEAR) {
+		if (ep->add_q != NULL)
+			one_pass(ep, y, n, out, DIN_ACT_LINEAR);
+	} else
 		nn_epilogue_steps(ep, y, n, out);
 }

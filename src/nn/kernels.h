@@ -31,6 +31,7 @@ typedef struct NnKernels {
 	void (*rows_add2)(float *a, const float *h, const float *g, int T, int U);
 	void (*rows_dot)(float *s, const float *x, int n, int width, const float *v, float bias);
 	void (*rows_pool)(float *u, const float *w, const float *k, int T, int E);
+	int (*all_finite)(const float *x, size_t n);
 } NnKernels;
 
 /* The running level's table (cpu.c). */
@@ -76,5 +77,7 @@ void nn_rows_dot_portable(float *s, const float *x, int n, int width, const floa
 void nn_rows_dot_avx2(float *s, const float *x, int n, int width, const float *v, float bias);
 void nn_rows_pool_portable(float *u, const float *w, const float *k, int T, int E);
 void nn_rows_pool_avx2(float *u, const float *w, const float *k, int T, int E);
+int nn_all_finite_portable(const float *x, size_t n);
+int nn_all_finite_avx2(const float *x, size_t n);
 
 #endif

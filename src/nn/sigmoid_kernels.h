@@ -1,10 +1,10 @@
 /*
  * sigmoid_kernels.h - the sigmoid-shaped inner loops (sigmoid, tanh, Dice), vectorized by hand.
  *
- * Dice dominates the attention unit's cost: one exp per pair and unit. Its affine parts are
- * folded into per-unit coefficients by the caller so the loop here is exp-bound; the AVX2
- * variants evaluate eight or sixteen exps at once with a Cephes polynomial (about 1 ulp, like
- * expf).
+ * Sigmoid and Dice dominate the attention unit's cost after its products: one exp per pair and
+ * unit. Dice's affine parts are folded into per-unit coefficients by the caller so the loop here
+ * is exp-bound; the vector variants evaluate eight or sixteen exps at once (vec_avx2.h, and a
+ * Cephes polynomial for exp and tanh: about 1 ulp, like expf).
  */
 #ifndef DIN_SIGMOID_KERNELS_H
 #define DIN_SIGMOID_KERNELS_H

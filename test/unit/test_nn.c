@@ -9,6 +9,7 @@
 #include "nn/rowops.h"
 #include "nn/sigmoid_kernels.h"
 
+#include <float.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -241,6 +242,34 @@ test_levels(void)
 	nn_init();
 	CHECK_INT(nn_level(), nn_cpu_level());
 	CHECK_INT(nn_packed_floats(36, 80) > 0, nn_cpu_level() >= NN_LEVEL_AVX2);
+}
+
+/* Every length and position: one Inf or NaN anywhere is found, the largest floats are finite. */
+static void
+all_finite(void)
+{
+	static float x[80];
+	int ok = 1;
+
+	for (int n = 0; n <= 80; n++) {
+		for (int i = 0; i < n; i++)
+			x[i] = i % 3 == 0 ? FLT_MAX : -1e-45f * i;
+		ok &= nn_all_finite(x, n);
+		for (int i = 0; i < n; i++) {
+			float keep = x[i];
+
+			x[i] = i % 3 == 0 ? INFINITY : i % 3 == 1 ? -INFINITY : NAN;
+			ok &= !nn_all_finite(x, n);
+			x[i] = keep;
+		}
+	}
+	CHECK(ok);
+}
+
+static void
+test_all_finite_every_level(void)
+{
+	at_every_level(all_finite);
 }
 
 static void
@@ -756,6 +785,7 @@ suite_nn(void)
 	RUN(test_linear_prepacked_bits);
 	RUN(test_linear_avx512_bits);
 	RUN(test_rows_ops_every_level);
+	RUN(test_all_finite_every_level);
 	RUN(test_dot);
 	RUN(test_sigmoid_extremes);
 	RUN(test_softmax_extremes);
