@@ -183,12 +183,15 @@ def dien_macs(cfg, T, per_history_share):
 
 
 def bst_macs(cfg, T, per_history_share):
-    """One transformer block over the 20 behaviours and the target (the target row attends
-    to all; with the target in the sequence every candidate runs the block), then the tower."""
+    """torch: one transformer block over the 20 behaviours and the target, every row, then the
+    tower. din: the behaviours' projections once per history; per candidate only the target
+    row's projections, its attention over the 21 rows, its output projection and feed-forward
+    (the target read-out reads no other row of the last block), then the tower."""
     D, F, L = 2 * BST_DIM, 4 * 2 * BST_DIM, 21
     block = L * 3 * D * D + 2 * L * L * D + L * D * D + L * 2 * D * F
+    target_row = 3 * D * D + 2 * L * D + D * D + 2 * D * F
     tower = _tower_macs(cfg, D + D + DIM)
-    return block + tower, block + tower
+    return target_row + tower + per_history_share * (L - 1) * 3 * D * D, block + tower
 
 
 def dsin_macs(cfg, T, per_history_share):
