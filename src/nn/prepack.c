@@ -6,8 +6,9 @@
  * cost a one-candidate din_score more than the product itself (the first tower layer went from
  * 3 to 10 us), so the format layer packs every layer when it builds the model. The copies live
  * in one allocation owned by the model, per backend: a model in shared memory shares its
- * tensors only, and each backend that binds it adds about the size of its dense weights (the
- * embedding tables, the bulk of a model, are not copied). At the portable level nothing is
+ * tensors only, and each backend that binds it adds about the size of its dense weights, twice
+ * for layers of 256 kB or more, which get a second copy for one-row products (linear_blocked.c;
+ * the embedding tables, the bulk of a model, are not copied). At the portable level nothing is
  * packed.
  */
 #include "prepack.h"

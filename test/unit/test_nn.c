@@ -136,10 +136,12 @@ test_linear_blocked_shapes(void)
 static void
 linear_prepacked_bits(void)
 {
-	static const int shapes[][3] = {{13, 162, 200}, {12, 36, 80}, {25, 80, 40},
-	                                {7, 300, 270},  {6, 130, 17}, {1, 5, 3}};
-	enum { CAP = 25 * 300 + 300 * 270 };
-	static float x[CAP], w[CAP], b[300], y[CAP], yp[CAP], y1[300];
+	/* from 300 x 270 on, one row reads the row panels: outputs of whole panels and not */
+	static const int shapes[][3] = {{13, 162, 200}, {12, 36, 80},  {25, 80, 40},
+	                                {7, 300, 270},  {6, 130, 17},  {1, 5, 3},
+	                                {3, 82, 1024},  {2, 1100, 70}, {4, 257, 300}};
+	enum { CAP = 82 * 1024 };
+	static float x[CAP], w[CAP], b[1024], y[CAP], yp[CAP], y1[1024];
 
 	if (nn_packed_floats(36, 80) == 0)
 		return; /* the portable level packs nothing */
