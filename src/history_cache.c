@@ -6,7 +6,8 @@
  * without anything being kept. Other states are kept, each in one allocation holding the state
  * (cache-line aligned, as the kernels like) and the copied inputs its key points to, found by a
  * dynahash table whose match function compares the inputs in full, so two histories that
- * collide are never confused. A state is computed straight into its allocation, which enters
+ * collide are never confused; a bit per hash slot, set when a state is kept there, spares the
+ * lookup of histories never kept. A state is computed straight into its allocation, which enters
  * the table once computed (a failed computation leaves it to the next call to free). Kept
  * states form a list, least recently used first, from which the oldest go when the limit needs
  * room.
@@ -15,9 +16,10 @@
  * several microseconds each on a virtual machine, more than computing a small state), and when
  * no history comes back that buys nothing. So a state is kept when its history was seen before
  * (a table of recent hashes: users whose rows are interleaved are kept from their second row
- * on), or while few bytes (UNREUSED_MAX) have been kept since a kept state was last reused,
- * which keeps small states from their first row on. Rows whose histories are all distinct then
- * cost a hash and two lookups more than without the cache, and at most UNREUSED_MAX of memory.
+ * on), or when it is small (SMALL_STATE) while few bytes (UNREUSED_MAX) have been kept since a
+ * kept state was last reused: then it is kept from its first row on. Rows whose histories are
+ * all distinct cost a hash and a few compares more than without the cache (and the few small
+ * states kept first), and a large state is never kept before its history comes back.
  */
 #include "postgres.h"
 
@@ -30,6 +32,8 @@
 int din_history_cache_size = 65536;
 
 #define SEEN_SLOTS 4096                  /* hashes of histories computed and not kept */
+#define KEPT_BITS 65536                  /* a bit per hash slot that a kept state set */
+#define SMALL_STATE ((Size)4096)         /* a state kept from its first row, within: */
 #define UNREUSED_MAX ((Size)1024 * 1024) /* bytes kept while no kept state is reused */
 
 /* The inputs a state depends on, pointing into memory of the cache's once it is kept. */
@@ -63,16 +67,17 @@ typedef struct OwnState {
 
 struct HistoryCache {
 	MemoryContext parent; /* the own state */
-	MemoryContext mcxt;   /* the table and the kept states, reset when the model changes */
-	HTAB *table;
-	dlist_head uses;  /* least recently used first */
-	StateEntry *last; /* the kept state used last, or NULL */
-	StateEntry fill;  /* a state being computed to be kept (when fill.block is set) */
+	MemoryContext mcxt;   /* the table, the kept states and seen; reset when the model changes */
+	HTAB *table;          /* NULL until a state is kept */
+	uint64 *kept;         /* [KEPT_BITS / 64]: clear, no state of that hash slot is kept */
+	dlist_head uses;      /* least recently used first */
+	StateEntry *last;     /* the kept state used last, or NULL */
+	StateEntry fill;      /* a state being computed to be kept (when fill.block is set) */
 	OwnState own;
 	Size bytes;
 	Size unreused; /* bytes kept since a kept state other than the last was reused */
 	uint64 serial; /* the model load the states belong to */
-	uint32 seen[SEEN_SLOTS];
+	uint32 *seen;  /* [SEEN_SLOTS]: hashes of own states since replaced; NULL until one is */
 };
 
 static uint32
@@ -103,15 +108,32 @@ key_match(const void *a, const void *b, Size keysize)
 	return x->hash == y->hash && same_inputs(x, y) ? 0 : 1;
 }
 
-/* A multiply-xor chain over the words, then splitmix64's finalizer. */
+/* splitmix64's finalizer. */
 static uint64
-hash_words(uint64 h, const int64 *w, int n)
+mix(uint64 h)
 {
-	for (int i = 0; i < n; i++)
-		h = (h ^ (uint64)w[i]) * UINT64CONST(0x9e3779b97f4a7c15);
 	h = (h ^ (h >> 30)) * UINT64CONST(0xbf58476d1ce4e5b9);
 	h = (h ^ (h >> 27)) * UINT64CONST(0x94d049bb133111eb);
 	return h ^ (h >> 31);
+}
+
+/* Multiply-xor chains over the words, four at a time so they overlap, then mixed. */
+static uint64
+hash_words(uint64 h, const int64 *w, int n)
+{
+	const uint64 k = UINT64CONST(0x9e3779b97f4a7c15);
+	uint64 a = h, b = ~h, c = h ^ k, d = h + k;
+	int i = 0;
+
+	for (; i + 4 <= n; i += 4) {
+		a = (a ^ (uint64)w[i]) * k;
+		b = (b ^ (uint64)w[i + 1]) * k;
+		c = (c ^ (uint64)w[i + 2]) * k;
+		d = (d ^ (uint64)w[i + 3]) * k;
+	}
+	for (; i < n; i++)
+		a = (a ^ (uint64)w[i]) * k;
+	return mix(mix(a ^ (b << 1)) ^ mix(c ^ (d << 1)));
 }
 
 /* k for key, pointing into the caller's arrays, with its hash. */
@@ -153,25 +175,27 @@ inputs_bytes(const StateKey *k)
 	return sizeof(int64) * k->len * (k->has_times ? 2 : 1);
 }
 
+/* The word of the kept bits that holds hash h's bit, and *mask that bit. */
+static uint64 *
+kept_word(HistoryCache *cache, uint32 h, uint64 *mask)
+{
+	*mask = UINT64CONST(1) << (h % KEPT_BITS % 64);
+	return &cache->kept[h % KEPT_BITS / 64];
+}
+
 static void
 reset(HistoryCache *cache)
 {
-	HASHCTL ctl = {.keysize = sizeof(StateKey),
-	               .entrysize = sizeof(StateEntry),
-	               .hash = key_hash,
-	               .match = key_match,
-	               .hcxt = cache->mcxt};
-
 	MemoryContextReset(cache->mcxt);
-	cache->table = hash_create("din history states", 256, &ctl,
-	                           HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	cache->table = NULL;
+	cache->kept = NULL;
+	cache->seen = NULL;
 	dlist_init(&cache->uses);
 	cache->last = NULL;
 	cache->fill.block = NULL;
 	cache->own.valid = false;
 	cache->bytes = 0;
 	cache->unreused = 0;
-	memset(cache->seen, 0, sizeof(cache->seen));
 }
 
 HistoryCache *
@@ -181,7 +205,7 @@ history_cache_create(MemoryContext mcxt)
 
 	cache->parent = mcxt;
 	cache->mcxt = AllocSetContextCreate(mcxt, "din history states", ALLOCSET_DEFAULT_SIZES);
-	reset(cache);
+	dlist_init(&cache->uses);
 	return cache;
 }
 
@@ -209,6 +233,17 @@ prepare_fill(HistoryCache *cache, const StateKey *k, size_t n)
 	f->bytes = sizeof(StateEntry) + PG_CACHE_LINE_SIZE + floats + inputs_bytes(k);
 	if (f->bytes > limit)
 		return NULL;
+	if (cache->table == NULL) {
+		HASHCTL ctl = {.keysize = sizeof(StateKey),
+		               .entrysize = sizeof(StateEntry),
+		               .hash = key_hash,
+		               .match = key_match,
+		               .hcxt = cache->mcxt};
+
+		cache->table = hash_create("din history states", 256, &ctl,
+		                           HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+		cache->kept = MemoryContextAllocZero(cache->mcxt, KEPT_BITS / 8);
+	}
 	while (cache->bytes + f->bytes > limit)
 		drop_oldest(cache);
 	f->block =
@@ -232,12 +267,20 @@ grow(MemoryContext mcxt, void *buf, Size *cap, Size bytes)
 	return MemoryContextAllocExtended(mcxt, *cap, MCXT_ALLOC_HUGE);
 }
 
-/* The own state, to be filled with a state of n floats (of k's inputs, unless k is NULL). */
+/*
+ * The own state, to be filled with a state of n floats of k's inputs (none: k NULL, reuse
+ * off); the history it held is remembered as seen.
+ */
 static float *
 prepare_own(HistoryCache *cache, const StateKey *k, size_t n)
 {
 	OwnState *own = &cache->own;
 
+	if (own->valid && k != NULL) {
+		if (cache->seen == NULL)
+			cache->seen = MemoryContextAllocZero(cache->mcxt, sizeof(uint32) * SEEN_SLOTS);
+		cache->seen[own->key.hash % SEEN_SLOTS] = own->key.hash;
+	}
 	own->valid = false;
 	own->state = grow(cache->parent, own->state, &own->state_bytes, sizeof(float) * n);
 	if (k != NULL) {
@@ -254,10 +297,11 @@ history_cache_get(HistoryCache *cache, uint64 serial, const DinHistoryKey *key, 
 {
 	StateKey k;
 	StateEntry *e;
-	uint32 *seen;
+	uint64 mask;
+	bool seen;
 
 	if (serial != cache->serial) {
-		if (cache->bytes > 0 || cache->own.valid)
+		if (cache->table != NULL || cache->seen != NULL || cache->own.valid)
 			reset(cache);
 		cache->serial = serial;
 	}
@@ -275,21 +319,21 @@ history_cache_get(HistoryCache *cache, uint64 serial, const DinHistoryKey *key, 
 		return cache->own.state;
 	if (cache->last != NULL && same_inputs(&k, &cache->last->key))
 		return cache->last->state;
-	e = cache->bytes > 0 ? hash_search(cache->table, &k, HASH_FIND, NULL) : NULL;
+	e = cache->kept != NULL && (*kept_word(cache, k.hash, &mask) & mask)
+	        ? hash_search(cache->table, &k, HASH_FIND, NULL)
+	        : NULL;
 	if (e != NULL) {
 		dlist_move_tail(&cache->uses, &e->use);
 		cache->last = e;
 		cache->unreused = 0;
 		return e->state;
 	}
-	seen = &cache->seen[k.hash % SEEN_SLOTS];
+	seen = cache->seen != NULL && cache->seen[k.hash % SEEN_SLOTS] == k.hash;
 	*fill = NULL;
-	if (*seen == k.hash || cache->unreused < UNREUSED_MAX)
+	if (seen || (sizeof(float) * n <= SMALL_STATE && cache->unreused < UNREUSED_MAX))
 		*fill = prepare_fill(cache, &k, n);
-	if (*fill == NULL) {
-		*seen = k.hash;
+	if (*fill == NULL)
 		*fill = prepare_own(cache, &k, n);
-	}
 	return NULL;
 }
 
@@ -297,6 +341,7 @@ void
 history_cache_filled(HistoryCache *cache)
 {
 	StateEntry *f = &cache->fill, *e;
+	uint64 mask;
 	bool found;
 
 	if (f->block == NULL) {
@@ -306,6 +351,7 @@ history_cache_filled(HistoryCache *cache)
 	}
 	e = hash_search(cache->table, &f->key, HASH_ENTER, &found);
 	Assert(!found);
+	*kept_word(cache, f->key.hash, &mask) |= mask;
 	e->block = f->block;
 	e->bytes = f->bytes;
 	e->state = f->state;
