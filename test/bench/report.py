@@ -15,9 +15,11 @@ PATHS = [("perrow", "per-row din_score", 1), ("rank100", "din_rank, 100 cand", 1
          ("rank1000", "din_rank, 1000 cand", 1000)]
 
 
-def reuse_table(din, torch):
+def reuse_table(din, torch, row_tower):
     """Per-row din_score over repeated histories against the array form and PyTorch; returns
-    the issue's verdicts (per-row >= 0.6 x the array form, grouped and interleaved)."""
+    the issue's verdicts (per-row >= 0.6 x the array form, grouped and interleaved). row_tower:
+    microseconds of one row through a model's tower alone (sgemm_peak.c), the floor of its
+    per-row cost."""
     rows = [(n, T) for n, T in models.REUSE.items() if (n, T, "reuse_array") in din]
     if not rows:
         return []
@@ -47,10 +49,17 @@ def reuse_table(din, torch):
             (name, T, array) + tuple(cells) + (off, off / array)))
     print("(PyTorch: the per-candidate rate above, which shares no history work; reuse off:"
           " interleaved with din.history_cache_size = 0)")
+    for name, us in sorted(row_tower.items()):
+        T = models.REUSE.get(name)
+        if (name, T, "reuse_array") in din:
+            print("%s: one row through the tower alone takes %.1f us, the array form %.1f us a"
+                  " candidate in all: per-row can reach at most %.2f x the array form" % (
+                      name, us, 1e6 / din[(name, T, "reuse_array")],
+                      1e6 / din[(name, T, "reuse_array")] / us))
     return verdicts
 
 
-def print_scoring(din, torch, peak, detail, skips):
+def print_scoring(din, torch, peak, detail, skips, row_tower):
     """The scoring table: din against PyTorch and the sgemm peak (make bench, not bench-parallel)."""
     cpu = "unknown cpu"
     try:
@@ -116,7 +125,7 @@ def print_scoring(din, torch, peak, detail, skips):
             one, hundred = din.get((name, T, "perrow")), din.get((name, T, "rank100"))
             if one and hundred:
                 print("  %-5s T=%-4d %6.1fx" % (name, T, 100.0 * one / hundred))
-    reuse_verdicts = reuse_table(din, torch)
+    reuse_verdicts = reuse_table(din, torch, row_tower)
     if torch:
         print()
         print("PyTorch: tools/dinref.py (BST, DSIN: batched in test/bench/torch_bench.py),"
@@ -143,7 +152,7 @@ def print_scoring(din, torch, peak, detail, skips):
 
 def main(path):
     din, torch, peak, skips, metrics, detail = {}, {}, None, [], [], []
-    parallel, train = [], {}
+    parallel, train, row_tower = [], {}, {}
     for line in open(path):
         f = line.split()
         if not f:
@@ -152,6 +161,8 @@ def main(path):
             din[(f[1], int(f[2]), f[3])] = int(f[5]) / float(f[4])
         elif f[0] == "torch":
             torch[(f[1], int(f[2]))] = float(f[3])
+        elif f[0] == "peak_detail" and f[1].startswith("rowtower_"):
+            row_tower[f[1][len("rowtower_"):]] = float(f[2])
         elif f[0] == "peak_detail":
             if f[1] != "peak":
                 detail.append("%s=%s" % (f[1], f[2]))
@@ -166,7 +177,7 @@ def main(path):
         elif f[0] == "skip":
             skips.append(" ".join(f[1:]))
     if din:
-        print_scoring(din, torch, peak, detail, skips)
+        print_scoring(din, torch, peak, detail, skips, row_tower)
     else:
         for s in skips:
             print("NOTE: " + s)

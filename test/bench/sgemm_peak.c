@@ -3,7 +3,9 @@
  *
  * Serial OpenBLAS sgemm and din's own kernel (the CPU's best level, weights packed once as a
  * model's are) on square products and on the shapes din feeds them; the best is the peak the
- * bench compares din against. Prints "name gflops" lines.
+ * bench compares din against. Prints "name gflops" lines; then "rowtower_NAME us" lines: one row
+ * through the towers of the bench's base and BST models (models.py), which per-row scoring of
+ * those models cannot go below.
  */
 #include "nn/cpu.h"
 #include "nn/linear_strided.h"
@@ -69,6 +71,41 @@ measure(int din, int n, int in, int out)
 	return best;
 }
 
+/*
+ * Microseconds of one row through dense layers dims[0] -> dims[1] -> ..., packed as a model's
+ * are: a per-row call streams all their weights through the core and reuses none.
+ */
+static double
+row_tower_us(const int *dims, int layers)
+{
+	float *w[4], *packed[4], *a = randoms(2048), *b = randoms(2048);
+	double best = 1e9;
+
+	for (int l = 0; l < layers; l++) {
+		w[l] = randoms((size_t)dims[l] * dims[l + 1]);
+		packed[l] = malloc((nn_packed_floats(dims[l], dims[l + 1]) + 1) * sizeof(float));
+		nn_pack_weight(w[l], dims[l], dims[l], dims[l + 1], packed[l]);
+	}
+	for (int trial = 0; trial < 5; trial++) {
+		double t0 = now(), dt;
+
+		for (int r = 0; r < 2000; r++)
+			for (int l = 0; l < layers; l++)
+				nn_linear_prepacked(l % 2 ? b : a, dims[l], 1, dims[l], w[l], dims[l],
+				                    nn_packed_floats(dims[l], dims[l + 1]) ? packed[l] : NULL,
+				                    dims[l + 1], NULL, l % 2 ? a : b);
+		dt = (now() - t0) / 2000 * 1e6;
+		best = dt < best ? dt : best;
+	}
+	for (int l = 0; l < layers; l++) {
+		free(w[l]);
+		free(packed[l]);
+	}
+	free(a);
+	free(b);
+	return best;
+}
+
 int
 main(void)
 {
@@ -90,5 +127,7 @@ main(void)
 		}
 	}
 	printf("peak %.2f\n", best);
+	printf("rowtower_base %.2f\n", row_tower_us((const int[]){162, 200, 80}, 2));
+	printf("rowtower_bst %.2f\n", row_tower_us((const int[]){82, 1024, 512, 256}, 3));
 	return 0;
 }
