@@ -519,6 +519,28 @@ test_fixture_bst_deepctr_mean_all(void)
 	check_variant("bst_deepctr_mean_all");
 }
 
+/* Every fixture model of din's own (test/fixtures), one per architecture variant. */
+static const char *const fixture_variants[] = {"din_deepctr_torch",
+                                               "din_repo",
+                                               "din_fuxi_vocab",
+                                               "din_misc_acts",
+                                               "base_mean",
+                                               "base_dien_dnn",
+                                               "dien_deepctr_torch_augru",
+                                               "dien_code_augru_tf",
+                                               "dien_agru",
+                                               "dien_aigru",
+                                               "dien_gru_pooling",
+                                               "dien_bilinear",
+                                               "dsin_deepctr",
+                                               "dsin_bias_ln",
+                                               "bst_rechub",
+                                               "bst_fuxi",
+                                               "bst_deepctr",
+                                               "bst_timegap_prenorm",
+                                               "bst_deepctr_mean_all"};
+#define N_FIXTURE_VARIANTS (sizeof(fixture_variants) / sizeof(fixture_variants[0]))
+
 /* The request of row r, its candidate alone. */
 static DinRequest
 row_request(const Row *r)
@@ -559,29 +581,10 @@ same_key(const DinHistoryKey *a, const DinHistoryKey *b)
 static void
 test_fixture_history_states(void)
 {
-	static const char *const variants[] = {"din_deepctr_torch",
-	                                       "din_repo",
-	                                       "din_fuxi_vocab",
-	                                       "din_misc_acts",
-	                                       "base_mean",
-	                                       "base_dien_dnn",
-	                                       "dien_deepctr_torch_augru",
-	                                       "dien_code_augru_tf",
-	                                       "dien_agru",
-	                                       "dien_aigru",
-	                                       "dien_gru_pooling",
-	                                       "dien_bilinear",
-	                                       "dsin_deepctr",
-	                                       "dsin_bias_ln",
-	                                       "bst_rechub",
-	                                       "bst_fuxi",
-	                                       "bst_deepctr",
-	                                       "bst_timegap_prenorm",
-	                                       "bst_deepctr_mean_all"};
 	static char line[1 << 16];
 	Row *rows = malloc(2 * sizeof(Row));
 
-	for (size_t v = 0; v < sizeof(variants) / sizeof(variants[0]); v++) {
+	for (size_t v = 0; v < N_FIXTURE_VARIANTS; v++) {
 		char path[256];
 		Fixture fx;
 		DinModel *m;
@@ -590,10 +593,10 @@ test_fixture_history_states(void)
 		float *scratch, *state, *other, *moved, *w_fresh, *w_reused;
 		size_t nf;
 		int timed, n = 0, bad = 0;
-		int reads_time =
-		    strncmp(variants[v], "dsin", 4) == 0 || strcmp(variants[v], "bst_timegap_prenorm") == 0;
+		int reads_time = strncmp(fixture_variants[v], "dsin", 4) == 0 ||
+		                 strcmp(fixture_variants[v], "bst_timegap_prenorm") == 0;
 
-		snprintf(path, sizeof(path), FIXTURES "%s.safetensors", variants[v]);
+		snprintf(path, sizeof(path), FIXTURES "%s.safetensors", fixture_variants[v]);
 		if (!fixture_load(&fx, path))
 			continue;
 		m = fx.m;
@@ -604,7 +607,7 @@ test_fixture_history_states(void)
 		moved = malloc((nf + 1) * sizeof(float));
 		w_fresh = malloc((size_t)m->max_len * sizeof(float));
 		w_reused = malloc((size_t)m->max_len * sizeof(float));
-		snprintf(path, sizeof(path), FIXTURES "%s.csv", variants[v]);
+		snprintf(path, sizeof(path), FIXTURES "%s.csv", fixture_variants[v]);
 		csv = fopen(path, "r");
 		CHECK(csv != NULL);
 		if (csv == NULL || fgets(line, sizeof(line), csv) == NULL)
@@ -649,7 +652,7 @@ test_fixture_history_states(void)
 				       memcmp(w_fresh, w_reused, (size_t)kept * sizeof(float)) != 0;
 			}
 		}
-		printf("# %s: %d rows scored from their history states\n", variants[v], n - 1);
+		printf("# %s: %d rows scored from their history states\n", fixture_variants[v], n - 1);
 		CHECK(n >= 300);
 		CHECK_INT(bad, 0);
 		fclose(csv);
@@ -791,31 +794,12 @@ test_fixture_peer(void)
 static void
 test_fixtures_every_level(void)
 {
-	static const char *const variants[] = {"din_deepctr_torch",
-	                                       "din_repo",
-	                                       "din_fuxi_vocab",
-	                                       "din_misc_acts",
-	                                       "base_mean",
-	                                       "base_dien_dnn",
-	                                       "dien_deepctr_torch_augru",
-	                                       "dien_code_augru_tf",
-	                                       "dien_agru",
-	                                       "dien_aigru",
-	                                       "dien_gru_pooling",
-	                                       "dien_bilinear",
-	                                       "dsin_deepctr",
-	                                       "dsin_bias_ln",
-	                                       "bst_rechub",
-	                                       "bst_fuxi",
-	                                       "bst_deepctr",
-	                                       "bst_timegap_prenorm",
-	                                       "bst_deepctr_mean_all"};
 
 	for (int level = NN_LEVEL_PORTABLE; level < (int)nn_cpu_level(); level++) {
 		nn_set_level((NnLevel)level);
 		printf("# kernel level %d:\n", level);
-		for (size_t v = 0; v < sizeof(variants) / sizeof(variants[0]); v++)
-			check_variant(variants[v]);
+		for (size_t v = 0; v < N_FIXTURE_VARIANTS; v++)
+			check_variant(fixture_variants[v]);
 		test_fixture_peer();
 	}
 	nn_init();
