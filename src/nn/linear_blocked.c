@@ -128,11 +128,18 @@ has_row_panels(int in, int out)
 	return (size_t)in * out >= ROW_PANEL_FLOATS;
 }
 
-/* Width of the panel of outputs [o0, ...): PANEL, or the rest in whole vectors. */
+/* Outputs of the panel that starts at output o0: PANEL, or the rest. */
+static int
+panel_outputs(int out, int o0)
+{
+	return out - o0 < PANEL ? out - o0 : PANEL;
+}
+
+/* Floats per k of that panel: its outputs in whole vectors. */
 static int
 panel_width(int out, int o0)
 {
-	return out - o0 < PANEL ? (out - o0 + 7) & ~7 : PANEL;
+	return (panel_outputs(out, o0) + 7) & ~7;
 }
 
 size_t
@@ -167,7 +174,7 @@ nn_pack_weight(const float *w, int ldw, int in, int out, float *packed)
 		for (int o0 = 0; o0 < out; o0 += PANEL) {
 			int pw = panel_width(out, o0);
 
-			pack(w + (size_t)o0 * ldw, ldw, out - o0 < PANEL ? out - o0 : PANEL, in, packed, pw);
+			pack(w + (size_t)o0 * ldw, ldw, panel_outputs(out, o0), in, packed, pw);
 			packed += (size_t)in * pw;
 		}
 }
@@ -298,7 +305,7 @@ row_panels(const float *x, int in, const float *panels, int out, const float *b,
 	float bias[PANEL] __attribute__((aligned(32)));
 
 	for (int o0 = 0; o0 < out; o0 += PANEL) {
-		int pw = panel_width(out, o0), oc = out - o0 < PANEL ? out - o0 : PANEL;
+		int pw = panel_width(out, o0), oc = panel_outputs(out, o0);
 
 		memset(bias, 0, sizeof(bias));
 		if (b)
