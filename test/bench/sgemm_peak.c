@@ -82,17 +82,19 @@ row_tower_us(const int *dims, int layers)
 	double best = 1e9;
 
 	for (int l = 0; l < layers; l++) {
+		size_t floats = nn_packed_floats(dims[l], dims[l + 1]); /* 0: this level packs nothing */
+
 		w[l] = randoms((size_t)dims[l] * dims[l + 1]);
-		packed[l] = malloc((nn_packed_floats(dims[l], dims[l + 1]) + 1) * sizeof(float));
-		nn_pack_weight(w[l], dims[l], dims[l], dims[l + 1], packed[l]);
+		packed[l] = floats ? malloc(floats * sizeof(float)) : NULL;
+		if (packed[l])
+			nn_pack_weight(w[l], dims[l], dims[l], dims[l + 1], packed[l]);
 	}
 	for (int trial = 0; trial < 5; trial++) {
 		double t0 = now(), dt;
 
 		for (int r = 0; r < 2000; r++)
 			for (int l = 0; l < layers; l++)
-				nn_linear_prepacked(l % 2 ? b : a, dims[l], 1, dims[l], w[l], dims[l],
-				                    nn_packed_floats(dims[l], dims[l + 1]) ? packed[l] : NULL,
+				nn_linear_prepacked(l % 2 ? b : a, dims[l], 1, dims[l], w[l], dims[l], packed[l],
 				                    dims[l + 1], NULL, l % 2 ? a : b);
 		dt = (now() - t0) / 2000 * 1e6;
 		best = dt < best ? dt : best;
