@@ -855,9 +855,9 @@ metrics_finish(Datum d, uint32 kind, MetricsGaucWeight weight)
 		neg = flat_sorted_copy(v.neg, v.nneg, width, v.sorted);
 	}
 	if (kind == METRICS_KIND_AUC)
-		result = metrics_auc_sorted(pos, v.npos, neg, v.nneg, 1, 0);
+		result = metrics_auc_sorted(pos, v.npos, neg, v.nneg, check_interrupts_hook);
 	else
-		result = metrics_gauc_sorted(pos, v.npos, neg, v.nneg, weight);
+		result = metrics_gauc_sorted(pos, v.npos, neg, v.nneg, weight, check_interrupts_hook);
 	if (!v.expanded) {
 		pfree(pos);
 		pfree(neg);
