@@ -21,8 +21,8 @@
  * packs a gauc state (metrics_core.h), so PostgreSQL copies about 9 bytes a row on the way to
  * the leader instead of 16. The combining side runs alone once the parts arrive, so it does as
  * little as it can per row: it merges each sorted part into the sorted rows it holds, from the
- * back and in place (array_append), reading the part once, straight from the value it was
- * given, and checking its order on the way (a flag is only a claim: any bytea can carry it).
+ * back and in place (array_append), reading the part straight from the value it was given,
+ * after checking its order (a flag is only a claim: any bytea can carry it).
  * The final step then finds one sorted run and only computes the metric. Rows appended one by
  * one form an unsorted tail after the runs, sorted by the final step.
  *
@@ -553,10 +553,10 @@ array_close_tail(MetricsState *st, MetricsArray *a)
  * to be sorted (a parallel worker's or a Citus shard's, flattened there; any bytea can claim it)
  * is kept sorted, so the final step has little left to do: it is merged into the last run,
  * from the back and in place, when it is at least a quarter of that run (each row then moves
- * O(1) times in all), or copied as a run of its own. Either way it is read once, straight from
- * the caller's value, and its order is checked on the way; when the claim was false, the run it
- * joined is sorted. A packed part (packed_bytes > 0: records is then a packed stream, sorted by
- * its claim) is merged the same way, unpacked as it is read.
+ * O(1) times in all), or copied as a run of its own. Either way it is read straight from the
+ * caller's value, its order checked first; when the claim was false, the run it joined is
+ * sorted. A packed part (packed_bytes > 0: records is then a packed stream, sorted by its
+ * claim) is merged the same way, unpacked and checked a few hundred records at a time.
  *
  * Any other part joins the unsorted tail (as the rows of a flat state that outgrew its room
  * do), sorted in one piece when a run follows it or by the final step.
@@ -855,9 +855,9 @@ metrics_finish(Datum d, uint32 kind, MetricsGaucWeight weight)
 		neg = flat_sorted_copy(v.neg, v.nneg, width, v.sorted);
 	}
 	if (kind == METRICS_KIND_AUC)
-		result = metrics_auc_sorted(pos, v.npos, neg, v.nneg, 1, 0);
+		result = metrics_auc_sorted(pos, v.npos, neg, v.nneg, check_interrupts_hook);
 	else
-		result = metrics_gauc_sorted(pos, v.npos, neg, v.nneg, weight);
+		result = metrics_gauc_sorted(pos, v.npos, neg, v.nneg, weight, check_interrupts_hook);
 	if (!v.expanded) {
 		pfree(pos);
 		pfree(neg);

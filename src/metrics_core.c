@@ -128,19 +128,38 @@ metrics_sort(uint64_t *data, uint64_t *scratch, size_t *count_storage, size_t n,
 	return src;
 }
 
-static int
-record_less(const uint64_t *x, const uint64_t *y, int width)
+static uint64_t
+load_word(const unsigned char *at)
 {
-	return x[0] != y[0] || width == 1 ? x[0] < y[0] : x[1] < y[1];
+	uint64_t word;
+
+	memcpy(&word, at, sizeof word);
+	return word;
+}
+
+/* 1 when the m records of width words at part (any alignment) are in ascending order. */
+static int
+part_is_sorted(const unsigned char *part, size_t m, int width)
+{
+	size_t record = (size_t)width * sizeof(uint64_t);
+	int ok = 1;
+
+	for (size_t r = 1; r < m; r++) {
+		const unsigned char *x = part + (r - 1) * record, *y = part + r * record;
+		uint64_t x0 = load_word(x), y0 = load_word(y);
+
+		if (width == 1)
+			ok &= x0 <= y0;
+		else
+			ok &= (x0 < y0) | ((x0 == y0) & (load_word(x + 8) <= load_word(y + 8)));
+	}
+	return ok;
 }
 
 int
 metrics_is_sorted(const uint64_t *data, size_t n, int width)
 {
-	for (size_t i = 1; i < n; i++)
-		if (record_less(data + i * width, data + (i - 1) * width, width))
-			return 0;
-	return 1;
+	return part_is_sorted((const unsigned char *)data, n, width);
 }
 
 /*
@@ -209,126 +228,111 @@ metrics_merge_runs(uint64_t *data, uint64_t *scratch, const size_t *run_ends, in
 	return src;
 }
 
-static uint64_t
-load_word(const unsigned char *at)
-{
-	uint64_t word;
-
-	memcpy(&word, at, sizeof word);
-	return word;
-}
-
 /* The records merge_into takes at a time between calls of its hook. */
 #define MERGE_POLL_RECORDS ((size_t)1 << 20)
 
 /*
  * Moves the larger of data's last unplaced record and part's to the back, steps times: both
- * have at least steps records left, so no bound is checked inside. *ordered stays 1 while each
- * part record taken is no larger than the one taken before it (*last). The keys come in random
- * order, so the choice is made with masks: no branch for the processor to mispredict.
+ * have at least steps records left, so no bound is checked inside. On a tie part's record goes
+ * behind. The keys come in random order, so the record is chosen with a mask, not a branch the
+ * processor would mispredict, and the next step waits only on the comparison.
  */
 static void
-merge_back_one(uint64_t **out, const uint64_t **a, const unsigned char **b, size_t steps,
-               uint64_t *last, int *ordered)
+merge_back_one(uint64_t **out, const uint64_t **a, const unsigned char **b, size_t steps)
 {
 	uint64_t *o = *out;
 	const uint64_t *x = *a;
 	const unsigned char *y = *b;
-	uint64_t prev = *last;
-	int ok = *ordered;
 	size_t i = 0, j = 0; /* records taken from data and from part */
 
 	for (size_t s = 1; s <= steps; s++) {
 		uint64_t xa = x[-1 - (ptrdiff_t)i], yb = load_word(y - 8 * (j + 1));
 		uint64_t take_a = yb < xa, mask = -take_a;
 
-		ok &= yb <= prev;
 		o[-(ptrdiff_t)s] = (xa & mask) | (yb & ~mask);
-		prev = (prev & mask) | (yb & ~mask);
 		i += take_a;
 		j += 1 - take_a;
 	}
 	*out = o - steps;
 	*a = x - i;
 	*b = y - 8 * j;
-	*last = prev;
-	*ordered = ok;
 }
 
-/* merge_back_one for gauc records: two words, the user key first. */
+/* merge_back_one for gauc records: two words, the user key first, moved together. */
 static void
-merge_back_two(uint64_t **out, const uint64_t **a, const unsigned char **b, size_t steps,
-               uint64_t *last, int *ordered)
+merge_back_two(uint64_t **out, const uint64_t **a, const unsigned char **b, size_t steps)
 {
 	uint64_t *o = *out;
 	const uint64_t *x = *a;
 	const unsigned char *y = *b;
-	uint64_t p0 = last[0], p1 = last[1];
-	int ok = *ordered;
 	size_t i = 0, j = 0;
 
 	for (size_t s = 1; s <= steps; s++) {
-		const uint64_t *xr = x - 2 * (i + 1);
+		const unsigned char *xr = (const unsigned char *)(x - 2 * (i + 1));
 		const unsigned char *yr = y - 16 * (j + 1);
-		uint64_t x0 = xr[0], x1 = xr[1], y0 = load_word(yr), y1 = load_word(yr + 8);
-		uint64_t take_a = (y0 < x0) | ((y0 == x0) & (y1 < x1)), mask = -take_a;
+		uint64_t x0 = load_word(xr), x1 = load_word(xr + 8);
+		uint64_t y0 = load_word(yr), y1 = load_word(yr + 8);
+		uintptr_t take_a = (y0 < x0) | ((y0 == x0) & (y1 < x1)), mask = -take_a;
 
-		ok &= (y0 < p0) | ((y0 == p0) & (y1 <= p1));
-		o[-2 * (ptrdiff_t)s] = (x0 & mask) | (y0 & ~mask);
-		o[-2 * (ptrdiff_t)s + 1] = (x1 & mask) | (y1 & ~mask);
-		p0 = (p0 & mask) | (y0 & ~mask);
-		p1 = (p1 & mask) | (y1 & ~mask);
+		memcpy(o - 2 * s, (const void *)(((uintptr_t)xr & mask) | ((uintptr_t)yr & ~mask)), 16);
 		i += take_a;
 		j += 1 - take_a;
 	}
 	*out = o - 2 * steps;
 	*a = x - 2 * i;
 	*b = y - 16 * j;
-	last[0] = p0;
-	last[1] = p1;
-	*ordered = ok;
+}
+
+/*
+ * Merges the m ascending records of width words at part into data's ascending records below
+ * *a, from the back, writing below *out: data's records above part's largest move there, then
+ * part's, and so on. When data's run out first, part's first records go to the front. With
+ * part out of order, every record still lands once, in some order. Polls hook.
+ */
+static void
+merge_back(uint64_t *data, uint64_t **out, const uint64_t **a, const unsigned char *part, size_t m,
+           int width, size_t *since_poll, MetricsPassHook hook)
+{
+	size_t record = (size_t)width * sizeof(uint64_t);
+	const unsigned char *b = part + m * record;
+
+	while (b > part) {
+		size_t left_a = (size_t)(*a - data) / width, left_b = (size_t)(b - part) / record;
+		size_t steps = left_a < left_b ? left_a : left_b;
+
+		if (steps == 0) {
+			*out -= left_b * width;
+			memcpy(*out, part, left_b * record);
+			break;
+		}
+		if (steps > MERGE_POLL_RECORDS)
+			steps = MERGE_POLL_RECORDS;
+		if (width == 1)
+			merge_back_one(out, a, &b, steps);
+		else
+			merge_back_two(out, a, &b, steps);
+		*since_poll += steps;
+		if (hook && *since_poll >= MERGE_POLL_RECORDS) {
+			hook();
+			*since_poll = 0;
+		}
+	}
 }
 
 int
 metrics_merge_into(uint64_t *data, size_t n, const void *part, size_t m, int width,
                    MetricsPassHook hook)
 {
-	size_t record = (size_t)width * sizeof(uint64_t);
 	uint64_t *out = data + (n + m) * width;
 	const uint64_t *a = data + n * width;
-	const unsigned char *b = (const unsigned char *)part + m * record;
-	uint64_t last[2] = {UINT64_MAX, UINT64_MAX}; /* above every record */
-	int ordered = 1;
 	size_t since_poll = 0;
 
-	for (;;) {
-		size_t left_a = (size_t)(a - data) / width;
-		size_t left_b = (size_t)(b - (const unsigned char *)part) / record;
-		size_t steps = left_a < left_b ? left_a : left_b;
-
-		if (steps == 0)
-			break;
-		if (steps > MERGE_POLL_RECORDS)
-			steps = MERGE_POLL_RECORDS;
-		if (width == 1)
-			merge_back_one(&out, &a, &b, steps, last, &ordered);
-		else
-			merge_back_two(&out, &a, &b, steps, last, &ordered);
-		since_poll += steps;
-		if (hook && since_poll >= MERGE_POLL_RECORDS) {
-			hook();
-			since_poll = 0;
-		}
+	if (!part_is_sorted(part, m, width)) {
+		memcpy(data + n * width, part, m * width * sizeof(uint64_t));
+		return 0;
 	}
-	/* what is left of part goes to the front, checked as the rest was */
-	if (b > (const unsigned char *)part) {
-		size_t left = (size_t)(b - (const unsigned char *)part) / record;
-
-		memcpy(data, part, left * record);
-		ordered &= metrics_is_sorted(data, left, width) &&
-		           !record_less(last, data + (left - 1) * width, width);
-	}
-	return ordered;
+	merge_back(data, &out, &a, part, m, width, &since_poll, hook);
+	return 1;
 }
 
 /* The bytes of value in LEB128: 7 bits each, one at least. */
@@ -395,6 +399,57 @@ read_varint(const unsigned char **at, const unsigned char *end, uint64_t *value)
 	return "A packed stream in the state ends inside a record.";
 }
 
+/* The records a packed merge unpacks at a time, into a buffer that stays in the L1 cache. */
+#define UNPACK_CHUNK 256
+
+/*
+ * Unpacks the next k records of the packed stream [*at, end) into out, in ascending order (the
+ * stream holds them descending, so the first goes last), from *user and *score, the record
+ * read before. *ordered becomes 0 when a user's scores come out of order. Returns NULL, or a
+ * sentence saying why the bytes are not k such records.
+ */
+static const char *
+unpack_chunk(const unsigned char **at, const unsigned char *end, uint64_t *user, uint64_t *score,
+             uint64_t *out, size_t k, int *ordered)
+{
+	const unsigned char *p = *at;
+	uint64_t u = *user, s = *score;
+	int ok = *ordered;
+
+	for (size_t r = k; r-- > 0;) {
+		uint64_t diff, next;
+		const char *why = NULL;
+
+		/* the user repeats or is near: one byte, the common case, needs no loop */
+		if (end - p > (ptrdiff_t)sizeof(uint64_t) && *p < 0x80)
+			diff = *p++;
+		else
+			why = read_varint(&p, end, &diff);
+		if (why == NULL && end - p < (ptrdiff_t)sizeof(uint64_t))
+			why = "A packed stream in the state ends inside a record.";
+		if (why == NULL && diff > u)
+			why = "A packed stream in the state names a user below the least user key.";
+		if (why != NULL)
+			return why;
+		next = load_word(p);
+		p += sizeof(uint64_t);
+		ok &= diff > 0 || next <= s;
+		u -= diff;
+		s = next;
+		out[2 * r] = u;
+		out[2 * r + 1] = s;
+	}
+	*at = p;
+	*user = u;
+	*score = s;
+	*ordered = ok;
+	return NULL;
+}
+
+/*
+ * Unpacks the stream a chunk at a time and merges each chunk in from the back as merge_into
+ * does; the stream's own order is checked as it is unpacked.
+ */
 int
 metrics_merge_packed_into(uint64_t *data, size_t n, const unsigned char *stream, size_t len,
                           size_t m, MetricsPassHook hook, const char **why)
@@ -402,38 +457,19 @@ metrics_merge_packed_into(uint64_t *data, size_t n, const unsigned char *stream,
 	const unsigned char *p = stream, *end = stream + len;
 	uint64_t *out = data + 2 * (n + m);
 	const uint64_t *a = data + 2 * n;
-	uint64_t user = UINT64_MAX, score = UINT64_MAX; /* the record taken before, from part */
+	uint64_t user = UINT64_MAX, score = UINT64_MAX; /* the record unpacked before */
+	uint64_t chunk[2 * UNPACK_CHUNK];
 	int ordered = 1;
+	size_t since_poll = 0;
 
-	for (size_t r = 0; r < m; r++) {
-		uint64_t diff, next_score;
+	for (size_t left = m; left > 0;) {
+		size_t k = left < UNPACK_CHUNK ? left : UNPACK_CHUNK;
 
-		*why = read_varint(&p, end, &diff);
-		if (*why == NULL && end - p < (ptrdiff_t)sizeof(uint64_t))
-			*why = "A packed stream in the state ends inside a record.";
+		*why = unpack_chunk(&p, end, &user, &score, chunk, k, &ordered);
 		if (*why != NULL)
 			return -1;
-		if (diff > user) {
-			*why = "A packed stream in the state names a user below the least user key.";
-			return -1;
-		}
-		next_score = load_word(p);
-		p += sizeof(uint64_t);
-		ordered &= diff > 0 || next_score <= score;
-		user -= diff;
-		score = next_score;
-		/* data's records above this one go behind it */
-		while (a > data && (a[-2] > user || (a[-2] == user && a[-1] > score))) {
-			out -= 2;
-			a -= 2;
-			out[0] = a[0];
-			out[1] = a[1];
-		}
-		out -= 2;
-		out[0] = user;
-		out[1] = score;
-		if (hook && (r + 1) % MERGE_POLL_RECORDS == 0)
-			hook();
+		merge_back(data, &out, &a, (const unsigned char *)chunk, k, 2, &since_poll, hook);
+		left -= k;
 	}
 	if (p != end) {
 		*why = "A packed stream in the state has bytes after its last record.";
@@ -442,49 +478,181 @@ metrics_merge_packed_into(uint64_t *data, size_t n, const unsigned char *stream,
 	return ordered;
 }
 
-/* Twice the Mann-Whitney U: a positive above a negative counts 2, a tie counts 1. */
-static MetricsCount
-twice_u(const uint64_t *pos, size_t npos, const uint64_t *neg, size_t nneg, int width, int offset)
+/* The steps a walk takes between calls of its hook. */
+#define WALK_POLL_STEPS ((size_t)1 << 20)
+
+/*
+ * A walk of ascending positives against ascending negatives, as a merge that takes the negative
+ * first when its key is below the positive's (or, with ties_first, equal to it too): when it
+ * takes a positive, the j negatives taken before are those below it (or at most it), and sum
+ * gains j. i and j count the positives and negatives taken. The caller moves sum out every
+ * WALK_POLL_STEPS steps, so it stays below 2^20 * j: no wrap below 2^44 negatives.
+ */
+typedef struct Walk {
+	size_t i;
+	size_t j;
+	uint64_t sum;
+} Walk;
+
+/*
+ * One step of walk w over keys every width-th word from pos and neg, both with records left.
+ * The keys come in random order, so it chooses with a mask, not a branch the processor would
+ * mispredict.
+ */
+static inline __attribute__((always_inline)) void
+walk_step(Walk *w, const uint64_t *pos, const uint64_t *neg, const int width, const int ties_first)
 {
-	MetricsCount sum = 0;
-	size_t below = 0; /* negatives with a key below the current positive key */
-	size_t i = 0;
+	uint64_t p = pos[w->i * width], n = neg[w->j * width];
+	uint64_t take_neg = ties_first ? n <= p : n < p;
 
-	while (i < npos) {
-		uint64_t key = pos[i * width + offset];
-		size_t same_pos = 0, same_neg = 0;
+	w->sum += w->j & (take_neg - 1);
+	w->j += take_neg;
+	w->i += 1 - take_neg;
+}
 
-		while (i < npos && pos[i * width + offset] == key) {
-			same_pos++;
-			i++;
+/* Walks w to its end: the positives left once the negatives run out count them all. */
+static inline __attribute__((always_inline)) MetricsCount
+walk_finish(Walk *w, const uint64_t *pos, size_t npos, const uint64_t *neg, size_t nneg,
+            const int width, const int ties_first, MetricsPassHook hook)
+{
+	MetricsCount total = 0;
+	size_t since_poll = 0;
+
+	while (w->i < npos && w->j < nneg) {
+		walk_step(w, pos, neg, width, ties_first);
+		if (++since_poll == WALK_POLL_STEPS) {
+			total += w->sum;
+			w->sum = 0;
+			since_poll = 0;
+			if (hook)
+				hook();
 		}
-		while (below < nneg && neg[below * width + offset] < key)
-			below++;
-		while (below + same_neg < nneg && neg[(below + same_neg) * width + offset] == key)
-			same_neg++;
-		sum += (MetricsCount)same_pos * (2 * (MetricsCount)below + same_neg);
 	}
-	return sum;
+	return total + w->sum + (MetricsCount)(npos - w->i) * nneg;
+}
+
+/*
+ * Twice the Mann-Whitney U from the walks at_most and below, as far as they went: a positive
+ * above a negative counts 2 and a tie 1, so it is the sum over positives p of #{n <= p} +
+ * #{n < p}. The two walks do not wait on each other, so they go in step and the processor
+ * overlaps them.
+ */
+static inline __attribute__((always_inline)) MetricsCount
+walks_twice_u(Walk *at_most, Walk *below, const uint64_t *pos, size_t npos, const uint64_t *neg,
+              size_t nneg, const int width, MetricsPassHook hook)
+{
+	MetricsCount total = 0;
+	size_t since_poll = 0;
+
+	while (at_most->i < npos && at_most->j < nneg && below->i < npos && below->j < nneg) {
+		walk_step(at_most, pos, neg, width, 1);
+		walk_step(below, pos, neg, width, 0);
+		if (++since_poll == WALK_POLL_STEPS) {
+			total += (MetricsCount)at_most->sum + below->sum;
+			at_most->sum = below->sum = 0;
+			since_poll = 0;
+			if (hook)
+				hook();
+		}
+	}
+	/* one walk ran out of a class: the other goes on alone, past the keys they differ on */
+	return total + walk_finish(at_most, pos, npos, neg, nneg, width, 1, hook) +
+	       walk_finish(below, pos, npos, neg, nneg, width, 0, hook);
+}
+
+/* The first of the n ascending keys every width-th word from keys that is not below key. */
+static size_t
+lower_bound(const uint64_t *keys, size_t n, uint64_t key, int width)
+{
+	size_t lo = 0;
+
+	while (n > 0) {
+		size_t half = n / 2;
+
+		if (keys[(lo + half) * width] < key) {
+			lo += half + 1;
+			n -= half + 1;
+		} else
+			n = half;
+	}
+	return lo;
+}
+
+/* Below this many positives a count is not split: the split's searches would cost more. */
+#define WALK_SPLIT_MIN 1024
+
+/*
+ * Twice the Mann-Whitney U of the ascending positives against the ascending negatives, keys
+ * every width-th word from pos and neg. A step of a walk waits on the one before, so a large
+ * count is split at the first key k of the upper half of the positives, and the two halves
+ * are walked together, four walks in step: the positives from k up are above every negative
+ * below k (2 each), and those below k are below every negative from k up (0 each). Always
+ * inlined, so each width gets its own loops.
+ */
+static inline __attribute__((always_inline)) MetricsCount
+twice_u(const uint64_t *pos, size_t npos, const uint64_t *neg, size_t nneg, const int width,
+        MetricsPassHook hook)
+{
+	Walk lo_at_most = {0, 0, 0}, lo_below = {0, 0, 0}, hi_at_most = {0, 0, 0}, hi_below = {0, 0, 0};
+	size_t lo_pos = 0, lo_neg = 0, hi_pos, hi_neg, since_poll = 0;
+	const uint64_t *hpos, *hneg;
+	MetricsCount total = 0;
+
+	if (npos >= WALK_SPLIT_MIN) {
+		uint64_t k = pos[npos / 2 * width];
+
+		lo_pos = lower_bound(pos, npos, k, width);
+		lo_neg = lower_bound(neg, nneg, k, width);
+	}
+	hpos = pos + lo_pos * width;
+	hneg = neg + lo_neg * width;
+	hi_pos = npos - lo_pos;
+	hi_neg = nneg - lo_neg;
+	while (lo_at_most.i < lo_pos && lo_at_most.j < lo_neg && lo_below.i < lo_pos &&
+	       lo_below.j < lo_neg && hi_at_most.i < hi_pos && hi_at_most.j < hi_neg &&
+	       hi_below.i < hi_pos && hi_below.j < hi_neg) {
+		walk_step(&lo_at_most, pos, neg, width, 1);
+		walk_step(&lo_below, pos, neg, width, 0);
+		walk_step(&hi_at_most, hpos, hneg, width, 1);
+		walk_step(&hi_below, hpos, hneg, width, 0);
+		if (++since_poll == WALK_POLL_STEPS) {
+			total += (MetricsCount)lo_at_most.sum + lo_below.sum;
+			total += (MetricsCount)hi_at_most.sum + hi_below.sum;
+			lo_at_most.sum = lo_below.sum = hi_at_most.sum = hi_below.sum = 0;
+			since_poll = 0;
+			if (hook)
+				hook();
+		}
+	}
+	return total + walks_twice_u(&lo_at_most, &lo_below, pos, lo_pos, neg, lo_neg, width, hook) +
+	       walks_twice_u(&hi_at_most, &hi_below, hpos, hi_pos, hneg, hi_neg, width, hook) +
+	       2 * (MetricsCount)hi_pos * lo_neg;
+}
+
+/* AUC from twice its U over npos * nneg pairs, both above 0. */
+static double
+auc_of(MetricsCount twice, size_t npos, size_t nneg)
+{
+	long double pairs2 = 2.0L * (long double)npos * (long double)nneg;
+
+	return (double)((long double)twice / pairs2);
 }
 
 double
-metrics_auc_sorted(const uint64_t *pos, size_t npos, const uint64_t *neg, size_t nneg, int width,
-                   int offset)
+metrics_auc_sorted(const uint64_t *pos, size_t npos, const uint64_t *neg, size_t nneg,
+                   MetricsPassHook hook)
 {
-	long double pairs2;
-
 	if (npos == 0 || nneg == 0)
 		return -1.0;
-	pairs2 = 2.0L * (long double)npos * (long double)nneg;
-	return (double)((long double)twice_u(pos, npos, neg, nneg, width, offset) / pairs2);
+	return auc_of(twice_u(pos, npos, neg, nneg, 1, hook), npos, nneg);
 }
 
 double
 metrics_gauc_sorted(const uint64_t *pos, size_t npos, const uint64_t *neg, size_t nneg,
-                    MetricsGaucWeight weight)
+                    MetricsGaucWeight weight, MetricsPassHook hook)
 {
 	long double weighted = 0.0L, total = 0.0L;
-	size_t i = 0, j = 0;
+	size_t i = 0, j = 0, polled = 0;
 
 	while (i < npos || j < nneg) {
 		uint64_t user;
@@ -501,13 +669,19 @@ metrics_gauc_sorted(const uint64_t *pos, size_t npos, const uint64_t *neg, size_
 		if (pos_end > i && neg_end > j) {
 			size_t np = pos_end - i, nn = neg_end - j;
 			long double w = weight == METRICS_WEIGHT_CLICKS ? np : np + nn;
-			long double auc = metrics_auc_sorted(pos + 2 * i, np, neg + 2 * j, nn, 2, 1);
+			/* the score key is a record's second word */
+			long double auc =
+			    auc_of(twice_u(pos + 2 * i + 1, np, neg + 2 * j + 1, nn, 2, hook), np, nn);
 
 			weighted += w * auc;
 			total += w;
 		}
 		i = pos_end;
 		j = neg_end;
+		if (hook && i + j - polled >= WALK_POLL_STEPS) {
+			hook();
+			polled = i + j;
+		}
 	}
 	if (total == 0.0L)
 		return -1.0;

@@ -57,8 +57,8 @@ uint64_t *metrics_merge_runs(uint64_t *data, uint64_t *scratch, const size_t *en
 /*
  * Merges the m ascending records of width words at part (any alignment, not overlapping data)
  * into the n ascending records at data, which has room for n + m: from the back, so data's
- * records move once and no scratch is needed; with n = 0 it copies. part's order is checked on
- * the way. Returns 1 when part was ascending and data[0, n + m) now is; 0 when it was not, and
+ * records move once and no scratch is needed; with n = 0 it copies. part's order is checked
+ * first. Returns 1 when part was ascending and data[0, n + m) now is; 0 when it was not, and
  * data then holds all n + m records in some order. Calls hook about every 2^20 records.
  */
 int metrics_merge_into(uint64_t *data, size_t n, const void *part, size_t m, int width,
@@ -72,20 +72,21 @@ void metrics_pack(const uint64_t *records, size_t n, unsigned char *out);
 
 /*
  * metrics_merge_into for a packed stream of m gauc records in len bytes: merges them into the n
- * ascending records at data (room for n + m), from the back. Returns 1 as metrics_merge_into
- * does, or 0 when the scores were out of order (data then holds all n + m records in some
- * order); -1 when the stream is not m whole records in exactly len bytes, or names a user key
- * below zero, and then points *why at a sentence saying so (data is then garbage).
+ * ascending records at data (room for n + m), from the back, a few hundred at a time unpacked
+ * on the stack. Returns 1 as metrics_merge_into does, or 0 when the scores were out of order
+ * (data then holds all n + m records in some order); -1 when the stream is not m whole records
+ * in exactly len bytes, or names a user key below zero, and then points *why at a sentence
+ * saying so (data is then garbage).
  */
 int metrics_merge_packed_into(uint64_t *data, size_t n, const unsigned char *stream, size_t len,
                               size_t m, MetricsPassHook hook, const char **why);
 
 /*
- * AUC of positives against negatives, both sorted ascending; each key is word `offset` of a
- * record of `width` words. Ties count one half. Returns -1 when either class is empty.
+ * AUC of the positive score keys against the negative ones, both ascending. Ties count one
+ * half. Returns -1 when either class is empty. Calls hook about every 2^20 records.
  */
 double metrics_auc_sorted(const uint64_t *pos, size_t npos, const uint64_t *neg, size_t nneg,
-                          int width, int offset);
+                          MetricsPassHook hook);
 
 /* How GAUC weighs each user's AUC. */
 typedef enum MetricsGaucWeight {
@@ -99,7 +100,7 @@ typedef enum MetricsGaucWeight {
  * has both classes.
  */
 double metrics_gauc_sorted(const uint64_t *pos, size_t npos, const uint64_t *neg, size_t nneg,
-                           MetricsGaucWeight weight);
+                           MetricsGaucWeight weight, MetricsPassHook hook);
 
 /*
  * The flat form of an auc/gauc aggregate state (the bytes after its varlena header), native

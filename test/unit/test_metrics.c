@@ -10,6 +10,7 @@
 #include "metrics_core.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_RECORDS 8
@@ -220,6 +221,20 @@ test_merge_runs(void)
 }
 
 /* Sorted records of width words, n of them, keys below `range` (small ranges give ties). */
+/* Sorts n records of width words in place, with the workspace a radix sort needs. */
+static void
+sort_records(uint64_t *records, size_t n, int width)
+{
+	uint64_t *scratch = malloc(sizeof(uint64_t) * width * (n + 1));
+	size_t *counts = malloc(sizeof(size_t) * METRICS_SORT_COUNTS);
+	uint64_t *sorted = metrics_sort(records, scratch, counts, n, width, NULL);
+
+	if (sorted != records)
+		memcpy(records, sorted, sizeof(uint64_t) * width * n);
+	free(scratch);
+	free(counts);
+}
+
 static void
 sorted_records(uint64_t *out, size_t n, int width, uint32_t range, uint32_t *x)
 {
@@ -227,7 +242,7 @@ sorted_records(uint64_t *out, size_t n, int width, uint32_t range, uint32_t *x)
 		*x = *x * 1103515245 + 12345;
 		out[i] = (*x >> 16) % range;
 	}
-	metrics_sort(out, NULL, NULL, n, width, NULL);
+	sort_records(out, n, width);
 }
 
 /*
@@ -508,6 +523,148 @@ test_flat_decode_partial_record(void)
 	               "whole records");
 }
 
+/*
+ * Packed parts longer than the unpacking chunk merge as the unpacked part would, whichever side
+ * runs out first and wherever that falls against a chunk's end; a part whose scores fall out
+ * of order in a later chunk is reported, with no record lost or made up.
+ */
+static void
+test_packed_merge_chunks(void)
+{
+	enum { N = 1000 };
+	static const size_t sizes[][2] = {{0, N}, {1, N}, {255, N}, {257, 600}, {N, 513}, {N, N}};
+	static uint64_t data[2 * 2 * N], part[2 * N], expect[2 * 2 * N];
+	static unsigned char bytes[18 * N];
+	const char *why = NULL;
+	uint32_t x = 31337;
+	size_t len;
+
+	for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+		for (uint32_t range = 5; range <= 50000; range *= 100) {
+			size_t n = sizes[s][0], m = sizes[s][1];
+
+			sorted_records(data, n, 2, range, &x);
+			sorted_records(part, m, 2, range, &x);
+			if (s == 1) /* every part record below the one data record: data runs out first */
+				data[0] = range;
+			len = pack(part, m, bytes);
+			memcpy(expect, data, n * 16);
+			memcpy(expect + 2 * n, part, m * 16);
+			sort_records(expect, n + m, 2);
+			CHECK_INT(metrics_merge_packed_into(data, n, bytes, len, m, NULL, &why), 1);
+			CHECK(memcmp(data, expect, (n + m) * 16) == 0);
+		}
+	/* the last two records of one user swap scores: the disorder is in the stream's last chunk */
+	sorted_records(data, N, 2, 500, &x);
+	for (size_t i = 0; i < N; i++) {
+		part[2 * i] = 7;
+		part[2 * i + 1] = i;
+	}
+	part[3] = 5;
+	len = pack(part, N, bytes);
+	memcpy(expect, data, N * 16);
+	memcpy(expect + 2 * N, part, N * 16);
+	sort_records(expect, 2 * N, 2);
+	CHECK_INT(metrics_merge_packed_into(data, N, bytes, len, N, NULL, &why), 0);
+	sort_records(data, 2 * N, 2);
+	CHECK(memcmp(data, expect, 2 * N * 16) == 0);
+}
+
+/* Twice the Mann-Whitney U by its definition: every pair, a win 2, a tie 1. */
+static uint64_t
+brute_twice_u(const uint64_t *pos, size_t npos, const uint64_t *neg, size_t nneg, int width)
+{
+	uint64_t twice = 0;
+
+	for (size_t i = 0; i < npos; i++)
+		for (size_t j = 0; j < nneg; j++) {
+			uint64_t p = pos[i * width + width - 1], n = neg[j * width + width - 1];
+
+			twice += p > n ? 2 : p == n;
+		}
+	return twice;
+}
+
+/*
+ * metrics_auc_sorted equals the pair count by definition, to the bit, for classes of every
+ * size around the split of the walk (1024 positives), few keys (many ties) and many, and a
+ * class beyond the other's keys; -1 for an empty class.
+ */
+static void
+test_auc_sorted(void)
+{
+	static const size_t sizes[][2] = {{1, 1},    {1, 9},    {9, 1},      {100, 37},
+	                                  {1023, 5}, {1024, 1}, {1025, 700}, {3000, 2000}};
+	static uint64_t pos[3000], neg[2000];
+	uint32_t x = 2024;
+
+	for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+		for (uint32_t range = 2; range <= 200000; range *= 100) {
+			size_t np = sizes[s][0], nn = sizes[s][1];
+			double expect;
+
+			sorted_records(pos, np, 1, range, &x);
+			sorted_records(neg, nn, 1, range, &x);
+			if (s == 3) /* every negative above every positive */
+				for (size_t j = 0; j < nn; j++)
+					neg[j] += range;
+			expect = (double)((long double)brute_twice_u(pos, np, neg, nn, 1) /
+			                  (2.0L * (long double)np * (long double)nn));
+			CHECK(metrics_auc_sorted(pos, np, neg, nn, NULL) == expect);
+		}
+	CHECK(metrics_auc_sorted(pos, 0, neg, 3, NULL) == -1.0);
+	CHECK(metrics_auc_sorted(pos, 3, neg, 0, NULL) == -1.0);
+}
+
+/*
+ * metrics_gauc_sorted equals the weighted mean of each user's AUC by definition, users summed
+ * in ascending order, with users of one class only (left out), one large user (walked split)
+ * and ties; -1 when no user has both classes.
+ */
+static void
+test_gauc_sorted(void)
+{
+	enum { N = 4000 };
+	static uint64_t pos[2 * N], neg[2 * N];
+	uint32_t x = 99;
+
+	for (int weight = METRICS_WEIGHT_IMPRESSIONS; weight <= METRICS_WEIGHT_CLICKS; weight++)
+		for (uint32_t range = 3; range <= 30000; range *= 100) {
+			size_t np = N, nn = N / 2, i = 0, j = 0;
+			long double weighted = 0, total = 0;
+
+			sorted_records(pos, np, 2, range, &x);
+			sorted_records(neg, nn, 2, range, &x);
+			for (size_t r = 0; r < N / 2; r++) /* user 0 is large: 2000 positives and more */
+				pos[2 * r] = 0;
+			sort_records(pos, np, 2);
+			while (i < np || j < nn) {
+				uint64_t user =
+				    j >= nn || (i < np && pos[2 * i] <= neg[2 * j]) ? pos[2 * i] : neg[2 * j];
+				size_t pi = i, nj = j;
+
+				while (i < np && pos[2 * i] == user)
+					i++;
+				while (j < nn && neg[2 * j] == user)
+					j++;
+				if (i > pi && j > nj) {
+					long double w = weight == METRICS_WEIGHT_CLICKS ? i - pi : i - pi + j - nj;
+					double auc = (double)((long double)brute_twice_u(pos + 2 * pi, i - pi,
+					                                                 neg + 2 * nj, j - nj, 2) /
+					                      (2.0L * (long double)(i - pi) * (long double)(j - nj)));
+
+					weighted += w * auc;
+					total += w;
+				}
+			}
+			CHECK(metrics_gauc_sorted(pos, np, neg, nn, weight, NULL) ==
+			      (double)(weighted / total));
+		}
+	pos[0] = 1;
+	neg[0] = 2;
+	CHECK(metrics_gauc_sorted(pos, 1, neg, 1, METRICS_WEIGHT_IMPRESSIONS, NULL) == -1.0);
+}
+
 void suite_metrics(void);
 
 void
@@ -527,6 +684,9 @@ suite_metrics(void)
 	RUN(test_packed_round_trip);
 	RUN(test_packed_unsorted_scores);
 	RUN(test_packed_malformed);
+	RUN(test_packed_merge_chunks);
+	RUN(test_auc_sorted);
+	RUN(test_gauc_sorted);
 	RUN(test_flat_decode_packed);
 	RUN(test_flat_decode_capacity_disagrees);
 	RUN(test_flat_decode_counts_exceed_capacity);
