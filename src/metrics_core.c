@@ -56,76 +56,148 @@ compare_two(const void *a, const void *b)
 }
 
 /*
- * LSD radix sort, least significant digit of the last word first. A digit every record
- * shares is skipped: its pass would be the identity. Scores in [0, 1] and small user ids
- * share their high digits, so most sorts need far fewer than the full passes.
+ * LSD radix sort of n records of width words on the digits of their word `word`, from src
+ * through dst; returns the buffer holding the result. A digit every record shares is skipped:
+ * its pass would be the identity. Scores in [0, 1] and small user ids share their high
+ * digits, so most sorts need fewer than the full passes.
  */
-uint64_t *
-metrics_sort(uint64_t *data, uint64_t *scratch, size_t *count_storage, size_t n, int width,
-             MetricsPassHook hook)
+static uint64_t *
+radix_word(uint64_t *src, uint64_t *dst, size_t *count_storage, size_t n, int width, int word,
+           MetricsPassHook hook)
 {
 	size_t(*counts)[DIGIT_BUCKETS] = (size_t(*)[DIGIT_BUCKETS])count_storage;
-	uint64_t *src = data;
-	uint64_t *dst = scratch;
+
+	memset(count_storage, 0, sizeof(size_t) * DIGITS_PER_WORD * DIGIT_BUCKETS);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t key = src[i * width + word];
+
+		for (int d = 0; d < DIGITS_PER_WORD; d++)
+			counts[d][(key >> (d * DIGIT_BITS)) & (DIGIT_BUCKETS - 1)]++;
+	}
+	for (int d = 0; d < DIGITS_PER_WORD; d++) {
+		size_t *count = counts[d];
+		int shift = d * DIGIT_BITS;
+		size_t offset = 0;
+		uint64_t *tmp;
+		int skip = 0;
+
+		for (int b = 0; b < DIGIT_BUCKETS; b++) {
+			size_t c = count[b];
+
+			if (c == n) {
+				skip = 1;
+				break;
+			}
+			count[b] = offset;
+			offset += c;
+		}
+		if (skip)
+			continue;
+		if (width == 1)
+			for (size_t i = 0; i < n; i++) {
+				uint64_t key = src[i];
+
+				dst[count[(key >> shift) & (DIGIT_BUCKETS - 1)]++] = key;
+			}
+		else
+			for (size_t i = 0; i < n; i++) {
+				uint64_t k0 = src[2 * i], k1 = src[2 * i + 1];
+				size_t at = count[((word == 0 ? k0 : k1) >> shift) & (DIGIT_BUCKETS - 1)]++;
+
+				dst[2 * at] = k0;
+				dst[2 * at + 1] = k1;
+			}
+		tmp = src;
+		src = dst;
+		dst = tmp;
+		if (hook)
+			hook();
+	}
+	return src;
+}
+
+/* Shell sort's gaps (Ciura's), below METRICS_RADIX_MIN records. */
+static const size_t shell_gaps[] = {1750, 701, 301, 132, 57, 23, 10, 4, 1};
+#define lengthof_gaps (sizeof shell_gaps / sizeof shell_gaps[0])
+
+/*
+ * Sorts by score the g records of one user at group (two words each, the score second), in the
+ * group's own memory. The user is the same in every record, so only the scores move. Up to a
+ * few thousand scores go by Shell sort, in place (no recursion, no quadratic worst case). More
+ * are gathered in the group's first half, radix-sorted there with the second half as scratch,
+ * and spread back.
+ */
+static void
+sort_user_scores(uint64_t *group, size_t g, size_t *counts)
+{
+	uint64_t user = group[0], *scores = group, *sorted;
+
+	if (g < METRICS_RADIX_MIN) {
+		/* a user of a few dozen rows, the common case, skips to plain insertion */
+		for (size_t k = g > 64 ? 0 : lengthof_gaps - 1; k < lengthof_gaps; k++) {
+			size_t gap = shell_gaps[k];
+
+			for (size_t i = gap; i < g; i++) {
+				uint64_t key = group[2 * i + 1];
+				size_t j = i;
+
+				for (; j >= gap && group[2 * (j - gap) + 1] > key; j -= gap)
+					group[2 * j + 1] = group[2 * (j - gap) + 1];
+				group[2 * j + 1] = key;
+			}
+		}
+		return;
+	}
+	for (size_t i = 0; i < g; i++) /* reads ahead of what it writes */
+		scores[i] = group[2 * i + 1];
+	sorted = radix_word(scores, scores + g, counts, g, 1, 0, NULL);
+	/* spread from the end that does not overwrite a score still to be read */
+	if (sorted == scores)
+		for (size_t i = g; i-- > 0;) {
+			uint64_t score = sorted[i];
+
+			group[2 * i] = user;
+			group[2 * i + 1] = score;
+		}
+	else
+		for (size_t i = 0; i < g; i++) {
+			uint64_t score = sorted[i];
+
+			group[2 * i] = user;
+			group[2 * i + 1] = score;
+		}
+}
+
+/*
+ * Records of one word are radix-sorted on it. Records of two (user, score) are radix-sorted on
+ * the user, then each user's scores are sorted on their own: a user's rows are few, so that
+ * costs less than the eight more passes over 16-byte records a radix sort on the score would.
+ */
+uint64_t *
+metrics_sort(uint64_t *data, uint64_t *scratch, size_t *counts, size_t n, int width,
+             MetricsPassHook hook)
+{
+	uint64_t *sorted;
+	size_t since_poll = 0;
 
 	if (n < METRICS_RADIX_MIN) {
 		qsort(data, n, sizeof(uint64_t) * width, width == 1 ? compare_one : compare_two);
 		return data;
 	}
-	memset(count_storage, 0, sizeof(size_t) * METRICS_SORT_COUNTS);
-	for (size_t i = 0; i < n; i++)
-		for (int w = 0; w < width; w++) {
-			uint64_t key = data[i * width + w];
-
-			for (int d = 0; d < DIGITS_PER_WORD; d++)
-				counts[w * DIGITS_PER_WORD + d][(key >> (d * DIGIT_BITS)) & (DIGIT_BUCKETS - 1)]++;
+	sorted = radix_word(data, scratch, counts, n, width, 0, hook);
+	if (width == 1)
+		return sorted;
+	for (size_t start = 0, end; start < n; start = end) {
+		for (end = start + 1; end < n && sorted[2 * end] == sorted[2 * start]; end++)
+			;
+		sort_user_scores(sorted + 2 * start, end - start, counts);
+		since_poll += end - start;
+		if (hook && since_poll >= ((size_t)1 << 20)) {
+			hook();
+			since_poll = 0;
 		}
-	if (hook)
-		hook();
-
-	for (int w = width - 1; w >= 0; w--)
-		for (int d = 0; d < DIGITS_PER_WORD; d++) {
-			size_t *count = counts[w * DIGITS_PER_WORD + d];
-			int shift = d * DIGIT_BITS;
-			size_t offset = 0;
-			uint64_t *tmp;
-			int skip = 0;
-
-			for (int b = 0; b < DIGIT_BUCKETS; b++) {
-				size_t c = count[b];
-
-				if (c == n) {
-					skip = 1;
-					break;
-				}
-				count[b] = offset;
-				offset += c;
-			}
-			if (skip)
-				continue;
-			if (width == 1) {
-				for (size_t i = 0; i < n; i++) {
-					uint64_t key = src[i];
-
-					dst[count[(key >> shift) & (DIGIT_BUCKETS - 1)]++] = key;
-				}
-			} else {
-				for (size_t i = 0; i < n; i++) {
-					uint64_t k0 = src[2 * i], k1 = src[2 * i + 1];
-					uint64_t key = w == 0 ? k0 : k1;
-					size_t at = count[(key >> shift) & (DIGIT_BUCKETS - 1)]++;
-
-					dst[2 * at] = k0;
-					dst[2 * at + 1] = k1;
-				}
-			}
-			tmp = src;
-			src = dst;
-			dst = tmp;
-			if (hook)
-				hook();
-		}
-	return src;
+	}
+	return sorted;
 }
 
 static uint64_t

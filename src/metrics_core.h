@@ -22,10 +22,10 @@ uint64_t metrics_score_key(double score);
 /* The key of a user id: unsigned order equals signed order. */
 uint64_t metrics_user_key(int64_t user_id);
 
-#define METRICS_DIGIT_BITS 11
+#define METRICS_DIGIT_BITS 8
 #define METRICS_DIGITS_PER_WORD ((64 + METRICS_DIGIT_BITS - 1) / METRICS_DIGIT_BITS)
-/* Entries of the counts workspace metrics_sort needs (records of at most 2 words). */
-#define METRICS_SORT_COUNTS (2 * METRICS_DIGITS_PER_WORD * (1 << METRICS_DIGIT_BITS))
+/* Entries of the counts workspace metrics_sort needs. */
+#define METRICS_SORT_COUNTS (METRICS_DIGITS_PER_WORD * (1 << METRICS_DIGIT_BITS))
 
 /* Below this many records a comparison sort beats clearing the radix counts. */
 #define METRICS_RADIX_MIN 2048

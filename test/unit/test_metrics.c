@@ -523,6 +523,55 @@ test_flat_decode_partial_record(void)
 	               "whole records");
 }
 
+static int
+compare_records(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;
+
+	if (x[0] != y[0])
+		return x[0] < y[0] ? -1 : 1;
+	return (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+/*
+ * (user, score) records sort as qsort sorts them, whatever the users' sizes: many small users,
+ * users of 33 to 2047 rows, a user of thousands (its scores radix-sorted in its own memory,
+ * with an odd and an even number of passes), one user only; and the buffer not returned holds
+ * the same records in some order.
+ */
+static void
+test_sort_users(void)
+{
+	enum { N = 9000 };
+	static uint64_t data[2 * N], scratch[2 * N], expect[2 * N], other[2 * N];
+	static size_t counts[METRICS_SORT_COUNTS];
+	/* users, and bits of score: one varying score digit (odd passes in all) or two */
+	static const uint32_t shapes[][2] = {{3000, 40}, {200, 40}, {40, 8}, {4, 16}, {1, 16}, {1, 8}};
+	uint32_t x = 5;
+
+	for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+		uint64_t *sorted;
+
+		for (size_t i = 0; i < N; i++) {
+			x = x * 1103515245 + 12345;
+			data[2 * i] = (x >> 8) % shapes[s][0];
+			x = x * 1103515245 + 12345;
+			data[2 * i + 1] = ((uint64_t)x << 20 | x >> 12) & ((UINT64_C(1) << shapes[s][1]) - 1);
+		}
+		data[1] = (UINT64_C(1) << shapes[s][1]) - 1; /* scores at both ends */
+		data[3] = 0;
+		memcpy(expect, data, sizeof data);
+		qsort(expect, N, 16, compare_records);
+		sorted = metrics_sort(data, scratch, counts, N, 2, NULL);
+		CHECK(memcmp(sorted, expect, sizeof expect) == 0);
+		if (sorted == scratch) {
+			memcpy(other, data, sizeof data);
+			qsort(other, N, 16, compare_records);
+			CHECK(memcmp(other, expect, sizeof expect) == 0);
+		}
+	}
+}
+
 /*
  * Packed parts longer than the unpacking chunk merge as the unpacked part would, whichever side
  * runs out first and wherever that falls against a chunk's end; a part whose scores fall out
@@ -684,6 +733,7 @@ suite_metrics(void)
 	RUN(test_packed_round_trip);
 	RUN(test_packed_unsorted_scores);
 	RUN(test_packed_malformed);
+	RUN(test_sort_users);
 	RUN(test_packed_merge_chunks);
 	RUN(test_auc_sorted);
 	RUN(test_gauc_sorted);
