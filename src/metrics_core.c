@@ -12,6 +12,9 @@
 #define DIGIT_BUCKETS (1 << DIGIT_BITS)
 #define DIGITS_PER_WORD METRICS_DIGITS_PER_WORD
 
+/* The records a sort, merge or walk handles between calls of its hook. */
+#define POLL_RECORDS ((size_t)1 << 20)
+
 /* twice the Mann-Whitney U can pass 2^64 for a few billion rows; keep it exact */
 #ifdef __SIZEOF_INT128__
 typedef unsigned __int128 MetricsCount;
@@ -118,7 +121,7 @@ radix_word(uint64_t *src, uint64_t *dst, size_t *count_storage, size_t n, int wi
 
 /* Shell sort's gaps (Ciura's), below METRICS_RADIX_MIN records. */
 static const size_t shell_gaps[] = {1750, 701, 301, 132, 57, 23, 10, 4, 1};
-#define lengthof_gaps (sizeof shell_gaps / sizeof shell_gaps[0])
+#define SHELL_GAPS (sizeof shell_gaps / sizeof shell_gaps[0])
 
 /*
  * Sorts by score the g records of one user at group (two words each, the score second), in the
@@ -128,13 +131,13 @@ static const size_t shell_gaps[] = {1750, 701, 301, 132, 57, 23, 10, 4, 1};
  * and spread back.
  */
 static void
-sort_user_scores(uint64_t *group, size_t g, size_t *counts)
+sort_user_scores(uint64_t *group, size_t g, size_t *counts, MetricsPassHook hook)
 {
 	uint64_t user = group[0], *scores = group, *sorted;
 
 	if (g < METRICS_RADIX_MIN) {
 		/* a user of a few dozen rows, the common case, skips to plain insertion */
-		for (size_t k = g > 64 ? 0 : lengthof_gaps - 1; k < lengthof_gaps; k++) {
+		for (size_t k = g > 64 ? 0 : SHELL_GAPS - 1; k < SHELL_GAPS; k++) {
 			size_t gap = shell_gaps[k];
 
 			for (size_t i = gap; i < g; i++) {
@@ -150,7 +153,7 @@ sort_user_scores(uint64_t *group, size_t g, size_t *counts)
 	}
 	for (size_t i = 0; i < g; i++) /* reads ahead of what it writes */
 		scores[i] = group[2 * i + 1];
-	sorted = radix_word(scores, scores + g, counts, g, 1, 0, NULL);
+	sorted = radix_word(scores, scores + g, counts, g, 1, 0, hook);
 	/* spread from the end that does not overwrite a score still to be read */
 	if (sorted == scores)
 		for (size_t i = g; i-- > 0;) {
@@ -190,9 +193,9 @@ metrics_sort(uint64_t *data, uint64_t *scratch, size_t *counts, size_t n, int wi
 	for (size_t start = 0, end; start < n; start = end) {
 		for (end = start + 1; end < n && sorted[2 * end] == sorted[2 * start]; end++)
 			;
-		sort_user_scores(sorted + 2 * start, end - start, counts);
+		sort_user_scores(sorted + 2 * start, end - start, counts, hook);
 		since_poll += end - start;
-		if (hook && since_poll >= ((size_t)1 << 20)) {
+		if (hook && since_poll >= POLL_RECORDS) {
 			hook();
 			since_poll = 0;
 		}
@@ -300,9 +303,6 @@ metrics_merge_runs(uint64_t *data, uint64_t *scratch, const size_t *run_ends, in
 	return src;
 }
 
-/* The records merge_into takes at a time between calls of its hook. */
-#define MERGE_POLL_RECORDS ((size_t)1 << 20)
-
 /*
  * Moves the larger of data's last unplaced record and part's to the back, steps times: both
  * have at least steps records left, so no bound is checked inside. On a tie part's record goes
@@ -377,14 +377,14 @@ merge_back(uint64_t *data, uint64_t **out, const uint64_t **a, const unsigned ch
 			memcpy(*out, part, left_b * record);
 			break;
 		}
-		if (steps > MERGE_POLL_RECORDS)
-			steps = MERGE_POLL_RECORDS;
+		if (steps > POLL_RECORDS)
+			steps = POLL_RECORDS;
 		if (width == 1)
 			merge_back_one(out, a, &b, steps);
 		else
 			merge_back_two(out, a, &b, steps);
 		*since_poll += steps;
-		if (hook && *since_poll >= MERGE_POLL_RECORDS) {
+		if (hook && *since_poll >= POLL_RECORDS) {
 			hook();
 			*since_poll = 0;
 		}
@@ -550,15 +550,12 @@ metrics_merge_packed_into(uint64_t *data, size_t n, const unsigned char *stream,
 	return ordered;
 }
 
-/* The steps a walk takes between calls of its hook. */
-#define WALK_POLL_STEPS ((size_t)1 << 20)
-
 /*
  * A walk of ascending positives against ascending negatives, as a merge that takes the negative
  * first when its key is below the positive's (or, with ties_first, equal to it too): when it
  * takes a positive, the j negatives taken before are those below it (or at most it), and sum
  * gains j. i and j count the positives and negatives taken. The caller moves sum out every
- * WALK_POLL_STEPS steps, so it stays below 2^20 * j: no wrap below 2^44 negatives.
+ * POLL_RECORDS steps, so it stays below 2^20 * j: no wrap below 2^44 negatives.
  */
 typedef struct Walk {
 	size_t i;
@@ -592,7 +589,7 @@ walk_finish(Walk *w, const uint64_t *pos, size_t npos, const uint64_t *neg, size
 
 	while (w->i < npos && w->j < nneg) {
 		walk_step(w, pos, neg, width, ties_first);
-		if (++since_poll == WALK_POLL_STEPS) {
+		if (++since_poll == POLL_RECORDS) {
 			total += w->sum;
 			w->sum = 0;
 			since_poll = 0;
@@ -619,7 +616,7 @@ walks_twice_u(Walk *at_most, Walk *below, const uint64_t *pos, size_t npos, cons
 	while (at_most->i < npos && at_most->j < nneg && below->i < npos && below->j < nneg) {
 		walk_step(at_most, pos, neg, width, 1);
 		walk_step(below, pos, neg, width, 0);
-		if (++since_poll == WALK_POLL_STEPS) {
+		if (++since_poll == POLL_RECORDS) {
 			total += (MetricsCount)at_most->sum + below->sum;
 			at_most->sum = below->sum = 0;
 			since_poll = 0;
@@ -687,7 +684,7 @@ twice_u(const uint64_t *pos, size_t npos, const uint64_t *neg, size_t nneg, cons
 		walk_step(&lo_below, pos, neg, width, 0);
 		walk_step(&hi_at_most, hpos, hneg, width, 1);
 		walk_step(&hi_below, hpos, hneg, width, 0);
-		if (++since_poll == WALK_POLL_STEPS) {
+		if (++since_poll == POLL_RECORDS) {
 			total += (MetricsCount)lo_at_most.sum + lo_below.sum;
 			total += (MetricsCount)hi_at_most.sum + hi_below.sum;
 			lo_at_most.sum = lo_below.sum = hi_at_most.sum = hi_below.sum = 0;
@@ -750,7 +747,7 @@ metrics_gauc_sorted(const uint64_t *pos, size_t npos, const uint64_t *neg, size_
 		}
 		i = pos_end;
 		j = neg_end;
-		if (hook && i + j - polled >= WALK_POLL_STEPS) {
+		if (hook && i + j - polled >= POLL_RECORDS) {
 			hook();
 			polled = i + j;
 		}
