@@ -661,12 +661,17 @@ push_row(FunctionCallInfo fcinfo, MemoryContext aggcontext, uint32 kind, bool po
 	MetricsView v, row;
 	uint64 words[2];
 
+	/* most rows: our own read-write state, past its flat size, of this aggregate's kind */
+	if (VARATT_IS_EXTERNAL_EXPANDED_RW(DatumGetPointer(d))) {
+		ExpandedObjectHeader *eoh = DatumGetEOHP(d);
+
+		if (eoh->eoh_methods == &metrics_methods && ((MetricsState *)eoh)->kind == kind) {
+			metrics_push((MetricsState *)eoh, positive, user_key, score_key);
+			return d;
+		}
+	}
 	metrics_view(d, &v);
 	check_kind(kind, v.kind);
-	if (v.expanded && VARATT_IS_EXTERNAL_EXPANDED_RW(DatumGetPointer(d))) {
-		metrics_push(v.expanded, positive, user_key, score_key);
-		return d;
-	}
 	put_record((char *)words, kind, user_key, score_key);
 	memset(&row, 0, sizeof row);
 	row.kind = kind;
