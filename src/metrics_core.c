@@ -4,6 +4,7 @@
  */
 #include "metrics_core.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -708,53 +709,186 @@ auc_of(MetricsCount twice, size_t npos, size_t nneg)
 }
 
 double
+metrics_auc_runs(const MetricsRun *runs, int nruns, MetricsPassHook hook)
+{
+	MetricsCount twice = 0;
+	size_t npos = 0, nneg = 0;
+
+	for (int r = 0; r < nruns; r++) {
+		npos += runs[r].npos;
+		nneg += runs[r].nneg;
+	}
+	if (npos == 0 || nneg == 0)
+		return -1.0;
+	/* U is a count of pairs, so it is the sum of the counts of every pair of runs, exactly */
+	for (int a = 0; a < nruns; a++)
+		for (int b = 0; b < nruns; b++)
+			if (runs[a].npos > 0 && runs[b].nneg > 0)
+				twice += twice_u(runs[a].pos, runs[a].npos, runs[b].neg, runs[b].nneg, 1, hook);
+	return auc_of(twice, npos, nneg);
+}
+
+double
 metrics_auc_sorted(const uint64_t *pos, size_t npos, const uint64_t *neg, size_t nneg,
                    MetricsPassHook hook)
 {
-	if (npos == 0 || nneg == 0)
+	MetricsRun run = {pos, npos, neg, nneg};
+
+	return metrics_auc_runs(&run, 1, hook);
+}
+
+/* Below this many rows of a class, a user's rows spread over runs are merged before counting. */
+#define USER_MERGE_MAX 256
+
+/*
+ * The score keys of records [from[r], to[r]) of the nruns runs of (user, score) records at
+ * records[r], merged ascending into out.
+ */
+static void
+merge_user_scores(uint64_t *out, const uint64_t *const *records, const size_t *from,
+                  const size_t *to, int nruns)
+{
+	size_t at[METRICS_MAX_FINAL_RUNS];
+	size_t n = 0;
+
+	for (int r = 0; r < nruns; r++)
+		at[r] = from[r];
+	for (;;) {
+		int best = -1;
+		uint64_t key = 0;
+
+		for (int r = 0; r < nruns; r++)
+			if (at[r] < to[r] && (best < 0 || records[r][2 * at[r] + 1] < key)) {
+				best = r;
+				key = records[r][2 * at[r] + 1];
+			}
+		if (best < 0)
+			return;
+		out[n++] = key;
+		at[best]++;
+	}
+}
+
+/*
+ * Twice the U of one user whose positives are records [pos_from[r], pos_to[r]) of run r's
+ * positives, and negatives likewise. Where only one run holds each class the count walks the
+ * runs in place; a small user spread over runs is merged on the stack and counted once (many
+ * tiny counts would cost more than the merge); a large one sums the counts of every pair of
+ * segments, which is the same number.
+ */
+static MetricsCount
+user_twice_u(const MetricsRun *runs, int nruns, const size_t *pos_from, const size_t *pos_to,
+             size_t np, const size_t *neg_from, const size_t *neg_to, size_t nn,
+             MetricsPassHook hook)
+{
+	const uint64_t *pos_records[METRICS_MAX_FINAL_RUNS], *neg_records[METRICS_MAX_FINAL_RUNS];
+	int pos_runs = 0, neg_runs = 0, last_pos = 0, last_neg = 0;
+	MetricsCount twice = 0;
+
+	for (int r = 0; r < nruns; r++) {
+		pos_records[r] = runs[r].pos;
+		neg_records[r] = runs[r].neg;
+		if (pos_to[r] > pos_from[r]) {
+			pos_runs++;
+			last_pos = r;
+		}
+		if (neg_to[r] > neg_from[r]) {
+			neg_runs++;
+			last_neg = r;
+		}
+	}
+	/* the score key is a record's second word */
+	if (pos_runs == 1 && neg_runs == 1)
+		return twice_u(runs[last_pos].pos + 2 * pos_from[last_pos] + 1, np,
+		               runs[last_neg].neg + 2 * neg_from[last_neg] + 1, nn, 2, hook);
+	if (np <= USER_MERGE_MAX && nn <= USER_MERGE_MAX) {
+		uint64_t pos[USER_MERGE_MAX], neg[USER_MERGE_MAX];
+
+		merge_user_scores(pos, pos_records, pos_from, pos_to, nruns);
+		merge_user_scores(neg, neg_records, neg_from, neg_to, nruns);
+		return twice_u(pos, np, neg, nn, 1, hook);
+	}
+	for (int a = 0; a < nruns; a++)
+		for (int b = 0; b < nruns; b++)
+			if (pos_to[a] > pos_from[a] && neg_to[b] > neg_from[b])
+				twice += twice_u(runs[a].pos + 2 * pos_from[a] + 1, pos_to[a] - pos_from[a],
+				                 runs[b].neg + 2 * neg_from[b] + 1, neg_to[b] - neg_from[b], 2,
+				                 hook);
+	return twice;
+}
+
+/* The end of the records of user at or after record from of the n (user, score) records. */
+static size_t
+user_end(const uint64_t *records, size_t from, size_t n, uint64_t user)
+{
+	while (from < n && records[2 * from] == user)
+		from++;
+	return from;
+}
+
+double
+metrics_gauc_runs(const MetricsRun *runs, int nruns, MetricsGaucWeight weight,
+                  MetricsPassHook hook)
+{
+	long double weighted = 0.0L, total = 0.0L;
+	size_t pos_at[METRICS_MAX_FINAL_RUNS] = {0}, neg_at[METRICS_MAX_FINAL_RUNS] = {0};
+	size_t pos_end[METRICS_MAX_FINAL_RUNS], neg_end[METRICS_MAX_FINAL_RUNS];
+	size_t done = 0, polled = 0;
+
+	for (;;) {
+		uint64_t user = 0;
+		bool any = false;
+		size_t np = 0, nn = 0;
+
+		/* the next user is the smallest at the head of any run */
+		for (int r = 0; r < nruns; r++) {
+			if (pos_at[r] < runs[r].npos && (!any || runs[r].pos[2 * pos_at[r]] < user)) {
+				user = runs[r].pos[2 * pos_at[r]];
+				any = true;
+			}
+			if (neg_at[r] < runs[r].nneg && (!any || runs[r].neg[2 * neg_at[r]] < user)) {
+				user = runs[r].neg[2 * neg_at[r]];
+				any = true;
+			}
+		}
+		if (!any)
+			break;
+		for (int r = 0; r < nruns; r++) {
+			pos_end[r] = user_end(runs[r].pos, pos_at[r], runs[r].npos, user);
+			neg_end[r] = user_end(runs[r].neg, neg_at[r], runs[r].nneg, user);
+			np += pos_end[r] - pos_at[r];
+			nn += neg_end[r] - neg_at[r];
+		}
+		if (np > 0 && nn > 0) {
+			long double w = weight == METRICS_WEIGHT_CLICKS ? np : np + nn;
+			long double auc = auc_of(
+			    user_twice_u(runs, nruns, pos_at, pos_end, np, neg_at, neg_end, nn, hook), np, nn);
+
+			weighted += w * auc;
+			total += w;
+		}
+		for (int r = 0; r < nruns; r++) {
+			pos_at[r] = pos_end[r];
+			neg_at[r] = neg_end[r];
+		}
+		done += np + nn;
+		if (hook && done - polled >= POLL_RECORDS) {
+			hook();
+			polled = done;
+		}
+	}
+	if (total == 0.0L)
 		return -1.0;
-	return auc_of(twice_u(pos, npos, neg, nneg, 1, hook), npos, nneg);
+	return (double)(weighted / total);
 }
 
 double
 metrics_gauc_sorted(const uint64_t *pos, size_t npos, const uint64_t *neg, size_t nneg,
                     MetricsGaucWeight weight, MetricsPassHook hook)
 {
-	long double weighted = 0.0L, total = 0.0L;
-	size_t i = 0, j = 0, polled = 0;
+	MetricsRun run = {pos, npos, neg, nneg};
 
-	while (i < npos || j < nneg) {
-		uint64_t user;
-		size_t pos_end = i, neg_end = j;
-
-		if (j >= nneg || (i < npos && pos[2 * i] <= neg[2 * j]))
-			user = pos[2 * i];
-		else
-			user = neg[2 * j];
-		while (pos_end < npos && pos[2 * pos_end] == user)
-			pos_end++;
-		while (neg_end < nneg && neg[2 * neg_end] == user)
-			neg_end++;
-		if (pos_end > i && neg_end > j) {
-			size_t np = pos_end - i, nn = neg_end - j;
-			long double w = weight == METRICS_WEIGHT_CLICKS ? np : np + nn;
-			/* the score key is a record's second word */
-			long double auc =
-			    auc_of(twice_u(pos + 2 * i + 1, np, neg + 2 * j + 1, nn, 2, hook), np, nn);
-
-			weighted += w * auc;
-			total += w;
-		}
-		i = pos_end;
-		j = neg_end;
-		if (hook && i + j - polled >= POLL_RECORDS) {
-			hook();
-			polled = i + j;
-		}
-	}
-	if (total == 0.0L)
-		return -1.0;
-	return (double)(weighted / total);
+	return metrics_gauc_runs(&run, 1, weight, hook);
 }
 
 /* field offsets in the flat form */
@@ -809,6 +943,22 @@ metrics_flat_decode(const void *fields, size_t len, MetricsFlatHeader *out, cons
 		return 0;
 	}
 	flags = get_u32(p, FLAT_FLAGS);
+	if (flags & METRICS_FLAG_SHARED) {
+		if (flags != (METRICS_FLAG_SORTED | METRICS_FLAG_SHARED)) {
+			*why = "The state header has flags no version of din sets.";
+			return 0;
+		}
+		if (len != METRICS_FLAT_HEADER + METRICS_SHARED_BODY || get_u64(p, FLAT_CAPACITY) != 0) {
+			*why = "The value is not a whole reference to a shared part.";
+			return 0;
+		}
+		out->kind = kind;
+		out->flags = flags;
+		out->record = kind == METRICS_KIND_GAUC ? 16 : 8;
+		out->npos = (size_t)get_u64(p, FLAT_NPOS);
+		out->nneg = (size_t)get_u64(p, FLAT_NNEG);
+		return 1;
+	}
 	if ((flags & ~(uint32_t)(METRICS_FLAG_SORTED | METRICS_FLAG_PACKED)) != 0 ||
 	    ((flags & METRICS_FLAG_PACKED) &&
 	     (kind != METRICS_KIND_GAUC || !(flags & METRICS_FLAG_SORTED)))) {
@@ -881,4 +1031,40 @@ metrics_flat_encode(void *fields, uint32_t kind, uint32_t flags, uint64_t npos, 
 	memcpy(p + FLAT_NPOS, &npos, sizeof npos);
 	memcpy(p + FLAT_NNEG, &nneg, sizeof nneg);
 	memcpy(p + FLAT_CAPACITY, &capacity, sizeof capacity);
+}
+
+/* field offsets in a reference to a shared part, from the first byte of the state */
+#define SHARED_SEGMENT (METRICS_FLAT_HEADER + 0)
+#define SHARED_LEADER (METRICS_FLAT_HEADER + 4)
+#define SHARED_AREA (METRICS_FLAT_HEADER + 8)
+#define SHARED_CHUNK (METRICS_FLAT_HEADER + 16)
+#define SHARED_MAC (METRICS_FLAT_HEADER + 24)
+
+void
+metrics_shared_encode(void *fields, const MetricsSharedRef *ref)
+{
+	unsigned char *p = fields;
+
+	metrics_flat_encode(p, ref->kind, METRICS_FLAG_SORTED | METRICS_FLAG_SHARED, ref->npos,
+	                    ref->nneg, 0);
+	memcpy(p + SHARED_SEGMENT, &ref->segment, sizeof ref->segment);
+	memcpy(p + SHARED_LEADER, &ref->leader, sizeof ref->leader);
+	memcpy(p + SHARED_AREA, &ref->area, sizeof ref->area);
+	memcpy(p + SHARED_CHUNK, &ref->chunk, sizeof ref->chunk);
+	memcpy(p + SHARED_MAC, ref->mac, sizeof ref->mac);
+}
+
+void
+metrics_shared_decode(const void *fields, MetricsSharedRef *ref)
+{
+	const unsigned char *p = fields;
+
+	ref->kind = get_u32(p, FLAT_KIND);
+	ref->npos = get_u64(p, FLAT_NPOS);
+	ref->nneg = get_u64(p, FLAT_NNEG);
+	ref->segment = get_u32(p, SHARED_SEGMENT);
+	ref->leader = get_u32(p, SHARED_LEADER);
+	ref->area = get_u64(p, SHARED_AREA);
+	ref->chunk = get_u64(p, SHARED_CHUNK);
+	memcpy(ref->mac, p + SHARED_MAC, sizeof ref->mac);
 }

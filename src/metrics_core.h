@@ -88,6 +88,23 @@ int metrics_merge_packed_into(uint64_t *data, size_t n, const unsigned char *str
 double metrics_auc_sorted(const uint64_t *pos, size_t npos, const uint64_t *neg, size_t nneg,
                           MetricsPassHook hook);
 
+/* One ascending run of positives and one of negatives (either may be empty). */
+typedef struct MetricsRun {
+	const uint64_t *pos;
+	size_t npos;
+	const uint64_t *neg;
+	size_t nneg;
+} MetricsRun;
+
+/* The most runs metrics_auc_runs and metrics_gauc_runs take. */
+#define METRICS_MAX_FINAL_RUNS 8
+
+/*
+ * metrics_auc_sorted over the union of nruns runs of score keys, without merging them: the
+ * same value to the bit. Each pair of runs is counted, so the cost grows with nruns squared.
+ */
+double metrics_auc_runs(const MetricsRun *runs, int nruns, MetricsPassHook hook);
+
 /* How GAUC weighs each user's AUC. */
 typedef enum MetricsGaucWeight {
 	METRICS_WEIGHT_IMPRESSIONS,
@@ -103,6 +120,13 @@ double metrics_gauc_sorted(const uint64_t *pos, size_t npos, const uint64_t *neg
                            MetricsGaucWeight weight, MetricsPassHook hook);
 
 /*
+ * metrics_gauc_sorted over the union of nruns runs of (user, score) records, each sorted by
+ * user then score, without merging them: the same value to the bit.
+ */
+double metrics_gauc_runs(const MetricsRun *runs, int nruns, MetricsGaucWeight weight,
+                         MetricsPassHook hook);
+
+/*
  * The flat form of an auc/gauc aggregate state (the bytes after its varlena header), native
  * byte order: uint32 magic, uint32 kind, uint32 flags, uint64 npos, uint64 nneg,
  * uint64 capacity, then capacity records: the npos positives from the front, the nneg
@@ -116,7 +140,10 @@ double metrics_gauc_sorted(const uint64_t *pos, size_t npos, const uint64_t *neg
  * (metrics_is_sorted) and sorts when it is false, so no result depends on it.
  * METRICS_FLAG_PACKED (gauc only, with METRICS_FLAG_SORTED) says the records are packed, as
  * below: capacity is then the byte length of the positives' stream, and the negatives' stream
- * is the rest of the value. Any other bit or combination makes the state invalid.
+ * is the rest of the value. METRICS_FLAG_SHARED (with METRICS_FLAG_SORTED only) says the value
+ * holds no records but a reference to them in a parallel query's shared memory
+ * (MetricsSharedRef, below): capacity is 0 and the value is exactly METRICS_SHARED_BODY bytes
+ * past the header. Any other bit or combination makes the state invalid.
  *
  * A packed stream holds a sorted gauc part in descending order, each record as the difference
  * of its user key from the record's before it (from 2^64 - 1 for the first) in unsigned LEB128
@@ -130,8 +157,36 @@ double metrics_gauc_sorted(const uint64_t *pos, size_t npos, const uint64_t *neg
 #define METRICS_KIND_GAUC 2
 #define METRICS_FLAG_SORTED 1
 #define METRICS_FLAG_PACKED 2
+#define METRICS_FLAG_SHARED 4
 #define METRICS_FLAT_HEADER 36 /* bytes before the first record */
 #define METRICS_PACKED_MIN 9   /* bytes of the shortest packed record */
+
+/*
+ * A reference to a sorted part a parallel worker (or the leader, for its own share) left in the
+ * query's shared memory instead of sending its rows: the npos positives then the nneg negatives
+ * at chunk. segment is the worker's parallel segment (0 for the leader's own part, which names
+ * its area by address instead), leader the process that may read it, mac an HMAC of every byte
+ * before it under a key only the server holds, so no value a user makes is ever followed.
+ */
+typedef struct MetricsSharedRef {
+	uint32_t kind;
+	uint64_t npos;
+	uint64_t nneg;
+	uint32_t segment;
+	uint32_t leader;
+	uint64_t area;
+	uint64_t chunk;
+	unsigned char mac[32];
+} MetricsSharedRef;
+
+#define METRICS_SHARED_BODY 56 /* bytes after the header: segment to mac */
+#define METRICS_SHARED_SIGNED (METRICS_FLAT_HEADER + METRICS_SHARED_BODY - 32) /* bytes the mac covers */
+
+/* Writes the whole value (header and body) of ref at fields. */
+void metrics_shared_encode(void *fields, const MetricsSharedRef *ref);
+
+/* Reads the reference a value metrics_flat_decode found METRICS_FLAG_SHARED in. */
+void metrics_shared_decode(const void *fields, MetricsSharedRef *ref);
 
 /* What a flat state holds, found by metrics_flat_decode; offsets count from its first byte. */
 typedef struct MetricsFlatHeader {

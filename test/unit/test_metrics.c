@@ -169,6 +169,45 @@ test_flat_decode_sorted_flag(void)
 	CHECK_INT(h.flags, METRICS_FLAG_SORTED);
 }
 
+/*
+ * A reference to a shared part round-trips through encode and decode, decodes with its counts
+ * and no records, and is refused with any other flags, length or capacity.
+ */
+static void
+test_shared_ref(void)
+{
+	unsigned char s[METRICS_FLAT_HEADER + METRICS_SHARED_BODY + 1];
+	MetricsSharedRef ref = {METRICS_KIND_GAUC, 7, 9, 0xdeadbeef, 4242, 0x1122334455667788ULL,
+	                        0x0102030405060708ULL, {0}}, back;
+	MetricsFlatHeader h;
+	const char *why = NULL;
+	size_t len = METRICS_FLAT_HEADER + METRICS_SHARED_BODY;
+
+	for (int i = 0; i < 32; i++)
+		ref.mac[i] = (unsigned char)(i * 7 + 1);
+	metrics_shared_encode(s, &ref);
+	CHECK_INT(metrics_flat_decode(s, len, &h, &why), 1);
+	CHECK_INT(h.flags, METRICS_FLAG_SORTED | METRICS_FLAG_SHARED);
+	CHECK_INT(h.kind, METRICS_KIND_GAUC);
+	CHECK_INT(h.npos, 7);
+	CHECK_INT(h.nneg, 9);
+	CHECK_INT(h.pos_bytes + h.neg_bytes, 0);
+	metrics_shared_decode(s, &back);
+	CHECK(back.kind == ref.kind && back.npos == ref.npos && back.nneg == ref.nneg &&
+	      back.segment == ref.segment && back.leader == ref.leader && back.area == ref.area &&
+	      back.chunk == ref.chunk && memcmp(back.mac, ref.mac, sizeof ref.mac) == 0);
+	CHECK_INT(METRICS_SHARED_SIGNED, len - 32);
+	check_rejected(s, len - 1, "not a whole reference");
+	check_rejected(s, len + 1, "not a whole reference");
+	metrics_flat_encode(s, METRICS_KIND_GAUC, METRICS_FLAG_SORTED | METRICS_FLAG_SHARED, 7, 9, 1);
+	check_rejected(s, len, "not a whole reference");
+	metrics_flat_encode(s, METRICS_KIND_GAUC, METRICS_FLAG_SHARED, 7, 9, 0);
+	check_rejected(s, len, "flags");
+	metrics_flat_encode(s, METRICS_KIND_GAUC,
+	                    METRICS_FLAG_SORTED | METRICS_FLAG_SHARED | METRICS_FLAG_PACKED, 7, 9, 0);
+	check_rejected(s, len, "flags");
+}
+
 static void
 test_is_sorted(void)
 {
@@ -714,6 +753,83 @@ test_gauc_sorted(void)
 	CHECK(metrics_gauc_sorted(pos, 1, neg, 1, METRICS_WEIGHT_IMPRESSIONS, NULL) == -1.0);
 }
 
+/*
+ * split_runs: deals the n ascending records of width words at records into nruns ascending
+ * runs at out (run r from out + r * n * width), each record to a run drawn at random, none
+ * to run 0 when skip_first (an empty run); the runs' sizes go to sizes.
+ */
+static void
+split_runs(const uint64_t *records, size_t n, int width, int nruns, int skip_first, uint64_t *out,
+           size_t *sizes, uint32_t *x)
+{
+	for (int r = 0; r < nruns; r++)
+		sizes[r] = 0;
+	for (size_t i = 0; i < n; i++) {
+		int r;
+
+		*x = *x * 1103515245 + 12345;
+		r = skip_first ? 1 + (int)((*x >> 16) % (uint32_t)(nruns - 1))
+		               : (int)((*x >> 16) % (uint32_t)nruns);
+
+		memcpy(out + ((size_t)r * n + sizes[r]++) * width, records + i * width,
+		       width * sizeof(uint64_t));
+	}
+}
+
+/*
+ * metrics_auc_runs and metrics_gauc_runs over records dealt into 1 to 8 runs equal
+ * metrics_auc_sorted and metrics_gauc_sorted over the records merged, to the bit: with an
+ * empty run, ties, users in one run only, small users spread over runs (merged on the stack)
+ * and a user of thousands of rows spread over runs (counted pair by pair).
+ */
+static void
+test_runs(void)
+{
+	enum { N = 3000, MAXR = METRICS_MAX_FINAL_RUNS };
+	static uint64_t pos[2 * N], neg[2 * N], pos_runs[MAXR * 2 * N], neg_runs[MAXR * 2 * N];
+	size_t pos_sizes[MAXR], neg_sizes[MAXR];
+	MetricsRun runs[MAXR];
+	uint32_t x = 4242;
+
+	for (int nruns = 1; nruns <= MAXR; nruns++)
+		for (int skip = 0; skip <= (nruns > 1); skip++)
+			for (uint32_t range = 3; range <= 300000; range *= 10) {
+				size_t np = N, nn = N / 2 + (size_t)nruns;
+
+				/* auc: one word a record */
+				sorted_records(pos, np, 1, range, &x);
+				sorted_records(neg, nn, 1, range, &x);
+				split_runs(pos, np, 1, nruns, skip, pos_runs, pos_sizes, &x);
+				split_runs(neg, nn, 1, nruns, skip, neg_runs, neg_sizes, &x);
+				for (int r = 0; r < nruns; r++)
+					runs[r] = (MetricsRun){pos_runs + (size_t)r * np, pos_sizes[r],
+					                       neg_runs + (size_t)r * nn, neg_sizes[r]};
+				CHECK(metrics_auc_runs(runs, nruns, NULL) ==
+				      metrics_auc_sorted(pos, np, neg, nn, NULL));
+
+				/* gauc: users 0..range/3, user 0 large (1500 positives and more) */
+				sorted_records(pos, np, 2, range, &x);
+				sorted_records(neg, nn, 2, range, &x);
+				for (size_t i = 0; i < N / 2; i++)
+					pos[2 * i] = 0;
+				sort_records(pos, np, 2);
+				split_runs(pos, np, 2, nruns, skip, pos_runs, pos_sizes, &x);
+				split_runs(neg, nn, 2, nruns, skip, neg_runs, neg_sizes, &x);
+				for (int r = 0; r < nruns; r++)
+					runs[r] = (MetricsRun){pos_runs + (size_t)r * 2 * np, pos_sizes[r],
+					                       neg_runs + (size_t)r * 2 * nn, neg_sizes[r]};
+				for (int weight = METRICS_WEIGHT_IMPRESSIONS; weight <= METRICS_WEIGHT_CLICKS;
+				     weight++)
+					CHECK(metrics_gauc_runs(runs, nruns, weight, NULL) ==
+					      metrics_gauc_sorted(pos, np, neg, nn, weight, NULL));
+			}
+	/* one class empty in every run */
+	runs[0] = (MetricsRun){pos, 3, neg, 0};
+	runs[1] = (MetricsRun){pos, 2, neg, 0};
+	CHECK(metrics_auc_runs(runs, 2, NULL) == -1.0);
+	CHECK(metrics_gauc_runs(runs, 2, METRICS_WEIGHT_IMPRESSIONS, NULL) == -1.0);
+}
+
 void suite_metrics(void);
 
 void
@@ -737,6 +853,8 @@ suite_metrics(void)
 	RUN(test_packed_merge_chunks);
 	RUN(test_auc_sorted);
 	RUN(test_gauc_sorted);
+	RUN(test_runs);
+	RUN(test_shared_ref);
 	RUN(test_flat_decode_packed);
 	RUN(test_flat_decode_capacity_disagrees);
 	RUN(test_flat_decode_counts_exceed_capacity);
