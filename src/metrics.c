@@ -26,6 +26,11 @@
  * The final step then finds one sorted run and only computes the metric. Rows appended one by
  * one form an unsorted tail after the runs, sorted by the final step.
  *
+ * With din preloaded, a large partial state under a parallel plan skips the bytes altogether:
+ * it is sorted into the query's shared memory and a signed reference travels instead
+ * (metrics_shared.h); the leader keeps up to MAX_SHARED_RUNS such parts where they lie and the
+ * final step counts across them (metrics_auc_runs, metrics_gauc_runs).
+ *
  * The flat format after the varlena header is described in metrics_core.h; an empty bytea is
  * the empty state (the INITCOND). Any user can hand any bytea to these functions (through an
  * aggregate of their own, or by calling them directly), so every flat state is decoded by
@@ -48,11 +53,18 @@
 #include "utils/memutils.h"
 
 #include "metrics_core.h"
+#include "metrics_shared.h"
 
 #define LOGLOSS_EPS 1e-15
 
 #define FLAT_MIN_RECORDS 8
 #define FLAT_MAX_RECORDS 32768
+
+/* Partial states of fewer rows travel as bytes: a chunk and its reference cost more than they save.
+ */
+#define SHARED_MIN_ROWS 65536
+/* Shared parts the leader keeps as runs; more are merged (the final's cost grows with runs). */
+#define MAX_SHARED_RUNS 3
 
 /*
  * Records [0, run_ends[nruns - 1]) are nruns ascending runs (each checked when it came); the
@@ -67,6 +79,15 @@ typedef struct MetricsArray {
 	Size run_ends[METRICS_MAX_RUNS - 1];
 } MetricsArray;
 
+/* A part another process (or this one's partial state) left sorted in shared memory. */
+typedef struct SharedRun {
+	const uint64 *pos;
+	const uint64 *neg;
+	Size npos;
+	Size nneg;
+	MetricsSharedChunk *chunk;
+} SharedRun;
+
 typedef struct MetricsState {
 	ExpandedObjectHeader hdr;
 	uint32 kind;
@@ -77,6 +98,13 @@ typedef struct MetricsState {
 	bool flat_packed;
 	Size flat_pos_bytes;
 	Size flat_neg_bytes;
+	/* a partial state under a parallel plan: where it may leave its rows, and where it did */
+	MetricsShare share;
+	dsa_pointer chunk; /* InvalidDsaPointer until then */
+	/* the leader's state: parts kept where they lie, released when this state is reset */
+	int nshared;
+	SharedRun shared[MAX_SHARED_RUNS];
+	bool release_registered;
 } MetricsState;
 
 /* A look at a state in either form; flat words may be unaligned. */
@@ -107,6 +135,8 @@ static void array_write_sorted(MetricsState *st, MetricsArray *a, char *dst);
 static void state_sort(MetricsState *st);
 static void check_interrupts_hook(void);
 static void metrics_flatten_into(ExpandedObjectHeader *eohptr, void *result, Size allocated_size);
+static bool share_rows(MetricsState *st);
+static void absorb_shared(MetricsState *st);
 
 static const ExpandedObjectMethods metrics_methods = {metrics_get_flat_size, metrics_flatten_into};
 
@@ -144,6 +174,9 @@ flat_view(const char *fields, Size len, MetricsView *v)
 
 	if (!metrics_flat_decode(fields, len, &h, &why))
 		invalid_state(why);
+	if (h.flags & METRICS_FLAG_SHARED)
+		invalid_state("The value refers to a part of a parallel query in shared memory, which "
+		              "only din_metrics_combine in that query's leader reads.");
 	v->kind = h.kind;
 	v->npos = h.npos;
 	v->nneg = h.nneg;
@@ -259,9 +292,13 @@ static Size
 metrics_get_flat_size(ExpandedObjectHeader *eohptr)
 {
 	MetricsState *st = (MetricsState *)eohptr;
-	Size rows = st->pos.n + st->neg.n;
-	Size bytes = rows * kind_record(st->kind);
+	Size rows, bytes;
 
+	absorb_shared(st);
+	if (share_rows(st))
+		return VARHDRSZ + METRICS_FLAT_HEADER + METRICS_SHARED_BODY;
+	rows = st->pos.n + st->neg.n;
+	bytes = rows * kind_record(st->kind);
 	st->flat_packed = false;
 	if (st->kind == METRICS_KIND_GAUC && rows > 0) {
 		state_sort(st);
@@ -288,6 +325,12 @@ metrics_flatten_into(ExpandedObjectHeader *eohptr, void *result, Size allocated_
 	Size capacity = st->pos.n + st->neg.n;
 	MetricsView v;
 
+	if (DsaPointerIsValid(st->chunk)) {
+		SET_VARSIZE(result, VARHDRSZ + METRICS_FLAT_HEADER + METRICS_SHARED_BODY);
+		Assert(VARSIZE(result) == allocated_size);
+		metrics_share_sign(&st->share, st->kind, st->pos.n, st->neg.n, st->chunk, VARDATA(result));
+		return;
+	}
 	if (st->flat_packed) {
 		char *fields = VARDATA(result);
 
@@ -318,6 +361,7 @@ metrics_state_new(MemoryContext aggcontext, uint32 kind)
 	EOH_init_header(&st->hdr, &metrics_methods, objcxt);
 	st->kind = kind;
 	st->width = kind_width(kind);
+	st->chunk = InvalidDsaPointer;
 	return st;
 }
 
@@ -371,9 +415,13 @@ array_sorted(const MetricsArray *a)
 	return a->n == 0 || (a->nruns == 1 && a->run_ends[0] == a->n);
 }
 
-/* metrics_view: reads a state datum, expanded (read-write or read-only) or flat. */
+/*
+ * metrics_view: reads a state datum, expanded (read-write or read-only) or flat. An expanded
+ * state's parts in shared memory are merged into its own rows first, unless keep_shared (the
+ * caller then deals with them).
+ */
 static void
-metrics_view(Datum d, MetricsView *v)
+metrics_view(Datum d, MetricsView *v, bool keep_shared)
 {
 	Pointer p = DatumGetPointer(d);
 	bytea *flat;
@@ -385,6 +433,8 @@ metrics_view(Datum d, MetricsView *v)
 
 		if (eoh->eoh_methods != &metrics_methods)
 			invalid_state("The value is an expanded object of another type.");
+		if (!keep_shared)
+			absorb_shared(st);
 		v->kind = st->kind;
 		v->npos = st->pos.n;
 		v->nneg = st->neg.n;
@@ -612,6 +662,60 @@ metrics_append(MetricsState *st, const MetricsView *v)
 }
 
 /*
+ * share_rows: a partial state under a parallel plan with SHARED_MIN_ROWS rows or more sorts them
+ * into a chunk of the query's shared memory, once, and from then on travels as a reference to
+ * it (metrics_shared.h). False when it travels as bytes (no area, few rows, no room).
+ */
+static bool
+share_rows(MetricsState *st)
+{
+	Size record = kind_record(st->kind);
+	char *dst;
+
+	if (DsaPointerIsValid(st->chunk))
+		return true;
+	if (st->share.area == NULL || st->pos.n + st->neg.n < SHARED_MIN_ROWS ||
+	    !metrics_share_room((st->pos.n + st->neg.n) * record))
+		return false;
+	st->chunk = dsa_allocate_extended(st->share.area, (st->pos.n + st->neg.n) * record,
+	                                  DSA_ALLOC_HUGE | DSA_ALLOC_NO_OOM);
+	if (!DsaPointerIsValid(st->chunk))
+		return false;
+	/* DSA memory is MAXALIGNed, so the sorts use it as their scratch */
+	dst = dsa_get_address(st->share.area, st->chunk);
+	array_write_sorted(st, &st->pos, dst);
+	array_write_sorted(st, &st->neg, dst + st->pos.n * record);
+	return true;
+}
+
+/*
+ * absorb_shared: merges the parts st keeps in shared memory into its own rows, and lets them go.
+ * For the rare paths that need st's rows in one place: flattening it, or copying it.
+ */
+static void
+absorb_shared(MetricsState *st)
+{
+	while (st->nshared > 0) {
+		SharedRun *run = &st->shared[st->nshared - 1];
+
+		array_append(st, &st->pos, (const char *)run->pos, run->npos, true, 0);
+		array_append(st, &st->neg, (const char *)run->neg, run->nneg, true, 0);
+		st->nshared--;
+		metrics_shared_release(run->chunk);
+	}
+}
+
+/* release_shared: the aggregate's memory is being reset; the parts st kept go with it. */
+static void
+release_shared(Datum arg)
+{
+	MetricsState *st = (MetricsState *)DatumGetPointer(arg);
+
+	while (st->nshared > 0)
+		metrics_shared_release(st->shared[--st->nshared].chunk);
+}
+
+/*
  * merge_states: a new state holding the rows of a and b (either may be empty) with as much room
  * again: flat while small, expanded beyond FLAT_MAX_RECORDS.
  */
@@ -666,11 +770,16 @@ push_row(FunctionCallInfo fcinfo, MemoryContext aggcontext, uint32 kind, bool po
 		ExpandedObjectHeader *eoh = DatumGetEOHP(d);
 
 		if (eoh->eoh_methods == &metrics_methods && ((MetricsState *)eoh)->kind == kind) {
-			metrics_push((MetricsState *)eoh, positive, user_key, score_key);
+			MetricsState *st = (MetricsState *)eoh;
+
+			/* a row after its rows were shared: the chunk is stale, left to its area */
+			if (unlikely(DsaPointerIsValid(st->chunk)))
+				st->chunk = InvalidDsaPointer;
+			metrics_push(st, positive, user_key, score_key);
 			return d;
 		}
 	}
-	metrics_view(d, &v);
+	metrics_view(d, &v, false);
 	check_kind(kind, v.kind);
 	put_record((char *)words, kind, user_key, score_key);
 	memset(&row, 0, sizeof row);
@@ -680,7 +789,11 @@ push_row(FunctionCallInfo fcinfo, MemoryContext aggcontext, uint32 kind, bool po
 	row.pos = row.neg = (const char *)words;
 	if (flat_append(&v, row.pos, row.npos, row.neg, row.nneg))
 		return d;
-	return merge_states(aggcontext, kind, &v, &row);
+	d = merge_states(aggcontext, kind, &v, &row);
+	/* a state this large that is partial may leave its rows in shared memory (share_rows) */
+	if (VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d)))
+		metrics_share_find(fcinfo, &((MetricsState *)DatumGetEOHP(d))->share);
+	return d;
 }
 
 static double
@@ -778,6 +891,91 @@ din_gauc_trans_int2(PG_FUNCTION_ARGS)
 	return gauc_accumulate(fcinfo, LABEL_INT2);
 }
 
+/*
+ * shared_part: when d is a part left in shared memory, adopts it as *run of the given kind: a
+ * worker's reference (checked, metrics_shared_adopt), or this process's own partial state under
+ * the same parallel plan (sharing its rows now if it has not yet). False for any other state.
+ */
+static bool
+shared_part(FunctionCallInfo fcinfo, Datum d, SharedRun *run, uint32 *kind)
+{
+	Pointer p = DatumGetPointer(d);
+	const uint64 *records;
+
+	if (VARATT_IS_EXTERNAL_EXPANDED(p)) {
+		MetricsState *st = (MetricsState *)DatumGetEOHP(d);
+
+		if (st->hdr.eoh_methods != &metrics_methods || !share_rows(st))
+			return false;
+		run->chunk = metrics_shared_adopt_own(fcinfo, &st->share, st->chunk);
+		if (run->chunk == NULL)
+			return false;
+		records = dsa_get_address(st->share.area, st->chunk);
+		*kind = st->kind;
+		run->npos = st->pos.n;
+		run->nneg = st->neg.n;
+	} else {
+		MetricsSharedRef ref;
+		MetricsFlatHeader h;
+		const char *why;
+
+		/* a reference is small and never compressed or stored out of line */
+		if (VARATT_IS_EXTENDED(p) && !VARATT_IS_SHORT(p))
+			return false;
+		if (VARSIZE_ANY_EXHDR(p) != METRICS_FLAT_HEADER + METRICS_SHARED_BODY ||
+		    !metrics_flat_decode(VARDATA_ANY(p), VARSIZE_ANY_EXHDR(p), &h, &why) ||
+		    !(h.flags & METRICS_FLAG_SHARED))
+			return false;
+		records = metrics_shared_adopt(fcinfo, VARDATA_ANY(p), &ref, &run->chunk);
+		*kind = ref.kind;
+		run->npos = (Size)ref.npos;
+		run->nneg = (Size)ref.nneg;
+	}
+	run->pos = records;
+	run->neg = records + run->npos * kind_width(*kind);
+	return true;
+}
+
+/*
+ * combine_shared: argument 0's rows plus the shared part run. Kept where it lies while the state
+ * has room for it (the final counts across parts), merged into the state's rows otherwise.
+ */
+static Datum
+combine_shared(FunctionCallInfo fcinfo, MemoryContext aggcontext, uint32 kind, SharedRun *run)
+{
+	Datum d = PG_ARGISNULL(0) ? (Datum)0 : PG_GETARG_DATUM(0);
+	MetricsState *st = NULL;
+
+	if (d != (Datum)0 && VARATT_IS_EXTERNAL_EXPANDED_RW(DatumGetPointer(d)) &&
+	    DatumGetEOHP(d)->eoh_methods == &metrics_methods)
+		st = (MetricsState *)DatumGetEOHP(d);
+	if (st == NULL || st->kind != kind) {
+		MetricsView left;
+
+		memset(&left, 0, sizeof left);
+		if (d != (Datum)0)
+			metrics_view(d, &left, false);
+		check_kind(kind, left.kind);
+		st = metrics_state_new(aggcontext, kind);
+		metrics_append(st, &left);
+		d = EOHPGetRWDatum(&st->hdr);
+	}
+	ereport(DEBUG1, (errmsg_internal("din: combining a part of %zu rows left in shared memory",
+	                                 run->npos + run->nneg)));
+	if (st->nshared < MAX_SHARED_RUNS) {
+		if (!st->release_registered) {
+			AggRegisterCallback(fcinfo, release_shared, PointerGetDatum(st));
+			st->release_registered = true;
+		}
+		st->shared[st->nshared++] = *run;
+		PG_RETURN_DATUM(d);
+	}
+	array_append(st, &st->pos, (const char *)run->pos, run->npos, true, 0);
+	array_append(st, &st->neg, (const char *)run->neg, run->nneg, true, 0);
+	metrics_shared_release(run->chunk);
+	PG_RETURN_DATUM(d);
+}
+
 PG_FUNCTION_INFO_V1(din_metrics_combine);
 
 /*
@@ -790,14 +988,20 @@ din_metrics_combine(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcontext = aggregate_context(fcinfo, "din_metrics_combine");
 	MetricsView left, right;
+	SharedRun run;
+	uint32 kind;
 	Datum d;
 
+	if (!PG_ARGISNULL(1) && shared_part(fcinfo, PG_GETARG_DATUM(1), &run, &kind))
+		return combine_shared(fcinfo, aggcontext, kind, &run);
 	memset(&left, 0, sizeof left);
 	memset(&right, 0, sizeof right);
+	/* our read-write state keeps its shared parts: right's rows join its own */
 	if (!PG_ARGISNULL(0))
-		metrics_view(PG_GETARG_DATUM(0), &left);
+		metrics_view(PG_GETARG_DATUM(0), &left,
+		             VARATT_IS_EXTERNAL_EXPANDED_RW(DatumGetPointer(PG_GETARG_DATUM(0))));
 	if (!PG_ARGISNULL(1))
-		metrics_view(PG_GETARG_DATUM(1), &right);
+		metrics_view(PG_GETARG_DATUM(1), &right, false);
 	if (right.kind == 0) {
 		if (PG_ARGISNULL(0))
 			PG_RETURN_NULL();
@@ -833,6 +1037,25 @@ flat_sorted_copy(const char *records, Size n, int width, bool claimed_sorted)
 }
 
 /*
+ * finish_runs: the metric over st's own rows (sorted in place) and the parts it keeps in shared
+ * memory, counted across them without merging; -1 when undefined.
+ */
+static double
+finish_runs(MetricsState *st, MetricsGaucWeight weight)
+{
+	MetricsRun runs[1 + MAX_SHARED_RUNS];
+
+	state_sort(st);
+	runs[0] = (MetricsRun){st->pos.words, st->pos.n, st->neg.words, st->neg.n};
+	for (int i = 0; i < st->nshared; i++)
+		runs[1 + i] = (MetricsRun){st->shared[i].pos, st->shared[i].npos, st->shared[i].neg,
+		                           st->shared[i].nneg};
+	if (st->kind == METRICS_KIND_AUC)
+		return metrics_auc_runs(runs, 1 + st->nshared, check_interrupts_hook);
+	return metrics_gauc_runs(runs, 1 + st->nshared, weight, check_interrupts_hook);
+}
+
+/*
  * metrics_finish: sorts the rows once and computes the metric; -1 when undefined. Our expanded
  * state is sorted in place: that only reorders rows, which no result depends on, so the final
  * functions stay read-only in effect and the aggregates also work as window aggregates.
@@ -845,9 +1068,11 @@ metrics_finish(Datum d, uint32 kind, MetricsGaucWeight weight)
 	int width = kind_width(kind);
 	double result;
 
-	metrics_view(d, &v);
+	metrics_view(d, &v, true);
 	if (v.kind != kind && v.kind != 0)
 		invalid_state("The state belongs to another aggregate.");
+	if (v.expanded && v.expanded->nshared > 0)
+		return finish_runs(v.expanded, weight);
 	if (v.npos == 0 || v.nneg == 0)
 		return -1.0;
 	if (v.expanded) {

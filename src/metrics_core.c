@@ -741,32 +741,66 @@ metrics_auc_sorted(const uint64_t *pos, size_t npos, const uint64_t *neg, size_t
 #define USER_MERGE_MAX 256
 
 /*
+ * Merges the na keys at a (every a_stride-th word) and the nb keys at b (every b_stride-th)
+ * ascending into out, choosing each key without a branch. Returns na + nb.
+ */
+static size_t
+merge_keys(uint64_t *out, const uint64_t *a, size_t na, int a_stride, const uint64_t *b, size_t nb,
+           int b_stride)
+{
+	size_t i = 0, j = 0, n = 0;
+
+	while (i < na && j < nb) {
+		uint64_t x = a[i * a_stride], y = b[j * b_stride];
+		size_t take_b = y < x;
+
+		out[n++] = take_b ? y : x;
+		j += take_b;
+		i += 1 - take_b;
+	}
+	for (; i < na; i++)
+		out[n++] = a[i * a_stride];
+	for (; j < nb; j++)
+		out[n++] = b[j * b_stride];
+	return n;
+}
+
+/*
  * The score keys of records [from[r], to[r]) of the nruns runs of (user, score) records at
- * records[r], merged ascending into out.
+ * records[r] (a record's second word), merged ascending into out: run by run, alternating
+ * between out and a buffer so that the last merge lands in out.
  */
 static void
 merge_user_scores(uint64_t *out, const uint64_t *const *records, const size_t *from,
                   const size_t *to, int nruns)
 {
-	size_t at[METRICS_MAX_FINAL_RUNS];
+	uint64_t keys[USER_MERGE_MAX];
+	const uint64_t *merged = NULL;
 	size_t n = 0;
+	int merges = -1, stride = 2;
 
 	for (int r = 0; r < nruns; r++)
-		at[r] = from[r];
-	for (;;) {
-		int best = -1;
-		uint64_t key = 0;
+		merges += to[r] > from[r];
+	for (int r = 0; r < nruns; r++) {
+		const uint64_t *run = records[r] + 2 * from[r] + 1;
+		size_t m = to[r] - from[r];
+		uint64_t *dst;
 
-		for (int r = 0; r < nruns; r++)
-			if (at[r] < to[r] && (best < 0 || records[r][2 * at[r] + 1] < key)) {
-				best = r;
-				key = records[r][2 * at[r] + 1];
-			}
-		if (best < 0)
-			return;
-		out[n++] = key;
-		at[best]++;
+		if (m == 0)
+			continue;
+		if (merged == NULL) {
+			merged = run; /* read in place until a second run comes */
+			n = m;
+			continue;
+		}
+		dst = --merges % 2 == 0 ? out : keys;
+		n = merge_keys(dst, merged, n, stride, run, m, 2);
+		merged = dst;
+		stride = 1;
 	}
+	if (stride == 2)
+		for (size_t i = 0; i < n; i++)
+			out[i] = merged[2 * i];
 }
 
 /*
@@ -811,9 +845,9 @@ user_twice_u(const MetricsRun *runs, int nruns, const size_t *pos_from, const si
 	for (int a = 0; a < nruns; a++)
 		for (int b = 0; b < nruns; b++)
 			if (pos_to[a] > pos_from[a] && neg_to[b] > neg_from[b])
-				twice += twice_u(runs[a].pos + 2 * pos_from[a] + 1, pos_to[a] - pos_from[a],
-				                 runs[b].neg + 2 * neg_from[b] + 1, neg_to[b] - neg_from[b], 2,
-				                 hook);
+				twice +=
+				    twice_u(runs[a].pos + 2 * pos_from[a] + 1, pos_to[a] - pos_from[a],
+				            runs[b].neg + 2 * neg_from[b] + 1, neg_to[b] - neg_from[b], 2, hook);
 	return twice;
 }
 
@@ -827,8 +861,7 @@ user_end(const uint64_t *records, size_t from, size_t n, uint64_t user)
 }
 
 double
-metrics_gauc_runs(const MetricsRun *runs, int nruns, MetricsGaucWeight weight,
-                  MetricsPassHook hook)
+metrics_gauc_runs(const MetricsRun *runs, int nruns, MetricsGaucWeight weight, MetricsPassHook hook)
 {
 	long double weighted = 0.0L, total = 0.0L;
 	size_t pos_at[METRICS_MAX_FINAL_RUNS] = {0}, neg_at[METRICS_MAX_FINAL_RUNS] = {0};

@@ -121,7 +121,8 @@ double metrics_gauc_sorted(const uint64_t *pos, size_t npos, const uint64_t *neg
 
 /*
  * metrics_gauc_sorted over the union of nruns runs of (user, score) records, each sorted by
- * user then score, without merging them: the same value to the bit.
+ * user then score (as any run must be: an unsorted one gives a wrong number), without merging
+ * them: the same value to the bit.
  */
 double metrics_gauc_runs(const MetricsRun *runs, int nruns, MetricsGaucWeight weight,
                          MetricsPassHook hook);
@@ -180,7 +181,8 @@ typedef struct MetricsSharedRef {
 } MetricsSharedRef;
 
 #define METRICS_SHARED_BODY 56 /* bytes after the header: segment to mac */
-#define METRICS_SHARED_SIGNED (METRICS_FLAT_HEADER + METRICS_SHARED_BODY - 32) /* bytes the mac covers */
+#define METRICS_SHARED_SIGNED                                                                      \
+	(METRICS_FLAT_HEADER + METRICS_SHARED_BODY - 32) /* bytes the mac covers */
 
 /* Writes the whole value (header and body) of ref at fields. */
 void metrics_shared_encode(void *fields, const MetricsSharedRef *ref);

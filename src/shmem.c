@@ -53,6 +53,8 @@ typedef struct DinShared {
 	uint64 next_load_id;
 	uint64 use_clock;
 	Size used_bytes;
+	/* signs references to parallel metric parts (metrics_shared.c); never leaves the server */
+	uint8 part_key[DIN_PART_KEY_BYTES];
 	DinSlot slots[DIN_SHARED_SLOTS];
 } DinShared;
 
@@ -98,6 +100,8 @@ din_shmem_startup(void)
 		shared->dsa_tranche = LWLockNewTrancheId();
 		shared->area_handle = DSM_HANDLE_INVALID;
 		shared->next_load_id = 1;
+		if (!pg_strong_random(shared->part_key, sizeof shared->part_key))
+			ereport(FATAL, (errmsg("could not generate a random key for din")));
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -122,6 +126,12 @@ bool
 shmem_enabled(void)
 {
 	return shared != NULL;
+}
+
+const uint8 *
+shmem_part_key(void)
+{
+	return shared ? shared->part_key : NULL;
 }
 
 /* ---- slot bookkeeping; the caller holds shared->lock exclusively ---- */

@@ -37,6 +37,14 @@ void shmem_init(void);
 /* shmem_enabled - true when din was preloaded, so the shared cache exists. */
 bool shmem_enabled(void);
 
+#define DIN_PART_KEY_BYTES 32
+
+/*
+ * shmem_part_key - the random key, made when the server starts, that signs references to the
+ * parallel metric parts left in shared memory; NULL when din was not preloaded.
+ */
+const uint8 *shmem_part_key(void);
+
 /*
  * shmem_find - pin the loaded version (relid, name, generation, xmin) and map it in this
  * backend; false when it is not loaded.

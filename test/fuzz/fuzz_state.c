@@ -16,7 +16,8 @@
  * hold them in order whatever the flag said.
  *
  * A packed gauc state's streams are unpacked, and merged into what they unpacked to, straight
- * from the input's bytes: a bad stream must be reported with a reason, never read past.
+ * from the input's bytes: a bad stream must be reported with a reason, never read past. A
+ * reference to a shared part holds no records and must re-encode to the same bytes.
  */
 #include "metrics_core.h"
 
@@ -130,6 +131,27 @@ check_packed(unsigned char *state, size_t size, const MetricsFlatHeader *h)
 		abort();
 }
 
+/*
+ * A reference to a shared part: exactly a header and its body, no records to read; it must
+ * survive decoding and encoding again byte for byte.
+ */
+static void
+check_shared(const unsigned char *state, size_t size, const MetricsFlatHeader *h)
+{
+	unsigned char again[METRICS_FLAT_HEADER + METRICS_SHARED_BODY];
+	MetricsSharedRef ref;
+
+	if (size != sizeof again || h->flags != (METRICS_FLAG_SORTED | METRICS_FLAG_SHARED) ||
+	    h->pos_bytes != 0 || h->neg_bytes != 0)
+		abort();
+	metrics_shared_decode(state, &ref);
+	if (ref.kind != h->kind || ref.npos != h->npos || ref.nneg != h->nneg)
+		abort();
+	metrics_shared_encode(again, &ref);
+	if (memcmp(again, state, size) != 0)
+		abort();
+}
+
 static void
 check_accepted(unsigned char *state, size_t size, const MetricsFlatHeader *h)
 {
@@ -145,6 +167,10 @@ check_accepted(unsigned char *state, size_t size, const MetricsFlatHeader *h)
 	}
 	if (h->flags & METRICS_FLAG_PACKED) {
 		check_packed(state, size, h);
+		return;
+	}
+	if (h->flags & METRICS_FLAG_SHARED) {
+		check_shared(state, size, h);
 		return;
 	}
 	if ((h->kind != METRICS_KIND_AUC && h->kind != METRICS_KIND_GAUC) ||

@@ -173,6 +173,12 @@ def state_seeds():
     write("state", "packed_below_user_0",
           packed_state(2, 0, b"\xff" * 9 + b"\x01" + bytes(8) + b"\x01" + bytes(8), b""))
     write("state", "packed_counts_past_bytes", packed_state(4, 3, packed(pos), packed(neg)))
+    # references to a part left in shared memory (flags 5): a header and 56 bytes, no records
+    ref = struct.pack("<IIQQ", 0xDEADBEEF, 4242, 1 << 40, 7 << 20) + bytes(range(32))
+    write("state", "shared_ref", struct.pack("<IIIQQQ", 0x4D444E44, 2, 5, 1 << 40, 3, 0) + ref)
+    write("state", "shared_ref_short",
+          struct.pack("<IIIQQQ", 0x4D444E44, 1, 5, 3, 3, 0) + ref[:-1])
+    write("state", "shared_ref_unsorted", struct.pack("<IIIQQQ", 0x4D444E44, 1, 4, 3, 3, 0) + ref)
 
 
 file_seeds()

@@ -177,8 +177,9 @@ static void
 test_shared_ref(void)
 {
 	unsigned char s[METRICS_FLAT_HEADER + METRICS_SHARED_BODY + 1];
-	MetricsSharedRef ref = {METRICS_KIND_GAUC, 7, 9, 0xdeadbeef, 4242, 0x1122334455667788ULL,
-	                        0x0102030405060708ULL, {0}}, back;
+	MetricsSharedRef ref = {METRICS_KIND_GAUC,     7,  9, 0xdeadbeef, 4242, 0x1122334455667788ULL,
+	                        0x0102030405060708ULL, {0}},
+	                 back;
 	MetricsFlatHeader h;
 	const char *why = NULL;
 	size_t len = METRICS_FLAT_HEADER + METRICS_SHARED_BODY;
