@@ -60,8 +60,7 @@
 #define FLAT_MIN_RECORDS 8
 #define FLAT_MAX_RECORDS 32768
 
-/* Partial states of fewer rows travel as bytes: a chunk and its reference cost more than they save.
- */
+/* Partial states of fewer rows travel as bytes: a chunk would cost more than it saves. */
 #define SHARED_MIN_ROWS 65536
 /* Shared parts the leader keeps as runs; more are merged (the final's cost grows with runs). */
 #define MAX_SHARED_RUNS 3
