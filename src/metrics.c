@@ -697,6 +697,7 @@ absorb_shared(MetricsState *st)
 	while (st->nshared > 0) {
 		SharedRun *run = &st->shared[st->nshared - 1];
 
+		metrics_shared_check(run->chunk);
 		array_append(st, &st->pos, (const char *)run->pos, run->npos, true, 0);
 		array_append(st, &st->neg, (const char *)run->neg, run->nneg, true, 0);
 		st->nshared--;
@@ -1046,9 +1047,11 @@ finish_runs(MetricsState *st, MetricsGaucWeight weight)
 
 	state_sort(st);
 	runs[0] = (MetricsRun){st->pos.words, st->pos.n, st->neg.words, st->neg.n};
-	for (int i = 0; i < st->nshared; i++)
+	for (int i = 0; i < st->nshared; i++) {
+		metrics_shared_check(st->shared[i].chunk);
 		runs[1 + i] = (MetricsRun){st->shared[i].pos, st->shared[i].npos, st->shared[i].neg,
 		                           st->shared[i].nneg};
+	}
 	if (st->kind == METRICS_KIND_AUC)
 		return metrics_auc_runs(runs, 1 + st->nshared, check_interrupts_hook);
 	return metrics_gauc_runs(runs, 1 + st->nshared, weight, check_interrupts_hook);

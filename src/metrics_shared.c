@@ -273,16 +273,28 @@ metrics_shared_adopt_own(FunctionCallInfo fcinfo, const MetricsShare *share, dsa
 	return gather ? adopt(gather, chunk) : NULL;
 }
 
+/* True while the Gather still holds the chunk's area: once it shuts down, the area is gone. */
+static bool
+alive(const MetricsSharedChunk *c)
+{
+	ParallelExecutorInfo *pei = gather_pei(c->gather);
+
+	return pei != NULL && pei->area == c->area;
+}
+
+void
+metrics_shared_check(const MetricsSharedChunk *c)
+{
+	if (!alive(c))
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+		                errmsg("a parallel metrics part was read after its query's shared "
+		                       "memory was released")));
+}
+
 void
 metrics_shared_release(MetricsSharedChunk *c)
 {
-	ParallelExecutorInfo *pei;
-
 	Assert(c->users > 0);
-	if (--c->users > 0)
-		return;
-	/* once the Gather has shut down its area is gone, and the chunk with it */
-	pei = gather_pei(c->gather);
-	if (pei != NULL && pei->area == c->area)
+	if (--c->users == 0 && alive(c))
 		dsa_free(c->area, c->chunk);
 }

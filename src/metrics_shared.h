@@ -75,6 +75,12 @@ const uint64 *metrics_shared_adopt(FunctionCallInfo fcinfo, const void *fields,
 MetricsSharedChunk *metrics_shared_adopt_own(FunctionCallInfo fcinfo, const MetricsShare *share,
                                              dsa_pointer chunk);
 
+/*
+ * metrics_shared_check - raises an error when chunk's area is gone (its Gather shut down), so
+ * that reading it could crash. Every read of a kept part checks first; none should ever fail.
+ */
+void metrics_shared_check(const MetricsSharedChunk *chunk);
+
 /* metrics_shared_release - one user fewer; the last frees the chunk while its area lives. */
 void metrics_shared_release(MetricsSharedChunk *chunk);
 
