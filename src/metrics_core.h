@@ -101,7 +101,7 @@ typedef struct MetricsRun {
 
 /*
  * metrics_auc_sorted over the union of nruns runs of score keys, without merging them: the
- * same value to the bit. Each pair of runs is counted, so the cost grows with nruns squared.
+ * same value to the bit. Each pair of runs is counted, so every row is walked nruns times.
  */
 double metrics_auc_runs(const MetricsRun *runs, int nruns, MetricsPassHook hook);
 
@@ -180,9 +180,9 @@ typedef struct MetricsSharedRef {
 	unsigned char mac[32];
 } MetricsSharedRef;
 
-#define METRICS_SHARED_BODY 56 /* bytes after the header: segment to mac */
-#define METRICS_SHARED_SIGNED                                                                      \
-	(METRICS_FLAT_HEADER + METRICS_SHARED_BODY - 32) /* bytes the mac covers */
+/* bytes after the header (segment to mac), and bytes the mac covers (all before it) */
+#define METRICS_SHARED_BODY 56
+#define METRICS_SHARED_SIGNED (METRICS_FLAT_HEADER + METRICS_SHARED_BODY - 32)
 
 /* Writes the whole value (header and body) of ref at fields. */
 void metrics_shared_encode(void *fields, const MetricsSharedRef *ref);
