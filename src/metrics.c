@@ -100,6 +100,7 @@ typedef struct MetricsState {
 	/* a partial state under a parallel plan: where it may leave its rows, and where it did */
 	MetricsShare share;
 	dsa_pointer chunk; /* InvalidDsaPointer until then */
+	Size chunk_rows;   /* the rows it holds: rows only grow, so fewer than the state's is stale */
 	/* the leader's state: parts kept where they lie, released when this state is reset */
 	int nshared;
 	SharedRun shared[MAX_SHARED_RUNS];
@@ -668,23 +669,34 @@ metrics_append(MetricsState *st, const MetricsView *v)
 static bool
 share_rows(MetricsState *st)
 {
-	Size record = kind_record(st->kind);
+	Size rows = st->pos.n + st->neg.n, record = kind_record(st->kind);
 	char *dst;
 
-	if (DsaPointerIsValid(st->chunk))
+	if (DsaPointerIsValid(st->chunk) && st->chunk_rows == rows)
 		return true;
-	if (st->share.area == NULL || st->pos.n + st->neg.n < SHARED_MIN_ROWS ||
-	    !metrics_share_room((st->pos.n + st->neg.n) * record))
+	/* a stale chunk (rows came after it) is left to its area */
+	st->chunk = InvalidDsaPointer;
+	if (st->share.area == NULL || rows < SHARED_MIN_ROWS || !metrics_share_room(rows * record))
 		return false;
-	st->chunk = dsa_allocate_extended(st->share.area, (st->pos.n + st->neg.n) * record,
-	                                  DSA_ALLOC_HUGE | DSA_ALLOC_NO_OOM);
+	st->chunk =
+	    dsa_allocate_extended(st->share.area, rows * record, DSA_ALLOC_HUGE | DSA_ALLOC_NO_OOM);
 	if (!DsaPointerIsValid(st->chunk))
 		return false;
+	st->chunk_rows = rows;
 	/* DSA memory is MAXALIGNed, so the sorts use it as their scratch */
 	dst = dsa_get_address(st->share.area, st->chunk);
 	array_write_sorted(st, &st->pos, dst);
 	array_write_sorted(st, &st->neg, dst + st->pos.n * record);
 	return true;
+}
+
+/* append_shared: merges the shared part run into st's own rows (it stays in shared memory). */
+static void
+append_shared(MetricsState *st, const SharedRun *run)
+{
+	metrics_shared_check(run->chunk);
+	array_append(st, &st->pos, (const char *)run->pos, run->npos, true, 0);
+	array_append(st, &st->neg, (const char *)run->neg, run->nneg, true, 0);
 }
 
 /*
@@ -697,9 +709,7 @@ absorb_shared(MetricsState *st)
 	while (st->nshared > 0) {
 		SharedRun *run = &st->shared[st->nshared - 1];
 
-		metrics_shared_check(run->chunk);
-		array_append(st, &st->pos, (const char *)run->pos, run->npos, true, 0);
-		array_append(st, &st->neg, (const char *)run->neg, run->nneg, true, 0);
+		append_shared(st, run);
 		st->nshared--;
 		metrics_shared_release(run->chunk);
 	}
@@ -770,12 +780,7 @@ push_row(FunctionCallInfo fcinfo, MemoryContext aggcontext, uint32 kind, bool po
 		ExpandedObjectHeader *eoh = DatumGetEOHP(d);
 
 		if (eoh->eoh_methods == &metrics_methods && ((MetricsState *)eoh)->kind == kind) {
-			MetricsState *st = (MetricsState *)eoh;
-
-			/* a row after its rows were shared: the chunk is stale, left to its area */
-			if (unlikely(DsaPointerIsValid(st->chunk)))
-				st->chunk = InvalidDsaPointer;
-			metrics_push(st, positive, user_key, score_key);
+			metrics_push((MetricsState *)eoh, positive, user_key, score_key);
 			return d;
 		}
 	}
@@ -970,8 +975,7 @@ combine_shared(FunctionCallInfo fcinfo, MemoryContext aggcontext, uint32 kind, S
 		st->shared[st->nshared++] = *run;
 		PG_RETURN_DATUM(d);
 	}
-	array_append(st, &st->pos, (const char *)run->pos, run->npos, true, 0);
-	array_append(st, &st->neg, (const char *)run->neg, run->nneg, true, 0);
+	append_shared(st, run);
 	metrics_shared_release(run->chunk);
 	PG_RETURN_DATUM(d);
 }

@@ -766,12 +766,12 @@ merge_keys(uint64_t *out, const uint64_t *a, size_t na, int a_stride, const uint
 }
 
 /*
- * The score keys of records [from[r], to[r]) of the nruns runs of (user, score) records at
- * records[r] (a record's second word), merged ascending into out: run by run, alternating
- * between out and a buffer so that the last merge lands in out.
+ * The score keys of records [from[r], to[r]) of the positives (or the negatives) of the nruns
+ * runs (a record's second word), merged ascending into out: run by run, alternating between out
+ * and a buffer so that the last merge lands in out.
  */
 static void
-merge_user_scores(uint64_t *out, const uint64_t *const *records, const size_t *from,
+merge_user_scores(uint64_t *out, const MetricsRun *runs, bool positives, const size_t *from,
                   const size_t *to, int nruns)
 {
 	uint64_t keys[USER_MERGE_MAX];
@@ -782,7 +782,7 @@ merge_user_scores(uint64_t *out, const uint64_t *const *records, const size_t *f
 	for (int r = 0; r < nruns; r++)
 		merges += to[r] > from[r];
 	for (int r = 0; r < nruns; r++) {
-		const uint64_t *run = records[r] + 2 * from[r] + 1;
+		const uint64_t *run = (positives ? runs[r].pos : runs[r].neg) + 2 * from[r] + 1;
 		size_t m = to[r] - from[r];
 		uint64_t *dst;
 
@@ -815,13 +815,10 @@ user_twice_u(const MetricsRun *runs, int nruns, const size_t *pos_from, const si
              size_t np, const size_t *neg_from, const size_t *neg_to, size_t nn,
              MetricsPassHook hook)
 {
-	const uint64_t *pos_records[METRICS_MAX_FINAL_RUNS], *neg_records[METRICS_MAX_FINAL_RUNS];
 	int pos_runs = 0, neg_runs = 0, last_pos = 0, last_neg = 0;
 	MetricsCount twice = 0;
 
 	for (int r = 0; r < nruns; r++) {
-		pos_records[r] = runs[r].pos;
-		neg_records[r] = runs[r].neg;
 		if (pos_to[r] > pos_from[r]) {
 			pos_runs++;
 			last_pos = r;
@@ -838,8 +835,8 @@ user_twice_u(const MetricsRun *runs, int nruns, const size_t *pos_from, const si
 	if (np <= USER_MERGE_MAX && nn <= USER_MERGE_MAX) {
 		uint64_t pos[USER_MERGE_MAX], neg[USER_MERGE_MAX];
 
-		merge_user_scores(pos, pos_records, pos_from, pos_to, nruns);
-		merge_user_scores(neg, neg_records, neg_from, neg_to, nruns);
+		merge_user_scores(pos, runs, true, pos_from, pos_to, nruns);
+		merge_user_scores(neg, runs, false, neg_from, neg_to, nruns);
 		return twice_u(pos, np, neg, nn, 1, hook);
 	}
 	for (int a = 0; a < nruns; a++)
@@ -976,6 +973,7 @@ metrics_flat_decode(const void *fields, size_t len, MetricsFlatHeader *out, cons
 		return 0;
 	}
 	flags = get_u32(p, FLAT_FLAGS);
+	shift = kind == METRICS_KIND_GAUC ? 4 : 3;
 	if (flags & METRICS_FLAG_SHARED) {
 		if (flags != (METRICS_FLAG_SORTED | METRICS_FLAG_SHARED)) {
 			*why = "The state header has flags no version of din sets.";
@@ -987,7 +985,7 @@ metrics_flat_decode(const void *fields, size_t len, MetricsFlatHeader *out, cons
 		}
 		out->kind = kind;
 		out->flags = flags;
-		out->record = kind == METRICS_KIND_GAUC ? 16 : 8;
+		out->record = (size_t)1 << shift;
 		out->npos = (size_t)get_u64(p, FLAT_NPOS);
 		out->nneg = (size_t)get_u64(p, FLAT_NNEG);
 		return 1;
@@ -1001,7 +999,6 @@ metrics_flat_decode(const void *fields, size_t len, MetricsFlatHeader *out, cons
 	npos = get_u64(p, FLAT_NPOS);
 	nneg = get_u64(p, FLAT_NNEG);
 	capacity = get_u64(p, FLAT_CAPACITY);
-	shift = kind == METRICS_KIND_GAUC ? 4 : 3;
 	body = len - METRICS_FLAT_HEADER;
 	out->kind = kind;
 	out->flags = flags;
